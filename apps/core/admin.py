@@ -1,0 +1,167 @@
+"""The back office: jobs (read, cancel) and model versions (retrain, activate, roll back)."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .models import Job, ModelVersion
+from .roles import is_admin
+from .scenarios import all_scenarios, get_scenario
+from .services.jobs import job_cancel
+from .services.registry import RegistryError, model_version_activate
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("title", "kind", "state", "progress_bar", "created_by", "created_at", "duration")
+    list_filter = ("state", "kind")
+    search_fields = ("title", "kind", "message", "error")
+    readonly_fields = [f.name for f in Job._meta.fields]
+    actions = ["cancel_jobs"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress_bar(self, job: Job) -> str:
+        return format_html(
+            '<div class="bar" role="progressbar" aria-valuenow="{0}"><div class="fill state-{1}" '
+            'style="width: {0}%"></div></div> {0}%', int(job.progress), job.state
+        )
+
+    @admin.display(description="duration")
+    def duration(self, job: Job) -> str:
+        return f"{job.duration_s:.1f} s" if job.duration_s is not None else ""
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_jobs(self, request, queryset) -> None:
+        done = sum(1 for job in queryset if job.is_cancellable and job_cancel(job=job))
+        self.message_user(request, f"Asked {done} job(s) to cancel.")
+
+
+class RetrainForm(forms.Form):
+    scenario = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["scenario"].choices = [
+            (s.key, s.label) for s in all_scenarios() if s.retrain is not None
+        ]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("scenario", "version", "is_active", "activate_button", "headline_metric",
+                    "base_model", "created_by", "created_at")
+    list_filter = ("scenario", "is_active")
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    actions = ["activate_version", "retrain_scenario"]
+    change_list_template = "admin/core/modelversion/change_list.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # versions come from training jobs only
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        if not self.has_activate_permission(request):
+            shown = tuple(name for name in shown if name != "activate_button")
+        return shown
+
+    def has_activate_permission(self, request) -> bool:
+        return is_admin(request.user) and request.user.has_perm("core.activate_modelversion")
+
+    def has_retrain_permission(self, request) -> bool:
+        return is_admin(request.user) and request.user.has_perm("core.retrain_modelversion")
+
+    @admin.display(description="headline metric")
+    def headline_metric(self, version: ModelVersion) -> str:
+        for key in ("accuracy", "macro_f1", "ndcg@10", "map"):
+            if key in version.metrics:
+                return f"{key} {version.metrics[key]:.4g}"
+        return ""
+
+    @admin.display(description="")
+    def activate_button(self, version: ModelVersion) -> str:
+        if version.is_active:
+            return "active"
+        # A submit button inside the change-list form: one click, CSRF token included.
+        url = reverse("admin:core_modelversion_activate", args=[version.pk])
+        return format_html('<button type="submit" class="button" formaction="{}">Activate</button>', url)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/activate/", self.admin_site.admin_view(self.activate_view),
+                 name="core_modelversion_activate"),
+            path("retrain/", self.admin_site.admin_view(self.retrain_view),
+                 name="core_modelversion_retrain"),
+            *super().get_urls(),
+        ]
+
+    def _activate(self, request, version: ModelVersion) -> None:
+        try:
+            model_version_activate(version=version)
+        except RegistryError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            self.message_user(request, f"{version.scenario} v{version.version} is now active.")
+
+    def activate_view(self, request, pk: int):
+        if request.method != "POST":
+            return redirect("admin:core_modelversion_changelist")
+        if not self.has_activate_permission(request):
+            raise PermissionDenied
+        self._activate(request, get_object_or_404(ModelVersion, pk=pk))
+        return redirect("admin:core_modelversion_changelist")
+
+    @admin.action(description="Activate selected version (roll back or forward)", permissions=["activate"])
+    def activate_version(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", level=messages.WARNING)
+            return
+        self._activate(request, queryset.get())
+
+    @admin.action(description="Retrain the scenarios of the selected versions", permissions=["retrain"])
+    def retrain_scenario(self, request, queryset) -> None:
+        for key in sorted(set(queryset.values_list("scenario", flat=True))):
+            self._start_retrain(request, key)
+
+    def _start_retrain(self, request, key: str):
+        try:
+            scenario = get_scenario(key)
+        except KeyError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return None
+        if scenario.retrain is None:
+            self.message_user(request, f"{scenario.label} cannot be retrained yet.", level=messages.WARNING)
+            return None
+        job = scenario.retrain(created_by=request.user, params={})
+        url = reverse("job_detail", args=[job.pk])
+        self.message_user(request, format_html('Retraining {}: <a href="{}">follow the job</a>.', scenario.label, url))
+        return job
+
+    def retrain_view(self, request):
+        if not self.has_retrain_permission(request):
+            raise PermissionDenied
+        form = RetrainForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            job = self._start_retrain(request, form.cleaned_data["scenario"])
+            if job is not None:
+                return redirect("job_detail", job_id=job.pk)
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Retrain a scenario",
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/core/modelversion/retrain.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_retrain": self.has_retrain_permission(request)}
+        return super().changelist_view(request, extra_context)

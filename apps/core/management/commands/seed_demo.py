@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand
+
+from apps.core.models import Job
+from apps.core.services.demo import demo_content_seed, demo_users_ensure
+from apps.core.services.jobs import job_start
+from apps.core.tasks import encoder_check_job
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (credentials printed once) and each app's demo content."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--reset-passwords", action="store_true",
+                            help="Give the demo users new passwords and print them.")
+        parser.add_argument("--no-job", action="store_true",
+                            help="Do not queue the encoder check job that shows the worker at work.")
+
+    def handle(self, *args, reset_passwords: bool = False, no_job: bool = False, **options) -> None:
+        credentials = demo_users_ensure(reset_passwords=reset_passwords)
+        if credentials:
+            self.stdout.write(self.style.SUCCESS("Demo users (these passwords are shown only now):"))
+            for cred in credentials:
+                self.stdout.write(f"  {cred.role:<10} username: {cred.username:<10} password: {cred.password}")
+        else:
+            self.stdout.write("Demo users exist already (new passwords: seed_demo --reset-passwords).")
+        seeded = demo_content_seed(stdout=self.stdout)
+        if seeded:
+            self.stdout.write(f"Demo content seeded for: {', '.join(seeded)}")
+        if not no_job and not Job.objects.filter(kind=encoder_check_job.name).exists():
+            job = job_start(task=encoder_check_job, title="Encoder check", params={"rounds": 8})
+            self.stdout.write(f"Queued an encoder check job ({job.pk}); watch it on /jobs/.")

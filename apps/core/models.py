@@ -1,0 +1,112 @@
+"""Jobs (long work with progress) and the model registry."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Job(models.Model):
+    """One piece of long work run by a Celery worker, with its progress and outcome."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=100, help_text="What the job does, e.g. core.encoder_check")
+    title = models.CharField(max_length=200, blank=True)
+    scenario = models.CharField(max_length=100, blank=True, db_index=True)
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=300, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker claimed the job")
+    worker = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_0_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.kind} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.state in self.ACTIVE_STATES and not self.cancel_requested
+
+    @property
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        from django.utils import timezone
+
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class ModelVersion(models.Model):
+    """A trained model for a scenario: an immutable artifact folder plus its figures."""
+
+    scenario = models.CharField(max_length=100, db_index=True)
+    version = models.PositiveIntegerField()
+    artifact_path = models.CharField(
+        max_length=500, help_text="Folder relative to ARTIFACTS_ROOT"
+    )
+    sha256 = models.CharField(max_length=64)
+    base_model = models.CharField(max_length=300, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    training_data_summary = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scenario", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["scenario", "version"], name="modelversion_unique_number"),
+            # The database itself guarantees at most one active version per scenario.
+            models.UniqueConstraint(
+                fields=["scenario"], condition=Q(is_active=True), name="modelversion_one_active"
+            ),
+        ]
+        permissions = [
+            ("activate_modelversion", "Can activate or roll back a model version"),
+            ("retrain_modelversion", "Can start retraining a scenario"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scenario} v{self.version}{' (active)' if self.is_active else ''}"

@@ -1,0 +1,63 @@
+"""Demo set-up: the two demo users, then whatever demo content each scenario app provides.
+
+An app provides demo content with a module `apps/<app>/demo.py` defining
+`seed_demo_content(*, stdout) -> None` (idempotent).
+"""
+from __future__ import annotations
+
+import importlib
+import secrets
+from dataclasses import dataclass
+
+from django.apps import apps as django_apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from ..roles import ADMINS, OPERATORS, sync_role_groups
+
+DEMO_USERS = (("admin", ADMINS), ("operator", OPERATORS))
+
+
+@dataclass
+class DemoCredential:
+    username: str
+    password: str
+    role: str
+
+
+def demo_users_ensure(*, reset_passwords: bool = False) -> list[DemoCredential]:
+    """Create the demo users if missing. Returns the passwords it set (only then are they known)."""
+    sync_role_groups()
+    User = get_user_model()
+    created: list[DemoCredential] = []
+    with transaction.atomic():
+        for username, role in DEMO_USERS:
+            user, is_new = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+            user.groups.add(Group.objects.get(name=role))
+            if is_new or reset_passwords:
+                password = secrets.token_urlsafe(12)
+                user.set_password(password)
+                user.is_staff = True
+                user.save()
+                created.append(DemoCredential(username, password, role))
+    return created
+
+
+def demo_content_seed(*, stdout) -> list[str]:
+    """Call each scenario app's seed_demo_content; return the apps that seeded something."""
+    seeded = []
+    for config in django_apps.get_app_configs():
+        if not config.name.startswith("apps."):
+            continue
+        try:
+            module = importlib.import_module(f"{config.name}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{config.name}.demo":
+                continue
+            raise
+        seed = getattr(module, "seed_demo_content", None)
+        if seed is not None:
+            seed(stdout=stdout)
+            seeded.append(config.label)
+    return seeded

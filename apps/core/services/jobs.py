@@ -1,0 +1,260 @@
+"""Jobs: create, enqueue, claim, report progress, finish, cancel.
+
+Every state change is one conditional UPDATE, so two workers, a worker and an operator, or a
+redelivered message can never both win: the row, not the broker, says what happened.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ml_core.progress import Cancelled
+
+from ..models import Job
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 200
+LOG_TAIL_CHARS = 20_000
+PROGRESS_MIN_INTERVAL_S = 0.3
+HEARTBEAT_INTERVAL_S = 10.0
+
+
+@dataclass
+class JobOutcome:
+    """What a job's work returns: figures to show and references to what it produced."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    message: str = "Done"
+
+
+JobWork = Callable[[Job, "JobProgress"], JobOutcome | None]
+
+
+def job_create(
+    *, kind: str, title: str = "", params: dict | None = None, scenario: str = "", created_by=None
+) -> Job:
+    return Job.objects.create(
+        kind=kind, title=title or kind, params=params or {}, scenario=scenario,
+        created_by=created_by if (created_by and created_by.is_authenticated) else None,
+        message="Waiting for a worker",
+    )
+
+
+def job_enqueue(*, job: Job, task) -> None:
+    """Send the task once the surrounding transaction has committed the job row."""
+    job_id = str(job.id)
+    transaction.on_commit(lambda: task.apply_async(args=[job_id]))
+
+
+def job_start(*, task, kind: str | None = None, title: str = "", params: dict | None = None,
+              scenario: str = "", created_by=None) -> Job:
+    """Create a job for `task` and enqueue it (after commit)."""
+    with transaction.atomic():
+        job = job_create(kind=kind or task.name, title=title, params=params, scenario=scenario,
+                         created_by=created_by)
+        job_enqueue(job=job, task=task)
+    return job
+
+
+def job_claim(*, job_id, worker: str = "") -> bool:
+    """Move a queued job to running. False when it is not queued (a duplicate delivery)."""
+    now = timezone.now()
+    from django.db.models import F
+
+    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED, cancel_requested=False).update(
+        state=Job.State.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200],
+        message="Started", attempts=F("attempts") + 1,
+    )
+    return claimed == 1
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next progress report."""
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
+        state=Job.State.CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled before it started"
+    ):
+        pass
+    else:
+        Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
+            cancel_requested=True, message="Cancelling…"
+        )
+    job.refresh_from_db()
+    return job
+
+
+def _finish(job_id, *, state: str, **fields) -> bool:
+    return bool(
+        Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
+            state=state, finished_at=timezone.now(), **fields
+        )
+    )
+
+
+def job_succeed(*, job_id, outcome: JobOutcome, log_tail: str = "") -> bool:
+    return _finish(job_id, state=Job.State.SUCCEEDED, progress=100.0, message=outcome.message[:300],
+                   metrics=outcome.metrics, result=outcome.result, log_tail=log_tail)
+
+
+def job_fail(*, job_id, error: str, log_tail: str = "", from_states=(Job.State.RUNNING,)) -> bool:
+    return bool(
+        Job.objects.filter(pk=job_id, state__in=from_states).update(
+            state=Job.State.FAILED, finished_at=timezone.now(), error=error,
+            message=error.splitlines()[0][:300] if error else "Failed", log_tail=log_tail,
+        )
+    )
+
+
+def job_requeue(*, job_id, reason: str) -> bool:
+    """A transient error: put the job back so the retried delivery can claim it again."""
+    return bool(
+        Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
+            state=Job.State.QUEUED, message=f"Retrying after: {reason}"[:300]
+        )
+    )
+
+
+def jobs_fail_stale(*, older_than_s: int | None = None) -> int:
+    """Fail running jobs whose worker stopped sending heartbeats (killed, out of memory...)."""
+    older_than_s = older_than_s or settings.JOB_STALE_AFTER_S
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
+    return Job.objects.filter(state=Job.State.RUNNING, heartbeat_at__lt=cutoff).update(
+        state=Job.State.FAILED, finished_at=timezone.now(),
+        error=f"The worker stopped reporting for over {older_than_s} s (killed or lost); "
+              "nothing it was writing was activated.",
+        message="Worker lost",
+    )
+
+
+class JobProgress:
+    """The progress callback ml_core calls: writes the row (throttled) and raises Cancelled."""
+
+    def __init__(self, job_id, min_interval_s: float = PROGRESS_MIN_INTERVAL_S) -> None:
+        self.job_id = job_id
+        self.min_interval_s = min_interval_s
+        self.percent = 0.0
+        self._last_write = 0.0
+        self.logs = _LogTail()
+
+    def __call__(self, percent: float, message: str = "") -> None:
+        # Never move the bar backwards: sub-steps may restart their own count.
+        self.percent = max(self.percent, min(100.0, max(0.0, float(percent))))
+        now = time.monotonic()
+        if now - self._last_write < self.min_interval_s and self.percent < 100.0:
+            return
+        self._last_write = now
+        fields = {"progress": round(self.percent, 2), "heartbeat_at": timezone.now(),
+                  "log_tail": self.logs.text()}
+        if message:
+            fields["message"] = message[:300]
+        Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
+        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            raise Cancelled(f"job {self.job_id} was cancelled")
+
+    def log(self, line: str) -> None:
+        self.logs.append(line)
+
+
+class _LogTail(logging.Handler):
+    """Keeps the last lines logged during a job, for the job page."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        self._lines: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._lock_lines = threading.Lock()
+        self.thread_id = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread_id:
+            return  # another job's thread in the same process
+        try:
+            self.append(self.format(record))
+        except Exception:  # pragma: no cover - logging must never break the job
+            self.handleError(record)
+
+    def append(self, line: str) -> None:
+        with self._lock_lines:
+            self._lines.append(line)
+
+    def text(self) -> str:
+        with self._lock_lines:
+            return "\n".join(self._lines)[-LOG_TAIL_CHARS:]
+
+
+class _Heartbeat(threading.Thread):
+    """Marks the job alive while its work runs, even through long steps without progress."""
+
+    def __init__(self, job_id) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
+        self.job_id = job_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(HEARTBEAT_INTERVAL_S):
+                Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:  # pragma: no cover - a lost heartbeat shows as a stale job
+            log.exception("heartbeat of job %s stopped", self.job_id)
+        finally:
+            connection.close()
+
+
+_WATCHED_LOGGERS = ("ml_core", "apps")
+
+
+def job_run(*, job_id, work: JobWork, worker: str = "",
+            retry_on: tuple[type[BaseException], ...] = ()) -> Job | None:
+    """Claim the job, run `work(job, progress)`, and record how it ended.
+
+    A second delivery of the same job finds it not queued and does nothing. Exceptions listed
+    in `retry_on` put the job back in the queue and propagate, for Celery to retry.
+    """
+    if not job_claim(job_id=job_id, worker=worker):
+        state = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
+        log.info("job %s not claimed (state %s): duplicate or cancelled delivery", job_id, state)
+        return None
+    job = Job.objects.get(pk=job_id)
+    progress = JobProgress(job_id)
+    loggers = [logging.getLogger(name) for name in _WATCHED_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(progress.logs)
+    heartbeat = _Heartbeat(job_id)
+    heartbeat.start()
+    try:
+        log.info("job %s (%s) started on %s", job_id, job.kind, worker or "this process")
+        outcome = work(job, progress) or JobOutcome()
+    except Cancelled:
+        log.info("job %s cancelled", job_id)
+        _finish(job_id, state=Job.State.CANCELLED, message="Cancelled by an operator",
+                log_tail=progress.logs.text())
+    except retry_on as exc:
+        job_requeue(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}",
+                 log_tail=(progress.logs.text() + "\n" + traceback.format_exc())[-LOG_TAIL_CHARS:])
+    else:
+        log.info("job %s succeeded", job_id)
+        job_succeed(job_id=job_id, outcome=outcome, log_tail=progress.logs.text())
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join(timeout=5)
+        for logger in loggers:
+            logger.removeHandler(progress.logs)
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,193 @@
+"""The model registry: write versions atomically, activate atomically, serve the active one.
+
+A version's folder is built by `ml_core.artifacts.atomic_directory` (a hidden partial folder
+renamed into place when complete, with a manifest of sha256s). Activation re-verifies the
+folder and flips the active flag in one transaction; a partial unique index guarantees at most
+one active version per scenario. Processes that serve a model hold an `ActiveModelCache`,
+which notices a new active version within seconds and reloads it without a restart; when the
+new version cannot be loaded it keeps serving the old one and says why.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Generic, TypeVar
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ml_core.artifacts import ArtifactError, atomic_directory, verify_directory
+
+from ..models import Job, ModelVersion
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RegistryError(Exception):
+    """A model version cannot be created, activated or loaded; the message says why."""
+
+
+@dataclass
+class BuiltArtifact:
+    """What an artifact builder returns besides the files it wrote."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training_data_summary: dict[str, Any] = field(default_factory=dict)
+    base_model: str = ""
+    notes: str = ""
+
+
+def artifact_dir(version: ModelVersion) -> Path:
+    return Path(settings.ARTIFACTS_ROOT) / version.artifact_path
+
+
+def model_version_create(
+    *, scenario: str, build: Callable[[Path], BuiltArtifact], created_by=None, job: Job | None = None
+) -> ModelVersion:
+    """Build an artifact folder with `build(folder)` and register it (inactive).
+
+    The folder becomes visible only once complete; if anything fails, nothing is registered and
+    no folder is left behind.
+    """
+    relative = Path(scenario) / f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    final = Path(settings.ARTIFACTS_ROOT) / relative
+    with atomic_directory(final) as partial:
+        built = build(partial)
+    sha = verify_directory(final)
+    try:
+        return _create_row(scenario=scenario, relative=relative, sha=sha, built=built,
+                           created_by=created_by, job=job)
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+
+
+def _create_row(*, scenario, relative, sha, built, created_by, job) -> ModelVersion:
+    for _ in range(5):  # two trainings finishing at once race for the next number
+        try:
+            with transaction.atomic():
+                latest = ModelVersion.objects.filter(scenario=scenario).aggregate(n=Max("version"))["n"]
+                return ModelVersion.objects.create(
+                    scenario=scenario, version=(latest or 0) + 1, artifact_path=relative.as_posix(),
+                    sha256=sha, base_model=built.base_model, metrics=built.metrics,
+                    training_data_summary=built.training_data_summary, notes=built.notes,
+                    created_by=created_by if (created_by and created_by.is_authenticated) else None,
+                    job=job,
+                )
+        except IntegrityError:
+            continue
+    raise RegistryError(f"could not allocate a version number for {scenario}")
+
+
+def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+    """Make `version` the one active version of its scenario, after re-checking its files."""
+    try:
+        sha = verify_directory(artifact_dir(version))
+    except ArtifactError as exc:
+        raise RegistryError(f"{version} cannot be activated: {exc}") from exc
+    if sha != version.sha256:
+        raise RegistryError(f"{version} cannot be activated: its files changed since it was registered")
+    with transaction.atomic():
+        # Lock the scenario's rows so two activations cannot interleave.
+        list(ModelVersion.objects.select_for_update().filter(scenario=version.scenario).values_list("pk"))
+        ModelVersion.objects.filter(scenario=version.scenario, is_active=True).exclude(
+            pk=version.pk
+        ).update(is_active=False)
+        ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
+    version.refresh_from_db()
+    log.info("activated %s", version)
+    return version
+
+
+def model_version_rollback(*, scenario: str) -> ModelVersion:
+    """Activate the newest version older than the active one."""
+    active = ModelVersion.objects.filter(scenario=scenario, is_active=True).first()
+    if active is None:
+        raise RegistryError(f"{scenario} has no active version to roll back from")
+    previous = (
+        ModelVersion.objects.filter(scenario=scenario, version__lt=active.version)
+        .order_by("-version").first()
+    )
+    if previous is None:
+        raise RegistryError(f"{active} is the oldest version of {scenario}: nothing to roll back to")
+    return model_version_activate(version=previous)
+
+
+@dataclass
+class LoadedModel(Generic[T]):
+    version_id: int
+    version: int
+    scenario: str
+    model: T
+    loaded_at: float
+
+
+class ActiveModelCache(Generic[T]):
+    """Per-process holder of a scenario's active model, reloaded when the active version changes.
+
+    `loader(folder, version)` turns an artifact folder into a model object. The database is
+    asked at most once per `check_interval_s` which version is active; a failing load is logged,
+    kept in `last_error`, and the previously loaded model goes on serving.
+    """
+
+    _instances: list["ActiveModelCache"] = []
+
+    def __init__(self, scenario: str, loader: Callable[[Path, ModelVersion], T],
+                 check_interval_s: float = 2.0) -> None:
+        self.scenario = scenario
+        self.loader = loader
+        self.check_interval_s = check_interval_s
+        self.last_error: str = ""
+        self._loaded: LoadedModel[T] | None = None
+        self._checked_at = 0.0
+        self._failed_version_id: int | None = None
+        self._lock = threading.Lock()
+        ActiveModelCache._instances.append(self)
+
+    def get(self) -> LoadedModel[T] | None:
+        if time.monotonic() - self._checked_at < self.check_interval_s:
+            return self._loaded
+        with self._lock:
+            if time.monotonic() - self._checked_at >= self.check_interval_s:
+                self._refresh()
+                self._checked_at = time.monotonic()
+        return self._loaded
+
+    def invalidate(self) -> None:
+        self._checked_at = 0.0
+
+    def _refresh(self) -> None:
+        active = ModelVersion.objects.filter(scenario=self.scenario, is_active=True).first()
+        if active is None:
+            self._loaded = None
+            return
+        if self._loaded and self._loaded.version_id == active.pk:
+            return
+        if self._failed_version_id == active.pk:
+            return  # already failed; do not retry the same broken artifact on every request
+        try:
+            verify_directory(artifact_dir(active))
+            model = self.loader(artifact_dir(active), active)
+        except Exception as exc:  # keep serving what we have
+            self._failed_version_id = active.pk
+            self.last_error = (f"{active.scenario} v{active.version} could not be loaded: "
+                               f"{type(exc).__name__}: {exc}")
+            log.error("%s; still serving %s", self.last_error,
+                      f"v{self._loaded.version}" if self._loaded else "nothing")
+            return
+        self._loaded = LoadedModel(active.pk, active.version, self.scenario, model, time.time())
+        self._failed_version_id = None
+        self.last_error = ""
+        log.info("serving %s", active)
+
+    @classmethod
+    def all(cls) -> list["ActiveModelCache"]:
+        return list(cls._instances)

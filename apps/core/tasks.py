@@ -1,0 +1,29 @@
+"""Celery entry points of the core app. Thin: they call services."""
+from celery import shared_task
+from django.conf import settings
+
+from ml_core.backbone import encoder_check, select_device
+
+from .demo import DEMO_SENTENCES
+from .services.jobs import JobOutcome, jobs_fail_stale
+from .tasking import job_task
+
+
+@job_task("core.encoder_check", queue="inference")
+def encoder_check_job(job, progress) -> JobOutcome:
+    """Load the configured encoder and measure embedding throughput on the demo sentences."""
+    rounds = int(job.params.get("rounds", 8))
+    backbone = job.params.get("backbone") or settings.ML_BACKBONE
+    texts = DEMO_SENTENCES * max(1, rounds)
+    device = select_device(settings.ML_DEVICE, settings.ML_CPU_THREADS)
+    metrics = encoder_check(texts, backbone=backbone, device=device, batch_size=8, progress=progress)
+    return JobOutcome(
+        metrics=metrics,
+        message=f"Embedded {metrics['texts']} texts at {metrics['texts_per_s']} texts/s on {metrics['device']}",
+    )
+
+
+@shared_task(name="core.fail_stale_jobs")
+def fail_stale_jobs() -> int:
+    """Periodic (beat): jobs whose worker died are marked failed instead of running forever."""
+    return jobs_fail_stale()

@@ -1,0 +1,97 @@
+"""Pages of the suite's core: home dashboard, jobs, model registry. Thin: selectors and services."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import selectors
+from .models import Job, ModelVersion
+from .roles import admin_required, operator_required
+from .services.jobs import job_cancel, job_start
+from .services.registry import RegistryError, model_version_activate
+from .tasks import encoder_check_job
+
+SCENARIO_APPS = [
+    {"name": "Customer service", "url_name": "customer_service:index",
+     "summary": "Intent-aware chatbot, knowledge base, website widget and operator console."},
+    {"name": "Finance sentiment", "url_name": "finance_sentiment:index",
+     "summary": "Financial news scored for sentiment and topic, trends and alerts."},
+    {"name": "Recommendation", "url_name": "recommendation:index",
+     "summary": "Semantic and behavioural recommendations with reasons."},
+]
+
+
+@operator_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html", {
+        "scenario_apps": SCENARIO_APPS,
+        "jobs": selectors.job_list(limit=5),
+        "registry": selectors.registry_overview(),
+    })
+
+
+@operator_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state") or None
+    if state and state not in Job.State.values:
+        state = None
+    try:
+        limit = max(1, min(100, int(request.GET.get("limit", 100))))
+    except ValueError:
+        limit = 100
+    context = {"jobs": selectors.job_list(state=state, limit=limit), "state": state,
+               "states": Job.State.choices}
+    if request.headers.get("HX-Request"):
+        return render(request, "core/_job_rows.html", context)
+    return render(request, "core/job_list.html", context)
+
+
+@operator_required
+def job_detail(request: HttpRequest, job_id) -> HttpResponse:
+    try:
+        job = selectors.job_get(job_id=job_id)
+    except Job.DoesNotExist:
+        raise Http404("No such job")
+    template = "core/_job_status.html" if request.headers.get("HX-Request") else "core/job_detail.html"
+    return render(request, template, {"job": job})
+
+
+@require_POST
+@operator_required
+def job_cancel_view(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_object_or_404(Job, pk=job_id)
+    if not job.is_cancellable:
+        messages.warning(request, f"This job is {job.get_state_display().lower()}: nothing to cancel.")
+    else:
+        job = job_cancel(job=job)
+        messages.success(request, "Cancelled." if job.state == Job.State.CANCELLED
+                         else "Asked the worker to stop; it will at its next progress report.")
+    return redirect("job_detail", job_id=job.pk)
+
+
+@require_POST
+@admin_required
+def encoder_check_start(request: HttpRequest) -> HttpResponse:
+    job = job_start(task=encoder_check_job, title="Encoder check", params={"rounds": 8},
+                    created_by=request.user)
+    return redirect("job_detail", job_id=job.pk)
+
+
+@operator_required
+def registry(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/registry.html", {"registry": selectors.registry_overview()})
+
+
+@require_POST
+@admin_required
+def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        model_version_activate(version=version)
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{version.scenario} v{version.version} is now active.")
+    return redirect(request.POST.get("next") or "registry")

@@ -1,0 +1,3 @@
+"""This app's REST routes, mounted under /api/v1/ by config/urls.py."""
+
+urlpatterns: list = []

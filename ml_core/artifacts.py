@@ -1,0 +1,117 @@
+"""Artifact folders that are complete or absent, never half-written.
+
+A model version is a folder. It is built in a hidden sibling folder, gets a MANIFEST.json with
+the sha256 of every file, and is renamed into place in one step (rename is atomic on one file
+system). Loaders and activation call `verify_directory` and refuse a folder whose manifest is
+missing or whose files no longer match it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+MANIFEST_NAME = "MANIFEST.json"
+PARTIAL_MARKER = ".partial-"
+_CHUNK = 1 << 20
+
+
+class ArtifactError(Exception):
+    """An artifact folder is missing, incomplete or altered."""
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _artifact_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST_NAME
+    )
+
+
+def _combined_sha256(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode())
+        digest.update(b"\0")
+        digest.update(files[rel].encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path) -> str:
+    """Hash every file in `folder`, write MANIFEST.json, and return the folder's sha256."""
+    files = {p.relative_to(folder).as_posix(): _file_sha256(p) for p in _artifact_files(folder)}
+    sha = _combined_sha256(files)
+    manifest = {"sha256": sha, "files": files, "written_at": time.time()}
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return sha
+
+
+def verify_directory(folder: Path | str) -> str:
+    """Return the folder's sha256 if it is complete and unaltered, else raise ArtifactError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArtifactError(f"artifact folder {folder} does not exist")
+    if PARTIAL_MARKER in folder.name:
+        raise ArtifactError(f"artifact folder {folder} is a partial write")
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise ArtifactError(f"artifact folder {folder} has no {MANIFEST_NAME}: it was never completed")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        expected = manifest["files"]
+    except (ValueError, KeyError) as exc:
+        raise ArtifactError(f"{manifest_path} is unreadable: {exc}") from exc
+    actual = {p.relative_to(folder).as_posix(): p for p in _artifact_files(folder)}
+    missing = sorted(set(expected) - set(actual))
+    if missing:
+        raise ArtifactError(f"artifact folder {folder} lacks {', '.join(missing[:5])}")
+    extra = sorted(set(actual) - set(expected))
+    if extra:
+        raise ArtifactError(f"artifact folder {folder} has unexpected files {', '.join(extra[:5])}")
+    for rel, sha in expected.items():
+        if _file_sha256(actual[rel]) != sha:
+            raise ArtifactError(f"{folder / rel} does not match its manifest (corrupted or altered)")
+    return manifest["sha256"]
+
+
+@contextmanager
+def atomic_directory(final: Path | str) -> Iterator[Path]:
+    """Yield an empty folder to fill; on success it is sealed and renamed to `final`.
+
+    On any error (including a full disk) the partial folder is removed and the error re-raised,
+    so `final` either does not exist or is complete.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        raise ArtifactError(f"artifact folder {final} already exists")
+    partial = Path(tempfile.mkdtemp(prefix=f"{final.name}{PARTIAL_MARKER}", dir=final.parent))
+    try:
+        yield partial
+        write_manifest(partial)
+        _fsync_tree(partial)
+        os.rename(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _fsync_tree(folder: Path) -> None:
+    # Data must be on disk before the rename makes the folder visible.
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
