@@ -16,7 +16,8 @@ from django.db import transaction
 
 from ..roles import ADMINS, OPERATORS, sync_role_groups
 
-DEMO_USERS = (("admin", ADMINS), ("operator", OPERATORS))
+# (username, group, role shown to people)
+DEMO_USERS = (("admin", ADMINS, "admin"), ("operator", OPERATORS, "operator"))
 
 
 @dataclass
@@ -32,9 +33,9 @@ def demo_users_ensure(*, reset_passwords: bool = False) -> list[DemoCredential]:
     User = get_user_model()
     created: list[DemoCredential] = []
     with transaction.atomic():
-        for username, role in DEMO_USERS:
+        for username, group, role in DEMO_USERS:
             user, is_new = User.objects.get_or_create(username=username, defaults={"is_staff": True})
-            user.groups.add(Group.objects.get(name=role))
+            user.groups.add(Group.objects.get(name=group))
             if is_new or reset_passwords:
                 password = secrets.token_urlsafe(12)
                 user.set_password(password)
