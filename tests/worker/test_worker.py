@@ -2,6 +2,8 @@
 filesystem transport. The worker runs the project's own tasks on the test database."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 from django.conf import settings
@@ -14,7 +16,8 @@ from tests.conftest import run_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# The real server at 127.0.0.1:6379; a database of its own so parallel test runs do not meet.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _watch(job: Job, timeout: float = 120) -> tuple[list[str], list[float]]:
