@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import UserError
+
 MANIFEST_NAME = "MANIFEST.json"
 PARTIAL_MARKER = ".partial-"
 _CHUNK = 1 << 20
 
 
-class ArtifactError(Exception):
+class ArtifactError(UserError):
     """An artifact folder is missing, incomplete or altered."""
 
 

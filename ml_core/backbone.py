@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ContextManager, Sequence
 
+from .errors import UserError
 from .progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +32,7 @@ _BUNDLED_NAMES = {
 }
 
 
-class BackboneError(Exception):
+class BackboneError(UserError):
     """The configured backbone cannot be found or loaded."""
 
 
