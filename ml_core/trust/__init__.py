@@ -1,0 +1,1 @@
+"""Trust: personal-data masking, explanations, robustness attacks, model cards."""
