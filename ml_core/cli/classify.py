@@ -1,0 +1,222 @@
+"""Text classifiers: `train-classifier`, `evaluate`, `predict`, `tune-classifier`.
+
+    python -m ml_core train-classifier --train train.csv --text-col text --label-col label --out model/
+    python -m ml_core evaluate --model model/ --data test.csv --text-col text --label-col label
+    python -m ml_core predict --model model/ --text "my card has not arrived"
+    python -m ml_core tune-classifier --train train.csv --valid valid.csv --trials 8 --methods head,full
+
+Results are JSON on stdout (one object, or one line per text for predict); progress bars go to
+stderr. Under torchrun, train-classifier trains data-parallel and rank 0 writes the model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _data_options(parser: argparse.ArgumentParser, *, labels: bool = True) -> None:
+    parser.add_argument("--text-col", default="text", help="column holding the text (default: text)")
+    if labels:
+        parser.add_argument("--label-col", default="label", help="column holding the label (default: label)")
+        parser.add_argument("--label-map", default=None,
+                            help='rename raw labels: "0=bearish,1=bullish", a JSON object or a JSON file')
+    parser.add_argument("--encoding", default="utf-8", help="file encoding (default: utf-8)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train-classifier", help="train a text classifier (head, full or LoRA)",
+                                description="Train a text classifier and write its model folder.")
+    train.add_argument("--train", required=True, help="CSV or JSON Lines file of labelled texts")
+    train.add_argument("--valid", default=None,
+                       help="validation file (default: a stratified share of --train, see --valid-fraction)")
+    train.add_argument("--out", required=True, help="model folder to create (must not exist)")
+    _data_options(train)
+    train.add_argument("--method", choices=("head", "full", "lora"), default="full")
+    train.add_argument("--base", default=None, help="backbone name or folder (default: bundled all-MiniLM-L6-v2)")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None, help="encoder (full) or adapter (lora) learning rate")
+    train.add_argument("--head-lr", type=float, default=None, help="learning rate of the classification head")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--max-length", type=int, default=None, help="tokens per text (longer texts are cut)")
+    train.add_argument("--class-weights", choices=("balanced",), default=None,
+                       help="weigh the loss by inverse class frequency")
+    train.add_argument("--valid-fraction", type=float, default=None)
+    train.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    train.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    train.add_argument("--config", default=None,
+                       help="JSON file of further ClassifierConfig options (command-line flags win)")
+    train.add_argument("--checkpoint-dir", default=None,
+                       help="where epoch checkpoints go; a rerun resumes from them (default: OUT.checkpoints)")
+    train.add_argument("--no-dedupe", action="store_true", help="keep repeated (text, label) rows")
+    train.add_argument("--min-per-class", type=int, default=2)
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a classifier on labelled data (JSON)")
+    evaluate.add_argument("--model", required=True, help="model folder written by train-classifier")
+    evaluate.add_argument("--data", required=True, help="CSV or JSON Lines file of labelled texts")
+    _data_options(evaluate)
+    evaluate.add_argument("--where", default=None, metavar="COLUMN=VALUE",
+                          help="score only rows whose COLUMN equals VALUE (e.g. agreement=100)")
+    evaluate.add_argument("--report", default=None, help="also write the full report (per class, confusion) here")
+    evaluate.set_defaults(handler=run_evaluate)
+
+    predict = commands.add_parser("predict", help="label texts with a classifier (JSON lines)")
+    predict.add_argument("--model", required=True, help="model folder written by train-classifier")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", action="append", help="a text to label (repeatable)")
+    source.add_argument("--data", help="CSV / JSON Lines (with --text-col) or .txt (one text per line)")
+    _data_options(predict, labels=False)
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.set_defaults(handler=run_predict)
+
+    tune = commands.add_parser("tune-classifier", help="hyperparameter search (optuna); prints every trial")
+    tune.add_argument("--train", required=True)
+    tune.add_argument("--valid", default=None)
+    _data_options(tune)
+    tune.add_argument("--base", default=None)
+    tune.add_argument("--trials", type=int, default=6)
+    tune.add_argument("--methods", default="head,full,lora", help="comma-separated methods to try")
+    tune.add_argument("--max-epochs", type=int, default=4)
+    tune.add_argument("--seed", type=int, default=42)
+    tune.set_defaults(handler=run_tune)
+
+
+def _config(args: argparse.Namespace):
+    from ml_core.errors import UserError
+    from ml_core.training import ClassifierConfig
+
+    options: dict = {}
+    if args.config:
+        try:
+            options = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--config {args.config}: {exc}") from exc
+        if not isinstance(options, dict):
+            raise UserError(f"--config {args.config} must hold a JSON object")
+    flags = {
+        "method": args.method, "base_model": args.base, "epochs": args.epochs, "seed": args.seed,
+        "learning_rate": args.lr, "head_learning_rate": args.head_lr, "batch_size": args.batch_size,
+        "max_length": args.max_length, "class_weights": args.class_weights,
+        "valid_fraction": args.valid_fraction, "early_stopping_patience": args.patience,
+        "cpu_threads": args.threads, "device": args.device,
+    }
+    options.update({k: v for k, v in flags.items() if v is not None})
+    return ClassifierConfig.from_dict(options).validate()
+
+
+def _load(args: argparse.Namespace, path: str, *, min_per_class: int = 2, dedupe: bool = True,
+          allowed_labels=None):
+    from ml_core.data import load_labelled
+
+    return load_labelled(path, text_col=args.text_col, label_col=args.label_col, label_map=args.label_map,
+                         encoding=args.encoding, dedupe=dedupe, min_per_class=min_per_class,
+                         allowed_labels=allowed_labels)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ml_core.artifacts import ArtifactError, atomic_directory
+    from ml_core.progress import TqdmProgress
+    from ml_core.training import train_classifier
+    from ml_core.training.distributed import env_rank
+
+    config = _config(args)
+    out = Path(args.out)
+    if out.exists():
+        raise ArtifactError(f"output folder {out} already exists; choose a new --out")
+    train = _load(args, args.train, min_per_class=args.min_per_class, dedupe=not args.no_dedupe)
+    valid = _load(args, args.valid, min_per_class=1, dedupe=not args.no_dedupe) if args.valid else None
+    checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else out.with_name(out.name + ".checkpoints")
+    main_rank = env_rank() == 0
+    with TqdmProgress(f"train {config.method}", disable=None if main_rank else True) as progress:
+        if main_rank:
+            with atomic_directory(out) as folder:
+                result = train_classifier(config, train, folder, valid=valid, progress=progress,
+                                          checkpoint_dir=checkpoint_dir)
+        else:
+            result = train_classifier(config, train, None, valid=valid, checkpoint_dir=checkpoint_dir)
+    if main_rank:
+        print(json.dumps({"out": str(out), "labels": len(result.labels), **result.metrics,
+                          "resumed_from_epoch": result.resumed_from_epoch}, default=str))
+    return 0
+
+
+def _where(spec: str | None):
+    from ml_core.errors import UserError
+
+    if not spec:
+        return None
+    column, sep, value = spec.partition("=")
+    if not sep or not column:
+        raise UserError(f"--where {spec!r} is not COLUMN=VALUE")
+    return column.strip(), value.strip()
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from ml_core.data import DataError
+    from ml_core.evaluation import evaluate
+    from ml_core.progress import TqdmProgress
+    from ml_core.serving import ClassifierPredictor
+
+    where = _where(args.where)
+    predictor = ClassifierPredictor.load(args.model, device=args.device)
+    data = _load(args, args.data, min_per_class=1, dedupe=False, allowed_labels=predictor.labels)
+    if where:
+        column, value = where
+        if column not in data.meta[0]:
+            raise DataError(f"{args.data} has no column {column!r} for --where")
+        data = data.where(lambda _t, _y, meta: str(meta.get(column)) == value)
+        if not len(data):
+            raise DataError(f"{args.data}: no row has {column} = {value!r}")
+    with TqdmProgress("evaluate") as progress:
+        report = evaluate(predictor, data, progress=progress)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    summary = {key: value for key, value in report.items()
+               if key not in ("per_class", "confusion_matrix", "reliability")}
+    summary.update({"model": args.model, "method": predictor.method, "where": args.where})
+    print(json.dumps(summary))
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ml_core.data import load_texts
+    from ml_core.errors import UserError
+    from ml_core.serving import ClassifierPredictor
+
+    if args.top_k < 1:
+        raise UserError("--top-k must be at least 1")
+    texts = args.text if args.text else load_texts(args.data, text_col=args.text_col, encoding=args.encoding)
+    if any(not t.strip() for t in texts):
+        raise UserError("--text must not be empty")
+    predictor = ClassifierPredictor.load(args.model, device=args.device)
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        for text, prediction in zip(chunk, predictor.predict(chunk, top_k=args.top_k)):
+            print(json.dumps({"text": text, "label": prediction.label, "confidence": round(prediction.confidence, 6),
+                              "top_k": [[label, round(p, 6)] for label, p in prediction.top_k]}))
+        sys.stdout.flush()
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from ml_core.errors import UserError
+    from ml_core.progress import TqdmProgress
+    from ml_core.training import ClassifierConfig
+    from ml_core.training.search import SearchSpace, tune_classifier
+
+    train = _load(args, args.train)
+    valid = _load(args, args.valid, min_per_class=1) if args.valid else None
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    if args.trials < 1:
+        raise UserError("--trials must be at least 1")
+    base = ClassifierConfig(device=args.device, seed=args.seed,
+                            **({"base_model": args.base} if args.base else {}))
+    space = SearchSpace(methods=methods, max_epochs=args.max_epochs)
+    with TqdmProgress("tune") as progress:
+        result = tune_classifier(base, train, valid=valid, space=space, n_trials=args.trials, progress=progress)
+    print(json.dumps(result.to_dict(), default=str))
+    return 0

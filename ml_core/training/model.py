@@ -1,0 +1,278 @@
+"""The classifier network and its artifact folder.
+
+A `TextClassifier` is the backbone encoder, the pooling the backbone was trained with (mean
+pooling for all-MiniLM-L6-v2, then L2 normalisation), dropout and one linear layer. Scoring
+frozen embeddings with a logistic regression and fine-tuning therefore use the same features,
+so the fine-tuning head can start from the logistic-regression solution.
+
+Artifact folder (self-describing; `read_artifact_config` checks the format):
+
+    classifier.json     format, method, base model id, labels (id order), pooling, max_length,
+                        calibration temperature, the full training config
+    head.safetensors    the linear head
+    tokenizer/          the tokenizer files
+    encoder/            method "full": the fine-tuned encoder (transformers format)
+    adapter/            method "lora": the peft adapter only (merged into the base on load)
+    metrics.json  curves.json  evaluation.json  training_data.json
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..backbone import resolve_backbone
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_FORMAT = "ml_core.text_classifier"
+ARTIFACT_FORMAT_VERSION = 1
+CONFIG_FILE = "classifier.json"
+HEAD_FILE = "head.safetensors"
+TOKENIZER_DIR = "tokenizer"
+ENCODER_DIR = "encoder"
+ADAPTER_DIR = "adapter"
+
+
+class ModelLoadError(UserError):
+    """An artifact folder is not a classifier this code can load."""
+
+
+def backbone_pooling(source: str) -> tuple[str, bool]:
+    """(pooling, normalize) of a sentence-transformers folder; mean + no normalisation otherwise."""
+    folder = Path(source)
+    pooling, normalize = "mean", False
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return pooling, normalize
+    try:
+        modules = json.loads(modules_file.read_text())
+    except ValueError:
+        return pooling, normalize
+    for module in modules:
+        kind = module.get("type", "")
+        if kind.endswith("Normalize"):
+            normalize = True
+        elif kind.endswith("Pooling"):
+            config_file = folder / module.get("path", "") / "config.json"
+            if config_file.is_file():
+                cfg = json.loads(config_file.read_text())
+                if cfg.get("pooling_mode_cls_token"):
+                    pooling = "cls"
+                elif cfg.get("pooling_mode_mean_tokens"):
+                    pooling = "mean"
+    return pooling, normalize
+
+
+class TextClassifier(nn.Module):
+    """encoder -> pooling (-> L2 normalisation) -> dropout -> linear: logits per label."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int, *, pooling: str = "mean",
+                 normalize: bool = False, dropout: float = 0.1) -> None:
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"unknown pooling {pooling!r}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.normalize = normalize
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def embed(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+              inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """The sentence embedding the head sees (what the backbone was trained to produce)."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.normalize:
+            pooled = nn.functional.normalize(pooled, p=2, dim=-1)
+        return pooled
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits; pass `inputs_embeds` (from `input_embeddings()`) to get gradients w.r.t. them."""
+        pooled = self.embed(input_ids, attention_mask, inputs_embeds)
+        return self.head(self.dropout(pooled))
+
+    def input_embeddings(self) -> nn.Module:
+        """The token embedding layer (for attributions and adversarial perturbations)."""
+        return self.encoder.get_input_embeddings()
+
+
+@dataclass
+class ArtifactConfig:
+    """What classifier.json says about a saved classifier."""
+
+    method: str
+    base_model: str
+    labels: list[str]
+    pooling: str
+    normalize: bool
+    max_length: int
+    temperature: float
+    training_config: dict[str, Any]
+    extra: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_FORMAT_VERSION,
+            "method": self.method, "base_model": self.base_model, "labels": self.labels,
+            "label2id": {label: i for i, label in enumerate(self.labels)},
+            "pooling": self.pooling, "normalize": self.normalize, "max_length": self.max_length,
+            "temperature": self.temperature, "training_config": self.training_config, **self.extra,
+        }
+
+
+def write_artifact_config(folder: Path, config: ArtifactConfig) -> None:
+    (folder / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+
+
+def read_artifact_config(folder: Path | str) -> ArtifactConfig:
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{folder} is not a classifier artifact: it has no {CONFIG_FILE}")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from exc
+    if data.get("format") != ARTIFACT_FORMAT:
+        raise ModelLoadError(f"{path} is not a {ARTIFACT_FORMAT} artifact (format {data.get('format')!r})")
+    if int(data.get("format_version", 0)) > ARTIFACT_FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{folder} was written by a newer ml_core (format {data['format_version']}); upgrade to load it"
+        )
+    known = {"format", "format_version", "method", "base_model", "labels", "label2id", "pooling",
+             "normalize", "max_length", "temperature", "training_config"}
+    return ArtifactConfig(
+        method=data["method"], base_model=data["base_model"], labels=list(data["labels"]),
+        pooling=data["pooling"], normalize=bool(data["normalize"]), max_length=int(data["max_length"]),
+        temperature=float(data.get("temperature", 1.0)), training_config=data.get("training_config", {}),
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def load_encoder(source: str) -> nn.Module:
+    """A transformers encoder from a local folder or hub id (offline by default).
+
+    BERT's own pooler (a tanh layer on [CLS]) is left out: sentence encoders were trained with
+    mean pooling, and its weights would only be dead weight. transformers reports those
+    weights as unexpected; that report is silenced because it is expected.
+    """
+    from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        config = AutoConfig.from_pretrained(source)
+        if config.model_type in ("bert", "roberta", "xlm-roberta"):
+            return AutoModel.from_pretrained(source, config=config, add_pooling_layer=False)
+        return AutoModel.from_pretrained(source, config=config)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot load encoder from {source}: {exc}. Set the base model to a local folder, "
+            "or HF_HUB_OFFLINE=0 with internet access."
+        ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def load_tokenizer(source: str | Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(source))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load a tokenizer from {source}: {exc}") from exc
+
+
+def save_head(model: TextClassifier, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+    save_file(state, str(folder / HEAD_FILE))
+
+
+def load_classifier(folder: Path | str, *, device: str = "cpu") -> tuple[TextClassifier, Any, ArtifactConfig]:
+    """(model in eval mode on `device`, tokenizer, artifact config) from an artifact folder.
+
+    A LoRA artifact is merged into its base encoder here, so serving runs one plain network.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = read_artifact_config(folder)
+    if config.method == "full":
+        encoder = load_encoder(str(folder / ENCODER_DIR))
+    else:
+        encoder = load_encoder(resolve_backbone(config.base_model))
+        if config.method == "lora":
+            from peft import PeftModel
+
+            encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
+        elif config.method != "head":
+            raise ModelLoadError(f"{folder}: unknown method {config.method!r}")
+    model = TextClassifier(encoder, len(config.labels), pooling=config.pooling, normalize=config.normalize,
+                           dropout=0.0)
+    head_state = load_file(str(folder / HEAD_FILE))
+    model.head.load_state_dict(head_state)
+    tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
+    model.to(device).eval()
+    return model, tokenizer, config
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, cut at max_length (no padding: batches pad to their longest)."""
+    if not texts:
+        return []
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attention_mask[row, : len(seq)] = 1
+    return input_ids, attention_mask
+
+
+@torch.no_grad()
+def batched_forward(fn, sequences: list[list[int]], *, pad_id: int, batch_size: int, device: str,
+                    autocast=None, progress=None) -> "np.ndarray":
+    """Run fn(input_ids, attention_mask) over all sequences in length-sorted batches.
+
+    Sorting by length keeps padding (wasted work) small; rows come back in input order.
+    """
+    import numpy as np
+    from contextlib import nullcontext
+
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    outputs: list[np.ndarray] = []
+    for start in range(0, len(order), batch_size):
+        chunk = [sequences[i] for i in order[start : start + batch_size]]
+        input_ids, attention_mask = pad_batch(chunk, pad_id)
+        with autocast() if autocast else nullcontext():
+            out = fn(input_ids.to(device), attention_mask.to(device))
+        outputs.append(out.float().cpu().numpy())
+        if progress is not None:
+            done = min(start + batch_size, len(order))
+            progress(100.0 * done / len(order), f"scored {done}/{len(order)} texts")
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    stacked = np.concatenate(outputs)
+    result = np.empty_like(stacked)
+    result[np.asarray(order)] = stacked
+    return result
