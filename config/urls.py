@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.core import health
+
 admin.site.site_header = "AI suite back office"
 admin.site.site_title = "AI suite back office"
 admin.site.index_title = "Operations"
@@ -17,5 +19,7 @@ urlpatterns = [
     path("api/v1/", include("apps.recommendation.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.observability.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -205,20 +207,38 @@ CELERY_INFERENCE_MAX_RETRIES = env.int("CELERY_INFERENCE_MAX_RETRIES", default=5
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "core.fail_stale_jobs": {"task": "core.fail_stale_jobs", "schedule": 60.0},
+    # Retrain the recommender every night at 03:30 (TIME_ZONE); it is activated only if not worse.
+    "recommendation.nightly_retrain": {
+        "task": "recommendation.nightly_retrain",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 # A running job whose worker has not reported for this long is marked failed (worker lost).
 JOB_STALE_AFTER_S = env.int("JOB_STALE_AFTER_S", default=900)
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# json: one JSON object per line (for log shippers); plain: readable lines. Both carry the
+# request id and job id of the line.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "apps.core.observability.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s job=%(job_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+# /metrics answers requests from this machine, or anyone sending this bearer token.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")

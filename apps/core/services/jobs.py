@@ -20,6 +20,7 @@ from django.utils import timezone
 from ml_core.progress import Cancelled
 
 from ..models import Job
+from ..observability import job_context
 
 log = logging.getLogger(__name__)
 
@@ -223,38 +224,39 @@ def job_run(*, job_id, work: JobWork, worker: str = "",
     A second delivery of the same job finds it not queued and does nothing. Exceptions listed
     in `retry_on` put the job back in the queue and propagate, for Celery to retry.
     """
-    if not job_claim(job_id=job_id, worker=worker):
-        state = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
-        log.info("job %s not claimed (state %s): duplicate or cancelled delivery", job_id, state)
-        return None
-    job = Job.objects.get(pk=job_id)
-    progress = JobProgress(job_id)
-    loggers = [logging.getLogger(name) for name in _WATCHED_LOGGERS]
-    for logger in loggers:
-        logger.addHandler(progress.logs)
-    heartbeat = _Heartbeat(job_id)
-    heartbeat.start()
-    try:
-        log.info("job %s (%s) started on %s", job_id, job.kind, worker or "this process")
-        outcome = work(job, progress) or JobOutcome()
-    except Cancelled:
-        log.info("job %s cancelled", job_id)
-        _finish(job_id, state=Job.State.CANCELLED, message="Cancelled by an operator",
-                log_tail=progress.logs.text())
-    except retry_on as exc:
-        job_requeue(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
-        raise
-    except Exception as exc:
-        log.exception("job %s failed", job_id)
-        job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}",
-                 log_tail=(progress.logs.text() + "\n" + traceback.format_exc())[-LOG_TAIL_CHARS:])
-    else:
-        log.info("job %s succeeded", job_id)
-        job_succeed(job_id=job_id, outcome=outcome, log_tail=progress.logs.text())
-    finally:
-        heartbeat.stopped.set()
-        heartbeat.join(timeout=5)
+    with job_context(job_id):
+        if not job_claim(job_id=job_id, worker=worker):
+            state = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
+            log.info("job %s not claimed (state %s): duplicate or cancelled delivery", job_id, state)
+            return None
+        job = Job.objects.get(pk=job_id)
+        progress = JobProgress(job_id)
+        loggers = [logging.getLogger(name) for name in _WATCHED_LOGGERS]
         for logger in loggers:
-            logger.removeHandler(progress.logs)
-    job.refresh_from_db()
-    return job
+            logger.addHandler(progress.logs)
+        heartbeat = _Heartbeat(job_id)
+        heartbeat.start()
+        try:
+            log.info("job %s (%s) started on %s", job_id, job.kind, worker or "this process")
+            outcome = work(job, progress) or JobOutcome()
+        except Cancelled:
+            log.info("job %s cancelled", job_id)
+            _finish(job_id, state=Job.State.CANCELLED, message="Cancelled by an operator",
+                    log_tail=progress.logs.text())
+        except retry_on as exc:
+            job_requeue(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+            raise
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}",
+                     log_tail=(progress.logs.text() + "\n" + traceback.format_exc())[-LOG_TAIL_CHARS:])
+        else:
+            log.info("job %s succeeded", job_id)
+            job_succeed(job_id=job_id, outcome=outcome, log_tail=progress.logs.text())
+        finally:
+            heartbeat.stopped.set()
+            heartbeat.join(timeout=5)
+            for logger in loggers:
+                logger.removeHandler(progress.logs)
+        job.refresh_from_db()
+        return job
