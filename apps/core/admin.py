@@ -9,8 +9,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .models import Job, ModelVersion
+from .models import AuditEvent, Job, ModelVersion
 from .roles import is_admin
+from .services.audit import audit_events_csv, audit_record
 from .scenarios import all_scenarios, get_scenario
 from .services.jobs import job_cancel
 from .services.registry import RegistryError, model_version_activate
@@ -165,3 +166,35 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_retrain": self.has_retrain_permission(request)}
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the trail cannot be edited or deleted from the back office."""
+
+    list_display = ("created_at", "actor_name", "action", "scenario", "target", "ip_address")
+    list_filter = ("action", "scenario", "actor_name")
+    search_fields = ("actor_name", "target", "scenario", "request_id")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    actions = ["export_csv"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Export selected events as CSV")
+    def export_csv(self, request, queryset):
+        from django.http import HttpResponse
+
+        events = list(queryset.order_by("created_at"))
+        audit_record(action=AuditEvent.Action.DATA_EXPORT, target=f"{len(events)} audit events",
+                     details={"what": "audit trail"})
+        response = HttpResponse(audit_events_csv(events), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
+        return response

@@ -110,3 +110,37 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scenario} v{self.version}{' (active)' if self.is_active else ''}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to models, thresholds, rules and data, and when. Written, never edited."""
+
+    class Action(models.TextChoices):
+        RETRAIN = "model.retrain", "Started a training job"
+        ACTIVATE = "model.activate", "Activated a model version"
+        ROLLBACK = "model.rollback", "Rolled back to an earlier version"
+        JOB_CANCEL = "job.cancel", "Cancelled a job"
+        THRESHOLD_CHANGE = "threshold.change", "Changed a threshold or policy"
+        RULE_CHANGE = "rule.change", "Changed a rule"
+        DATA_EXPORT = "data.export", "Exported data"
+        DATA_DELETE = "data.delete", "Deleted data"
+        SETTINGS_CHANGE = "settings.change", "Changed a setting"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text so the trail survives the user's deletion; "system" for scheduled work.
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    scenario = models.CharField(max_length=100, blank=True, db_index=True)
+    target = models.CharField(max_length=200, blank=True, help_text="What was acted on, e.g. model version 7")
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"

@@ -17,6 +17,9 @@ from typing import Iterator
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="")
+# The request being answered, so services can tell who acts (audit trail) without every
+# caller passing the user along.
+request_var: contextvars.ContextVar[object | None] = contextvars.ContextVar("request", default=None)
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -53,11 +56,13 @@ class RequestContextMiddleware:
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)
+        request_token = request_var.set(request)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
         finally:
             request_id_var.reset(token)
+            request_var.reset(request_token)
         response["X-Request-ID"] = request_id
         from .metrics import observe_request
 

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from ml_core.progress import Cancelled
 
-from ..models import Job
+from ..models import AuditEvent, Job
 from ..observability import job_context
+from .audit import audit_record
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,15 @@ def job_enqueue(*, job: Job, task) -> None:
 
 def job_start(*, task, kind: str | None = None, title: str = "", params: dict | None = None,
               scenario: str = "", created_by=None) -> Job:
-    """Create a job for `task` and enqueue it (after commit)."""
+    """Create a job for `task` and enqueue it (after commit). Training-queue work is audited."""
+    from ..tasking import routed_queue
+
     with transaction.atomic():
         job = job_create(kind=kind or task.name, title=title, params=params, scenario=scenario,
                          created_by=created_by)
+        if routed_queue(task.name) == "training":
+            audit_record(action=AuditEvent.Action.RETRAIN, scenario=scenario, actor=created_by,
+                         target=f"job {job.pk}", details={"kind": job.kind, "params": job.params})
         job_enqueue(job=job, task=task)
     return job
 
@@ -80,9 +86,11 @@ def job_claim(*, job_id, worker: str = "") -> bool:
     return claimed == 1
 
 
-def job_cancel(*, job: Job) -> Job:
+def job_cancel(*, job: Job, actor=None) -> Job:
     """Cancel a queued job at once; ask a running one to stop at its next progress report."""
     now = timezone.now()
+    audit_record(action=AuditEvent.Action.JOB_CANCEL, scenario=job.scenario, actor=actor,
+                 target=f"job {job.pk}", details={"kind": job.kind, "title": job.title})
     if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
         state=Job.State.CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled before it started"
     ):

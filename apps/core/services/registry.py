@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from ml_core.artifacts import ArtifactError, atomic_directory, verify_directory
 
-from ..models import Job, ModelVersion
+from ..models import AuditEvent, Job, ModelVersion
+from .audit import audit_record
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,8 +88,12 @@ def _create_row(*, scenario, relative, sha, built, created_by, job) -> ModelVers
     raise RegistryError(f"could not allocate a version number for {scenario}")
 
 
-def model_version_activate(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the one active version of its scenario, after re-checking its files."""
+def model_version_activate(*, version: ModelVersion, actor=None) -> ModelVersion:
+    """Make `version` the one active version of its scenario, after re-checking its files.
+
+    Audited as an activation, or a rollback when it is older than the version it replaces;
+    `actor` defaults to the user of the current request.
+    """
     try:
         sha = verify_directory(artifact_dir(version))
     except ArtifactError as exc:
@@ -98,16 +103,23 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     with transaction.atomic():
         # Lock the scenario's rows so two activations cannot interleave.
         list(ModelVersion.objects.select_for_update().filter(scenario=version.scenario).values_list("pk"))
+        previous = ModelVersion.objects.filter(scenario=version.scenario, is_active=True).first()
         ModelVersion.objects.filter(scenario=version.scenario, is_active=True).exclude(
             pk=version.pk
         ).update(is_active=False)
         ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
+        rollback = previous is not None and version.version < previous.version
+        audit_record(
+            action=AuditEvent.Action.ROLLBACK if rollback else AuditEvent.Action.ACTIVATE,
+            scenario=version.scenario, target=f"v{version.version}", actor=actor,
+            details={"version_id": version.pk, "previous": previous.version if previous else None},
+        )
     version.refresh_from_db()
     log.info("activated %s", version)
     return version
 
 
-def model_version_rollback(*, scenario: str) -> ModelVersion:
+def model_version_rollback(*, scenario: str, actor=None) -> ModelVersion:
     """Activate the newest version older than the active one."""
     active = ModelVersion.objects.filter(scenario=scenario, is_active=True).first()
     if active is None:
@@ -118,7 +130,7 @@ def model_version_rollback(*, scenario: str) -> ModelVersion:
     )
     if previous is None:
         raise RegistryError(f"{active} is the oldest version of {scenario}: nothing to roll back to")
-    return model_version_activate(version=previous)
+    return model_version_activate(version=previous, actor=actor)
 
 
 @dataclass
