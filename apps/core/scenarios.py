@@ -5,10 +5,40 @@ the admin's "retrain" action and the nightly schedules need not know any app's d
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 from .models import Job
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ml_core.data import LabelledTexts
+
+
+@dataclass
+class TrainingData:
+    """What a classifier scenario trains on: train, and optionally its own validation and test sets.
+
+    Without `valid`, a stratified share of `train` is held out. With `test`, the new version
+    and the active one are both scored on it, and activation compares those scores.
+    """
+
+    train: "LabelledTexts"
+    valid: "LabelledTexts | None" = None
+    test: "LabelledTexts | None" = None
+
+
+@dataclass(frozen=True)
+class ClassifierTraining:
+    """How a scenario trains its text classifier (apps.core.services.classifiers runs it)."""
+
+    # training_data(params) -> TrainingData, from the app's own tables or files.
+    training_data: Callable[[dict], TrainingData]
+    # ClassifierConfig options for this scenario; a job's params["config"] overrides them.
+    default_config: dict[str, Any] = field(default_factory=dict)
+    # rule(candidate_metrics, active_metrics or None) -> (activate?, reason); None: activate
+    # when not worse on `comparison_metric` (services.classifiers.activate_when_not_worse).
+    activation_rule: Callable[[dict, dict | None], tuple[bool, str]] | None = None
+    comparison_metric: str = "macro_f1"
 
 
 @dataclass(frozen=True)
@@ -20,6 +50,8 @@ class Scenario:
     retrain: Callable[..., Job] | None = None
     # URL name of the page that shows one model version of this scenario, if the app has one.
     detail_url_name: str | None = None
+    # Set for scenarios whose model is a text classifier (see classifier_scenario()).
+    classifier: ClassifierTraining | None = None
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -42,3 +74,14 @@ def get_scenario(key: str) -> Scenario:
 
 def all_scenarios() -> list[Scenario]:
     return sorted(_SCENARIOS.values(), key=lambda s: s.key)
+
+
+def classifier_scenario(*, key: str, label: str, training: ClassifierTraining, description: str = "",
+                        detail_url_name: str = "model_version_detail") -> Scenario:
+    """A scenario whose retraining is the generic classifier-training job (core.train_classifier)."""
+    from functools import partial
+
+    from .services.classifiers import classifier_training_start
+
+    return Scenario(key=key, label=label, description=description, detail_url_name=detail_url_name,
+                    retrain=partial(classifier_training_start, scenario=key), classifier=training)

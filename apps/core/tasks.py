@@ -27,3 +27,19 @@ def encoder_check_job(job, progress) -> JobOutcome:
 def fail_stale_jobs() -> int:
     """Periodic (beat): jobs whose worker died are marked failed instead of running forever."""
     return jobs_fail_stale()
+
+
+@job_task("core.train_classifier", queue="training")
+def train_classifier_job(job, progress) -> JobOutcome:
+    """Train a new version of a classifier scenario; activate it when the scenario's rule allows."""
+    from .services.classifiers import classifier_train
+
+    return classifier_train(job=job, progress=progress)
+
+
+@job_task("core.tune_classifier", queue="training")
+def tune_classifier_job(job, progress) -> JobOutcome:
+    """Hyperparameter search for a classifier scenario: every trial's figures, nothing activated."""
+    from .services.classifiers import classifier_tune
+
+    return classifier_tune(job=job, progress=progress)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -10,6 +10,10 @@ from . import selectors
 from .models import Job, ModelVersion
 from .roles import admin_required, operator_required
 from .services.jobs import job_cancel, job_start
+from ml_core.errors import UserError
+
+from .scenarios import get_scenario
+from .services.classifiers import classifier_reports, classifier_training_start, classifier_tuning_start
 from .services.registry import RegistryError, model_version_activate
 from .tasks import encoder_check_job
 
@@ -95,3 +99,44 @@ def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"{version.scenario} v{version.version} is now active.")
     return redirect(request.POST.get("next") or "registry")
+
+
+@operator_required
+def job_curves(request: HttpRequest, job_id) -> JsonResponse:
+    """Live training curves / search trials of a job, polled by its charts while it runs."""
+    job = get_object_or_404(Job, pk=job_id)
+    return JsonResponse({"state": job.state, "finished": job.is_finished,
+                         "curves": job.result.get("curves", []), "trials": job.result.get("trials", [])})
+
+
+@operator_required
+def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion.objects.select_related("created_by", "job"), pk=pk)
+    try:
+        scenario = get_scenario(version.scenario)
+    except KeyError:
+        scenario = None
+    return render(request, "core/model_version_detail.html", {
+        "version": version, "scenario": scenario, "reports": classifier_reports(version=version),
+    })
+
+
+def _start_classifier_job(request: HttpRequest, scenario: str, start) -> HttpResponse:
+    try:
+        job = start(scenario=scenario, created_by=request.user)
+    except UserError as exc:
+        messages.error(request, str(exc))
+        return redirect("registry")
+    return redirect("job_detail", job_id=job.pk)
+
+
+@require_POST
+@admin_required
+def classifier_train_start(request: HttpRequest, scenario: str) -> HttpResponse:
+    return _start_classifier_job(request, scenario, classifier_training_start)
+
+
+@require_POST
+@admin_required
+def classifier_tune_start(request: HttpRequest, scenario: str) -> HttpResponse:
+    return _start_classifier_job(request, scenario, classifier_tuning_start)

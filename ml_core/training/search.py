@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..data import LabelledTexts, stratified_split
 from ..errors import UserError
@@ -80,8 +80,12 @@ def tune_classifier(
     n_trials: int = 6,
     objective: str = "macro_f1",
     progress: ProgressCallback = no_progress,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Run `n_trials` trainings (nothing is written) and return every trial's figures."""
+    """Run `n_trials` trainings (nothing is written) and return every trial's figures.
+
+    `on_trial(record)` sees each trial's record when it ends (complete, pruned or failed).
+    """
     import optuna
 
     space = (space or SearchSpace()).validate()
@@ -126,6 +130,8 @@ def tune_classifier(
             record.update(state="pruned", seconds=round(time.perf_counter() - trial_started, 2))
             last = record.get("curves", [{}])[-1]
             record["metrics"] = {k.removeprefix("valid_"): v for k, v in last.items() if k.startswith("valid_")}
+            if on_trial is not None:
+                on_trial(record)
             raise
         except Exception:
             record.update(state="failed", seconds=round(time.perf_counter() - trial_started, 2))
@@ -136,6 +142,8 @@ def tune_classifier(
                                                        "seconds_per_epoch", "peak_rss_mb") if k in metrics},
                       curves=trained.curves)
         log.info("trial %d %s: %s %.4f", trial.number, trial.params, objective, metrics[objective])
+        if on_trial is not None:
+            on_trial(record)
         return float(metrics[objective])
 
     study.optimize(run_trial, n_trials=n_trials, catch=())

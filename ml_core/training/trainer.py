@@ -494,6 +494,8 @@ def train_classifier(
     head_share = 85.0 if config.method == "head" else 10.0
     head_record = trainer.fit_head(sub_progress(report_progress, 3.0, 3.0 + head_share)) \
         if (config.method == "head" or config.init_head == "logreg") else None
+    if head_record is not None and on_epoch is not None and trainer.context.is_main:
+        on_epoch(head_record)
     if config.method == "head":
         curves, best_epoch, epochs_run, trainer.resumed_from_epoch = [head_record], 0, 0, 0
     else:

@@ -1,0 +1,300 @@
+"""Classifier scenarios: train a new model version from a Job, tune hyperparameters, read reports.
+
+A scenario app registers `classifier_scenario(key=..., training=ClassifierTraining(...))`
+(apps.core.scenarios) with a training-data provider; the admin's retrain action and
+`classifier_training_start` then run the job `core.train_classifier`, which
+
+ 1. builds the config (ML_BACKBONE, the scenario's defaults, the job's params["config"]),
+ 2. trains with ml_core (progress and cancel through the job, a checkpoint per epoch so a new
+    job with the same settings resumes after a lost worker), curves written to the job live,
+ 3. registers the artifact atomically as a ModelVersion (scored on the scenario's test set
+    when it has one),
+ 4. activates it when the scenario's rule says so: by default when it is not worse than the
+    active version, both scored on the same test set when there is one.
+
+`core.tune_classifier` runs an optuna search on the same data, keeps every trial's figures
+on the job and activates nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from django.conf import settings
+
+from ml_core.errors import UserError
+from ml_core.progress import sub_progress
+
+from ..models import Job, ModelVersion
+from ..scenarios import ClassifierTraining, Scenario, TrainingData, get_scenario
+from .jobs import JobOutcome, job_start
+from .registry import BuiltArtifact, artifact_dir, model_version_activate, model_version_create
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS_DIR = ".checkpoints"
+TEST_REPORT_FILE = "evaluation_test.json"
+ActivationRule = Callable[[dict, "dict | None"], "tuple[bool, str]"]
+
+
+# --- activation rules ---------------------------------------------------------------------------
+def activate_when_not_worse(metric: str = "macro_f1", tolerance: float = 0.0) -> ActivationRule:
+    """Activate a new version unless it scores below the active one by more than `tolerance`."""
+
+    def rule(candidate: dict, active: dict | None) -> tuple[bool, str]:
+        if active is None:
+            return True, "no version was active"
+        if metric not in candidate or active.get(metric) is None:
+            return False, f"cannot compare on {metric}: a score is missing; activate it by hand"
+        new, old = float(candidate[metric]), float(active[metric])
+        if new + tolerance >= old:
+            return True, f"{metric} {new:.4f} is not worse than the active version's {old:.4f}"
+        return False, f"{metric} {new:.4f} is worse than the active version's {old:.4f}; kept inactive"
+
+    return rule
+
+
+def never_activate(candidate: dict, active: dict | None) -> tuple[bool, str]:
+    return False, "this scenario's versions are activated by hand"
+
+
+# --- starting jobs ------------------------------------------------------------------------------
+def _classifier_spec(scenario_key: str) -> tuple[Scenario, ClassifierTraining]:
+    try:
+        scenario = get_scenario(scenario_key)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from exc
+    if scenario.classifier is None:
+        raise UserError(f"{scenario.label} is not a classifier scenario")
+    return scenario, scenario.classifier
+
+
+def classifier_training_start(*, scenario: str, created_by=None, params: dict | None = None) -> Job:
+    """Queue `core.train_classifier` for a scenario. params: {"config": {...}, "activate": bool}."""
+    from ..tasks import train_classifier_job
+
+    found, _ = _classifier_spec(scenario)
+    params = dict(params or {})
+    return job_start(task=train_classifier_job, title=f"Train {found.label}", params=params, scenario=scenario,
+                     created_by=created_by)
+
+
+def classifier_tuning_start(*, scenario: str, created_by=None, params: dict | None = None) -> Job:
+    """Queue `core.tune_classifier`. params: trials, methods, max_epochs, objective, config."""
+    from ..tasks import tune_classifier_job
+
+    found, _ = _classifier_spec(scenario)
+    params = {"trials": 6, **(params or {})}
+    return job_start(task=tune_classifier_job, title=f"Tune {found.label}", params=params, scenario=scenario,
+                     created_by=created_by)
+
+
+# --- the work of the jobs ------------------------------------------------------------------------
+def _json_safe(value: Any) -> Any:
+    """JSON that PostgreSQL's jsonb accepts: no NaN or infinity (a diverged loss becomes null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def classifier_config(*, training: ClassifierTraining, params: dict):
+    from ml_core.training import ClassifierConfig
+
+    options = {"base_model": settings.ML_BACKBONE, **training.default_config, **(params.get("config") or {})}
+    options.setdefault("device", settings.ML_DEVICE)
+    options.setdefault("cpu_threads", settings.ML_CPU_THREADS)
+    return ClassifierConfig.from_dict(options).validate()
+
+
+def _training_data(training: ClassifierTraining, params: dict) -> TrainingData:
+    data = training.training_data(params)
+    if not isinstance(data, TrainingData):
+        raise TypeError(f"training_data must return TrainingData, not {type(data).__name__}")
+    return data
+
+
+def _test_figures(report: dict) -> dict[str, float]:
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "ece": report["ece"], "n": report["n"]}
+
+
+def _active_figures(*, scenario: str, exclude: ModelVersion, test, device: str) -> tuple[ModelVersion | None, dict | None]:
+    """The active version and its scores, on the test set when there is one."""
+    active = ModelVersion.objects.filter(scenario=scenario, is_active=True).exclude(pk=exclude.pk).first()
+    if active is None:
+        return None, None
+    if test is None:
+        return active, dict(active.metrics)
+    from ml_core.evaluation import evaluate
+    from ml_core.serving import ClassifierPredictor
+
+    try:
+        report = evaluate(ClassifierPredictor.load(artifact_dir(active), device=device), test)
+    except Exception as exc:  # the active version cannot even be scored: do not let it block
+        log.warning("could not score active %s on the test set: %s", active, exc)
+        return active, None
+    return active, _test_figures(report)
+
+
+def _live_curves(job_id) -> Callable[[dict], None]:
+    curves: list[dict] = []
+
+    def on_epoch(record: dict) -> None:
+        curves.append(record)
+        Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(result=_json_safe({"curves": curves}))
+
+    return on_epoch
+
+
+def classifier_train(*, job: Job, progress) -> JobOutcome:
+    """The work of `core.train_classifier`."""
+    from ml_core.evaluation import evaluate
+    from ml_core.serving import ClassifierPredictor
+    from ml_core.training import train_classifier
+
+    scenario, training = _classifier_spec(job.scenario)
+    params = job.params or {}
+    config = classifier_config(training=training, params=params)
+    progress(1.0, "loading the training data")
+    data = _training_data(training, params)
+    checkpoint_dir = Path(settings.ARTIFACTS_ROOT) / CHECKPOINTS_DIR / scenario.key
+    trained: dict[str, Any] = {}
+
+    def build(folder: Path) -> BuiltArtifact:
+        result = train_classifier(config, data.train, folder, valid=data.valid,
+                                  progress=sub_progress(progress, 2.0, 92.0 if data.test else 96.0),
+                                  checkpoint_dir=checkpoint_dir, on_epoch=_live_curves(job.pk))
+        trained["result"] = result
+        metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if data.test is not None:
+            progress(93.0, f"scoring the test set ({len(data.test)} texts)")
+            report = evaluate(ClassifierPredictor.load(folder, device=result.metrics["device"]), data.test)
+            (folder / TEST_REPORT_FILE).write_text(json.dumps(_json_safe(report), indent=2))
+            trained["test"] = _test_figures(report)
+            metrics.update({f"test_{k}": v for k, v in trained["test"].items()})
+        best = f", best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}" \
+            if config.method != "head" else ""
+        return BuiltArtifact(
+            metrics=_json_safe(metrics), base_model=config.base_model,
+            training_data_summary=_json_safe({**result.training_data_summary, "config": config.to_dict(),
+                                              "test": data.test.summary() if data.test is not None else None}),
+            notes=f"{config.method} training on {result.metrics['device']}{best}",
+        )
+
+    version = model_version_create(scenario=scenario.key, build=build, created_by=job.created_by, job=job)
+    result = trained["result"]
+    progress(97.0, "deciding on activation")
+    candidate = trained.get("test") or {k: version.metrics.get(k) for k in ("accuracy", "macro_f1", "ece")}
+    active, active_figures = _active_figures(scenario=scenario.key, exclude=version, test=data.test,
+                                             device=result.metrics["device"])
+    if params.get("activate", True) is False:
+        activate, reason = False, "the job asked not to activate"
+    else:
+        rule = training.activation_rule or activate_when_not_worse(training.comparison_metric)
+        activate, reason = rule(candidate, active_figures)
+        if active is not None and data.test is None and activate:
+            reason += " (validation scores; different splits may not compare)"
+    if activate:
+        model_version_activate(version=version)
+    headline = {k: result.metrics[k] for k in ("method", "accuracy", "macro_f1", "ece", "temperature", "best_epoch",
+                                               "epochs_run", "seconds_per_epoch", "train_seconds", "device")}
+    if trained.get("test"):
+        headline.update({f"test_{k}": v for k, v in trained["test"].items()})
+    return JobOutcome(
+        metrics=_json_safe(headline),
+        result=_json_safe({
+            "model_version_id": version.pk, "version": version.version, "activated": activate,
+            "activation": reason, "compared_with": f"v{active.version}" if active else None,
+            "resumed_from_epoch": result.resumed_from_epoch, "curves": result.curves,
+        }),
+        message=(f"v{version.version}: accuracy {result.metrics['accuracy']:.4f}, "
+                 f"macro-F1 {result.metrics['macro_f1']:.4f} — {'activated' if activate else 'not activated'}"),
+    )
+
+
+def classifier_tune(*, job: Job, progress) -> JobOutcome:
+    """The work of `core.tune_classifier`: every trial's figures, nothing activated."""
+    from ml_core.training.search import SearchSpace, tune_classifier
+
+    scenario, training = _classifier_spec(job.scenario)
+    params = job.params or {}
+    config = classifier_config(training=training, params=params)
+    progress(1.0, "loading the training data")
+    data = _training_data(training, params)
+    space = SearchSpace(
+        methods=tuple(params.get("methods") or ("head", "full", "lora")),
+        max_epochs=int(params.get("max_epochs", 4)),
+        **({"learning_rate": tuple(params["learning_rate"])} if params.get("learning_rate") else {}),
+    )
+    trials: list[dict] = []
+
+    def on_trial(record: dict) -> None:
+        trials.append(record)
+        Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(result=_json_safe({"trials": trials}))
+
+    search = tune_classifier(config, data.train, valid=data.valid, space=space, n_trials=int(params.get("trials", 6)),
+                             objective=params.get("objective", "macro_f1"),
+                             progress=sub_progress(progress, 2.0, 100.0), on_trial=on_trial)
+    objective = search.objective
+    best = search.best or {}
+    return JobOutcome(
+        metrics=_json_safe({"trials": len(search.trials), "complete": sum(t["state"] == "complete" for t in search.trials),
+                            f"best_{objective}": best.get(objective), "best_trial": best.get("number"),
+                            "seconds": search.seconds}),
+        result=_json_safe(search.to_dict()),
+        message=(f"best {objective} {best[objective]:.4f} with {best['config']}" if best
+                 else "no trial completed") + "; nothing was activated",
+    )
+
+
+# --- reading reports ----------------------------------------------------------------------------
+def _read_json(folder: Path, name: str) -> Any:
+    path = folder / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        log.warning("%s is not valid JSON", path)
+        return None
+
+
+def top_confusions(report: dict, limit: int = 10) -> list[dict[str, Any]]:
+    """The most frequent (true label, predicted label) mistakes of an evaluation report."""
+    matrix = report.get("confusion_matrix") or {}
+    labels, rows = matrix.get("labels", []), matrix.get("matrix", [])
+    pairs = [
+        {"true": labels[i], "predicted": labels[j], "count": count,
+         "share": count / max(sum(row), 1)}
+        for i, row in enumerate(rows) for j, count in enumerate(row) if i != j and count
+    ]
+    return sorted(pairs, key=lambda p: (-p["count"], p["true"], p["predicted"]))[:limit]
+
+
+def _with_views(report: dict | None) -> dict | None:
+    """A report plus what its page shows first: weakest classes, most common confusions."""
+    if not report:
+        return None
+    return {**report, "top_confusions": top_confusions(report),
+            "per_class_by_f1": sorted(report.get("per_class", []), key=lambda c: (c["f1"], c["label"]))}
+
+
+def classifier_reports(*, version: ModelVersion) -> dict[str, Any] | None:
+    """What a classifier version's folder says about it; None when it is not a classifier."""
+    folder = artifact_dir(version)
+    config = _read_json(folder, "classifier.json")
+    if not config:
+        return None
+    return {
+        "config": config,
+        "curves": _read_json(folder, "curves.json") or [],
+        "validation": _with_views(_read_json(folder, "evaluation.json")),
+        "test": _with_views(_read_json(folder, TEST_REPORT_FILE)),
+        "training_data": _read_json(folder, "training_data.json") or {},
+    }
