@@ -1,0 +1,188 @@
+"""REST API of the recommendation app: recommendations, similar items, catalogue and event batches.
+
+Thin: parse and check the query, call serving or services, shape the answer. Bad input gets a 400
+that names the parameter; batch rows are accepted or rejected one by one.
+"""
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.permissions import IsAdmin, IsOperator
+
+from . import selectors, serving, services
+from .models import Category
+
+LIST_PARAMETERS = [
+    OpenApiParameter("k", OpenApiTypes.INT, description=f"how many items, 1 to {serving.MAX_K} (default 10)"),
+    OpenApiParameter("category", OpenApiTypes.STR, description="only items in this category"),
+    OpenApiParameter("exclude", OpenApiTypes.STR, description="comma-separated item ids never to return"),
+    OpenApiParameter("diversity", OpenApiTypes.FLOAT,
+                     description="0 (pure relevance, default) to 1: MMR re-ranking for variety"),
+]
+
+_ITEMS = inline_serializer("RecommendedItem", many=True, fields={
+    "item": serializers.CharField(), "title": serializers.CharField(),
+    "categories": serializers.ListField(child=serializers.CharField()), "score": serializers.FloatField(),
+    "reason": serializers.CharField(), "because": serializers.CharField(allow_null=True),
+})
+_RECOMMENDATIONS = inline_serializer("Recommendations", {
+    "user": serializers.CharField(), "known_user": serializers.BooleanField(),
+    "history_items": serializers.IntegerField(), "strategy": serializers.CharField(),
+    "model_version": serializers.IntegerField(allow_null=True), "items": _ITEMS,
+})
+_BATCH_RESULT = inline_serializer("BatchResult", {
+    "accepted": serializers.IntegerField(), "created": serializers.IntegerField(),
+    "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
+    "duplicates": serializers.IntegerField(), "rejected": serializers.ListField(child=serializers.DictField()),
+})
+
+
+class BadParameter(Exception):
+    pass
+
+
+def _list_options(request: Request) -> dict:
+    params = request.query_params
+    raw_k = params.get("k", "10")
+    try:
+        k = int(raw_k)
+    except ValueError:
+        raise BadParameter(f"k must be a whole number between 1 and {serving.MAX_K}, not {raw_k!r}") from None
+    if not 1 <= k <= serving.MAX_K:
+        raise BadParameter(f"k must be between 1 and {serving.MAX_K}, not {k}")
+    raw_diversity = params.get("diversity", "0")
+    try:
+        diversity = float(raw_diversity)
+    except ValueError:
+        raise BadParameter(f"diversity must be a number between 0 and 1, not {raw_diversity!r}") from None
+    if not 0.0 <= diversity <= 1.0:
+        raise BadParameter(f"diversity must be between 0 and 1, not {diversity}")
+    category = params.get("category") or None
+    if category and not Category.objects.filter(name=category).exists():
+        raise BadParameter(f"unknown category {category!r}")
+    exclude = tuple(i.strip() for i in params.get("exclude", "").split(",") if i.strip())
+    return {"k": k, "category": category, "exclude": exclude, "diversity": diversity}
+
+
+def _bad(message: str) -> Response:
+    return Response({"detail": message}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class RecommendationsView(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(parameters=LIST_PARAMETERS, responses=_RECOMMENDATIONS,
+                   summary="Top-k recommendations for a user, each with a one-line reason")
+    def get(self, request: Request, user: str) -> Response:
+        try:
+            options = _list_options(request)
+        except BadParameter as exc:
+            return _bad(str(exc))
+        return Response(serving.recommendations_for_user(external_id=user, **options))
+
+
+class SimilarItemsView(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(parameters=LIST_PARAMETERS, summary="Items similar to an item (behaviour and text)")
+    def get(self, request: Request, item: str) -> Response:
+        try:
+            options = _list_options(request)
+        except BadParameter as exc:
+            return _bad(str(exc))
+        if selectors.item_get(external_id=item) is None:
+            return Response({"detail": f"unknown item {item!r}"}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            return Response(serving.similar_items_for(external_id=item, **options))
+        except serving.NoModelError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        except KeyError:
+            return Response({"detail": f"item {item!r} is not known to the recommender yet: it is being "
+                                       "embedded; try again in a moment"}, status=status.HTTP_409_CONFLICT)
+
+
+def _batch_rows(request: Request, key: str):
+    body = request.data
+    if isinstance(body, dict) and key in body:
+        return body[key]
+    if isinstance(body, list):
+        return body
+    raise services.BatchError(f"send a JSON object {{\"{key}\": [...]}} or a JSON list")
+
+
+def _batch_response(result: services.BatchResult, total: int) -> Response:
+    failed = total > 0 and result.accepted == 0 and result.duplicates == 0
+    return Response(result.as_dict(), status=status.HTTP_400_BAD_REQUEST if failed else status.HTTP_200_OK)
+
+
+class _BatchView(APIView):
+    permission_classes = [IsOperator]
+    key = ""
+
+    def store(self, rows) -> services.BatchResult:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> Response:
+        try:
+            rows = _batch_rows(request, self.key)
+            result = self.store(rows)
+        except services.BatchError as exc:
+            return _bad(str(exc))
+        return _batch_response(result, len(rows))
+
+
+class ItemBatchView(_BatchView):
+    key = "items"
+
+    @extend_schema(
+        request=inline_serializer("ItemBatch", {"items": serializers.ListField(child=serializers.DictField())}),
+        responses=_BATCH_RESULT,
+        summary="Create or update up to 1000 items: {id, title, description, categories, attributes, is_active}")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def store(self, rows) -> services.BatchResult:
+        return services.items_upsert(items=rows)
+
+
+class UserBatchView(_BatchView):
+    key = "users"
+
+    @extend_schema(
+        request=inline_serializer("UserBatch", {"users": serializers.ListField(child=serializers.DictField())}),
+        responses=_BATCH_RESULT, summary="Create or update up to 1000 end users: {id, attributes}")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def store(self, rows) -> services.BatchResult:
+        return services.users_upsert(users=rows)
+
+
+class EventBatchView(_BatchView):
+    key = "events"
+
+    @extend_schema(
+        request=inline_serializer("EventBatch", {"events": serializers.ListField(child=serializers.DictField())}),
+        responses=_BATCH_RESULT,
+        summary="Record up to 1000 events: {user, item, kind (view/click/like/rating/purchase), value, "
+                "timestamp, event_id}")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def store(self, rows) -> services.BatchResult:
+        return services.interactions_record(events=rows)
+
+
+class RetrainView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses=inline_serializer("RetrainStarted", {"job": serializers.UUIDField()}),
+                   summary="Queue a training job for the recommender (admins)")
+    def post(self, request: Request) -> Response:
+        job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+        return Response({"job": str(job.pk)}, status=status.HTTP_202_ACCEPTED)
