@@ -291,7 +291,8 @@ class ContentModel:
         return out
 
     def profiles(self, batch: HistoryBatch) -> np.ndarray:
-        weights = _pad_columns(self.recency_weights(batch), len(self.vectors))
+        # float32 like the vectors: a float64 sparse matrix would make scipy copy them all to float64.
+        weights = _pad_columns(self.recency_weights(batch), len(self.vectors)).astype(np.float32)
         profile = np.asarray(weights @ self.vectors, dtype=np.float64)
         return profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
 
