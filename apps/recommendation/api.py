@@ -35,7 +35,11 @@ _RECOMMENDATIONS = inline_serializer("Recommendations", {
     "history_items": serializers.IntegerField(), "strategy": serializers.CharField(),
     "model_version": serializers.IntegerField(allow_null=True), "items": _ITEMS,
 })
-_BATCH_RESULT = inline_serializer("BatchResult", {
+_SIMILAR = inline_serializer("SimilarItems", {
+    "item": serializers.CharField(), "title": serializers.CharField(),
+    "model_version": serializers.IntegerField(), "items": _ITEMS,
+})
+_BATCH_RESULT = inline_serializer("RecommendationBatchResult", {
     "accepted": serializers.IntegerField(), "created": serializers.IntegerField(),
     "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
     "duplicates": serializers.IntegerField(), "rejected": serializers.ListField(child=serializers.DictField()),
@@ -89,7 +93,8 @@ class RecommendationsView(APIView):
 class SimilarItemsView(APIView):
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=LIST_PARAMETERS, summary="Items similar to an item (behaviour and text)")
+    @extend_schema(parameters=LIST_PARAMETERS, responses=_SIMILAR,
+                   summary="Items similar to an item (behaviour and text), each with a one-line reason")
     def get(self, request: Request, item: str) -> Response:
         try:
             options = _list_options(request)
@@ -140,7 +145,7 @@ class ItemBatchView(_BatchView):
     key = "items"
 
     @extend_schema(
-        request=inline_serializer("ItemBatch", {"items": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer("RecommendationItemBatch", {"items": serializers.ListField(child=serializers.DictField())}),
         responses=_BATCH_RESULT,
         summary="Create or update up to 1000 items: {id, title, description, categories, attributes, is_active}")
     def post(self, request: Request) -> Response:
@@ -154,7 +159,7 @@ class UserBatchView(_BatchView):
     key = "users"
 
     @extend_schema(
-        request=inline_serializer("UserBatch", {"users": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer("RecommendationUserBatch", {"users": serializers.ListField(child=serializers.DictField())}),
         responses=_BATCH_RESULT, summary="Create or update up to 1000 end users: {id, attributes}")
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -167,7 +172,7 @@ class EventBatchView(_BatchView):
     key = "events"
 
     @extend_schema(
-        request=inline_serializer("EventBatch", {"events": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer("RecommendationEventBatch", {"events": serializers.ListField(child=serializers.DictField())}),
         responses=_BATCH_RESULT,
         summary="Record up to 1000 events: {user, item, kind (view/click/like/rating/purchase), value, "
                 "timestamp, event_id}")
@@ -181,7 +186,7 @@ class EventBatchView(_BatchView):
 class RetrainView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses=inline_serializer("RetrainStarted", {"job": serializers.UUIDField()}),
+    @extend_schema(request=None, responses=inline_serializer("RecommendationRetrainStarted", {"job": serializers.UUIDField()}),
                    summary="Queue a training job for the recommender (admins)")
     def post(self, request: Request) -> Response:
         job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})

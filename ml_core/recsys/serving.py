@@ -260,9 +260,9 @@ class Recommender:
             text_sim = self.content.vectors @ self.content.vectors[item]
             behaviour = np.zeros(len(self.item_ids))
             if self.knn is not None:
+                # Shrunk cosine, not rescaled: a few co-occurrences in a small shop stay weak evidence.
                 neighbours, sims = self.knn.neighbours_of(item)
-                if len(sims) and sims.max() > 0:
-                    behaviour[neighbours] = sims / sims.max()
+                behaviour[neighbours] = np.clip(sims, 0.0, None)
             text_weight = self.config.similar_content_weight if behaviour.any() else 1.0
             text_part = text_weight * np.clip(text_sim, 0.0, None)
             behaviour_part = (1.0 - text_weight) * behaviour
@@ -275,8 +275,8 @@ class Recommender:
                     reason = f"Often chosen by people who chose “{title}”"
                 else:
                     shared = [c for c in self.categories[i] if c in self.categories[item]]
-                    reason = (f"Like “{title}”: {', '.join(shared[:2])}" if shared
-                              else f"Described like “{title}”")
+                    reason = (f"Also {' and '.join(shared[:2])}, like “{title}”" if shared
+                              else f"A similar description to “{title}”")
                 out.append(Recommendation(self.item_ids[i], float(scores[i]), reason, item_id))
             return out
 
