@@ -145,6 +145,13 @@ ML_BACKBONE = env("ML_BACKBONE", default="all-MiniLM-L6-v2")
 ML_DEVICE = env("ML_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
 ML_CPU_THREADS = env.int("ML_CPU_THREADS", default=0)  # 0: leave torch's default
 
+# --- Cache (customer service: rate limits of the chat widget, per IP and per site key) --------
+# The counts must be shared by every web process: locmem:// is per process (right for the one
+# runserver of `make run`); use redis://host:6379/1 with several processes (gunicorn, compose).
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# A cache outage must not stop the chat (apps.customer_service.services.widget also catches errors).
+RATELIMIT_FAIL_OPEN = True
+
 # --- Celery --------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, which needs no server yet runs tasks in a real worker
 # process. Set CELERY_BROKER_URL=redis://host:6379/0 for Redis.
@@ -211,6 +218,10 @@ CELERY_BEAT_SCHEDULE = {
     "recommendation.nightly_retrain": {
         "task": "recommendation.nightly_retrain",
         "schedule": crontab(hour=3, minute=30),
+    },
+    # Customer service: forget stored responses to idempotent chat writes after two days.
+    "customer_service.purge_idempotency_keys": {
+        "task": "customer_service.purge_idempotency_keys", "schedule": crontab(hour=4, minute=10),
     },
 }
 # A running job whose worker has not reported for this long is marked failed (worker lost).

@@ -1,0 +1,135 @@
+"""Forms of the operator console (each POST carries the CSRF token; templates add it)."""
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from .models import AssistantSettings, KBEntry, Site
+from .services.kb import EntryFields, KBError
+from .services.kb_io import FORMATS, GROUPINGS, ROLES, parse_mapping
+
+
+class EntryForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False,
+                            help_text="Shown to customers in clarifying questions and citations")
+    intent = forms.CharField(max_length=100, help_text="e.g. cancel_order")
+    answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}),
+                             help_text="Placeholders such as {{Order Number}} are filled from the conversation")
+    questions = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False,
+                                help_text="Example questions, one per line (personal data is masked)")
+    tags = forms.CharField(max_length=300, required=False, help_text="Comma-separated")
+    language = forms.CharField(max_length=12, initial="en")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    @classmethod
+    def for_entry(cls, entry: KBEntry) -> "EntryForm":
+        return cls(initial={"title": entry.title, "intent": entry.intent, "answer": entry.answer,
+                            "questions": "\n".join(e.text for e in entry.examples.all()),
+                            "tags": ", ".join(entry.tags), "language": entry.language,
+                            "is_active": entry.is_active})
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["fields"] = EntryFields.clean(title=data.get("title", ""), answer=data.get("answer", ""),
+                                               intent=data.get("intent", ""), tags=data.get("tags", ""),
+                                               language=data.get("language", "en"), is_active=data.get("is_active"))
+        except KBError as exc:
+            raise forms.ValidationError(str(exc))
+        data["question_list"] = [q for q in (data.get("questions") or "").splitlines() if q.strip()]
+        return data
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV (header row) or JSON Lines, UTF-8")
+    format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], initial="csv",
+                               help_text="bitext: instruction, intent, category, response; "
+                                         "csv / jsonl: question, answer, intent (title, tags, language optional)")
+    grouping = forms.ChoiceField(choices=[("", "format's default")] + [(g, g) for g in GROUPINGS], required=False,
+                                 help_text="answer: one entry per distinct answer of an intent; intent: one entry "
+                                           "per intent")
+    columns = forms.CharField(required=False, max_length=500,
+                              help_text=f"Column mapping ROLE=COLUMN, comma-separated; roles: {', '.join(ROLES)}")
+    replace = forms.BooleanField(required=False, label="Replace the knowledge base",
+                                 help_text="Delete every entry first")
+
+    def clean_columns(self):
+        try:
+            return parse_mapping(self.cleaned_data.get("columns") or "")
+        except KBError as exc:
+            raise forms.ValidationError(str(exc))
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+
+
+class TeachForm(forms.Form):
+    """Turn customer questions into example questions of an entry."""
+
+    questions = forms.CharField(widget=forms.HiddenInput)
+    entry = forms.ModelChoiceField(queryset=KBEntry.objects.filter(is_active=True).order_by("intent", "title"),
+                                   required=False, empty_label="— a new entry answered with the reply below —")
+    new_intent = forms.CharField(max_length=100, required=False)
+    new_title = forms.CharField(max_length=200, required=False)
+    new_answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+    def clean_questions(self):
+        try:
+            ids = [int(x) for x in self.cleaned_data["questions"].split(",") if x.strip()]
+        except ValueError:
+            raise forms.ValidationError("bad question ids")
+        if not ids:
+            raise forms.ValidationError("no question selected")
+        return ids
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or data.get("entry"):
+            return data
+        try:
+            data["new_entry"] = EntryFields.clean(title=data.get("new_title", ""), answer=data.get("new_answer", ""),
+                                                  intent=data.get("new_intent", ""))
+        except KBError as exc:
+            raise forms.ValidationError(f"New entry: {exc}")
+        return data
+
+
+class LabelForm(forms.Form):
+    intent = forms.CharField(max_length=100)
+
+
+class SiteForm(forms.ModelForm):
+    class Meta:
+        model = Site
+        fields = ["name", "allowed_origins", "is_active", "greeting", "placeholder_values", "rate_limit_per_ip",
+                  "rate_limit_per_site"]
+        widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3}),
+                   "placeholder_values": forms.Textarea(attrs={"rows": 4})}
+
+
+class SettingsForm(forms.ModelForm):
+    handoff_intents = forms.CharField(required=False, help_text="Comma-separated intents that go to a person")
+
+    class Meta:
+        model = AssistantSettings
+        fields = ["answer_threshold", "clarify_margin", "retrieval_precision", "handoff_intents",
+                  "generation_enabled", "generation_max_tokens"]
+        labels = {"generation_enabled": "Compose answers with SmolLM2-135M-Instruct"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and not self.is_bound:
+            self.initial["handoff_intents"] = ", ".join(self.instance.handoff_intents or [])
+
+    def clean_handoff_intents(self):
+        raw = self.cleaned_data.get("handoff_intents") or ""
+        if raw.strip().startswith("["):
+            try:
+                return json.loads(raw)
+            except ValueError:
+                raise forms.ValidationError("not a JSON list")
+        return [x.strip() for x in raw.split(",") if x.strip()]

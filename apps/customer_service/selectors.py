@@ -1,0 +1,152 @@
+"""Reads for the console: conversations, the handoff queue, questions to review, analytics."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import Conversation, KBEntry, Message
+from .serving import vector_from_bytes
+
+LIVE_WINDOW = timedelta(minutes=30)
+GROUP_DISTANCE = 0.35  # cosine distance under which questions count as the same question
+
+
+def conversation_list(*, status: str | None = None, live_only: bool = False, limit: int = 50):
+    rows = (Conversation.objects.select_related("site", "assigned_to")
+            .annotate(n_messages=Count("messages")))
+    if status:
+        rows = rows.filter(status=status)
+    if live_only:
+        rows = rows.filter(last_message_at__gte=timezone.now() - LIVE_WINDOW).exclude(
+            status=Conversation.Status.CLOSED)
+    return list(rows.order_by("-last_message_at")[:limit])
+
+
+def handoff_queue(*, limit: int = 50):
+    return list(Conversation.objects.select_related("site").filter(status=Conversation.Status.WAITING)
+                .annotate(n_messages=Count("messages")).order_by("handoff_at")[:limit])
+
+
+def last_customer_texts(conversations) -> dict:
+    ids = [c.pk for c in conversations]
+    latest: dict = {}
+    for conversation_id, text in (Message.objects.filter(conversation_id__in=ids, role=Message.Role.CUSTOMER)
+                                  .order_by("conversation_id", "-id").values_list("conversation_id", "text")):
+        latest.setdefault(conversation_id, text)
+    return latest
+
+
+def kb_entry_list(*, query: str = "", intent: str = "", limit: int = 200):
+    rows = KBEntry.objects.annotate(n_examples=Count("examples"))
+    if query:
+        rows = rows.filter(Q(title__icontains=query) | Q(answer__icontains=query) | Q(intent__icontains=query)
+                           | Q(examples__text__icontains=query)).distinct()
+    if intent:
+        rows = rows.filter(intent=intent)
+    return list(rows.order_by("intent", "title")[:limit])
+
+
+def kb_intents() -> list[tuple[str, int]]:
+    return list(KBEntry.objects.values_list("intent").annotate(n=Count("id")).order_by("intent"))
+
+
+# --- questions to review, grouped by similarity -------------------------------------------------
+@dataclass
+class QuestionGroup:
+    questions: list[Message]
+    representative: Message
+    suggested_intent: str = ""
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.questions)
+
+
+def _reason(question: Message, reply: Message | None) -> str:
+    if reply is None:
+        return "no reply"
+    if reply.feedback == Message.Feedback.NOT_HELPFUL:
+        return "not helpful"
+    if reply.source == "handoff":
+        return "handed over"
+    if reply.source == "clarify":
+        return "unclear"
+    return "low confidence"
+
+
+def review_groups(*, limit: int = 400, distance: float = GROUP_DISTANCE) -> list[QuestionGroup]:
+    """Questions waiting for review (handed over, unsure, not helpful), similar ones together,
+    biggest group first (agglomerative clustering, average linkage on cosine distance)."""
+    questions = list(Message.objects.filter(role=Message.Role.CUSTOMER, needs_review=True)
+                     .exclude(embedding=None).order_by("-id")[:limit])
+    if not questions:
+        return []
+    replies = {m.reply_to_id: m for m in Message.objects.filter(reply_to__in=questions)}
+    vectors = np.stack([vector_from_bytes(q.embedding) for q in questions])
+    if len(questions) == 1:
+        labels = np.zeros(1, dtype=int)
+    else:
+        from sklearn.cluster import AgglomerativeClustering
+
+        labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine",
+                                         linkage="average").fit_predict(vectors)
+    groups = []
+    for label in sorted(set(labels.tolist())):
+        members = [i for i, x in enumerate(labels) if x == label]
+        centroid = vectors[members].mean(axis=0)
+        medoid = members[int(np.argmax(vectors[members] @ centroid))]
+        intents = Counter(questions[i].intent for i in members if questions[i].intent)
+        reasons = Counter(_reason(questions[i], replies.get(questions[i].pk)) for i in members)
+        groups.append(QuestionGroup([questions[i] for i in members], questions[medoid],
+                                    intents.most_common(1)[0][0] if intents else "", dict(reasons)))
+    groups.sort(key=lambda g: (-g.size, -g.representative.pk))
+    return groups
+
+
+# --- analytics ---------------------------------------------------------------------------------
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def analytics(*, days: int = 30) -> dict:
+    since = timezone.now() - timedelta(days=days)
+    conversations = Conversation.objects.filter(started_at__gte=since)
+    replies = Message.objects.filter(role=Message.Role.ASSISTANT, created_at__gte=since)
+    total = conversations.count()
+    handed = conversations.filter(handoff_at__isnull=False).count()
+    feedback = replies.exclude(feedback="")
+    helpful = feedback.filter(feedback=Message.Feedback.HELPFUL).count()
+    per_day = {row["day"]: row for row in conversations.annotate(day=TruncDate("started_at")).values("day")
+               .annotate(n=Count("id"), handed=Count("id", filter=Q(handoff_at__isnull=False)))}
+    questions_per_day = dict(Message.objects.filter(role=Message.Role.CUSTOMER, created_at__gte=since)
+                             .annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id"))
+                             .values_list("day", "n"))
+    helpful_per_day = {row["day"]: row for row in feedback.annotate(day=TruncDate("created_at")).values("day")
+                       .annotate(n=Count("id"), ok=Count("id", filter=Q(feedback=Message.Feedback.HELPFUL)))}
+    today = timezone.localdate()
+    series = []
+    for offset in range(days - 1, -1, -1):
+        day = today - timedelta(days=offset)
+        row = per_day.get(day, {"n": 0, "handed": 0})
+        fb = helpful_per_day.get(day, {"n": 0, "ok": 0})
+        series.append({
+            "day": day.isoformat(), "conversations": row["n"], "questions": questions_per_day.get(day, 0),
+            "handoff_rate": _rate(row["handed"], row["n"]),
+            "containment_rate": _rate(row["n"] - row["handed"], row["n"]),
+            "helpful_rate": _rate(fb["ok"], fb["n"]),
+        })
+    top_intents = list(replies.exclude(intent="").values("intent").annotate(n=Count("id")).order_by("-n", "intent")[:10])
+    sources = dict(replies.values_list("source").annotate(n=Count("id")).order_by("source"))
+    return {
+        "days": days, "conversations": total, "questions": sum(questions_per_day.values()),
+        "replies": replies.count(), "handoff_rate": _rate(handed, total),
+        "containment_rate": _rate(total - handed, total), "helpful_rate": _rate(helpful, feedback.count()),
+        "feedback_count": feedback.count(), "series": series, "top_intents": top_intents, "sources": sources,
+    }

@@ -1,0 +1,281 @@
+"""Answer a customer's message, keep the conversation, take feedback, hand over to people.
+
+Every message is masked for personal data before it is stored. Every assistant reply records
+the intent, the confidence, the source (template, retrieval, clarify, generated, handoff), the
+entries used, the model version and the time it took.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ml_core.trust.pii import mask_pii
+
+from .. import cascade
+from ..models import AssistantSettings, Conversation, Message, Site
+from ..placeholders import context_from_message, render_answer
+from ..serving import assistant, normalise, vector_to_bytes
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+HANDOFF_TEXT = ("I'm not sure I can answer that well, so I've asked a colleague to join. "
+                "They will reply here shortly.")
+REQUESTED_HANDOFF_TEXT = "I've asked a colleague to join the conversation. They will reply here shortly."
+SETTINGS_TTL_S = 2.0
+
+
+class ChatError(Exception):
+    """The message cannot be handled as sent (unknown conversation, invalid choice...)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- settings, cached briefly per process -------------------------------------------------------
+_settings_cache: tuple[float, AssistantSettings] | None = None
+_settings_lock = threading.Lock()
+
+
+def assistant_settings(fresh: bool = False) -> AssistantSettings:
+    global _settings_cache
+    now = time.monotonic()
+    cached = _settings_cache
+    if not fresh and cached and now - cached[0] < SETTINGS_TTL_S:
+        return cached[1]
+    with _settings_lock:
+        found, _ = AssistantSettings.objects.get_or_create(pk=1)
+        _settings_cache = (now, found)
+        return found
+
+
+def assistant_settings_forget() -> None:
+    """Drop this process's cached settings (tests; the cache also expires by itself)."""
+    global _settings_cache
+    _settings_cache = None
+
+
+def assistant_settings_update(*, values: dict[str, Any], updated_by=None) -> AssistantSettings:
+    found = assistant_settings(fresh=True)
+    for name, value in values.items():
+        setattr(found, name, value)
+    found.full_clean()
+    found.updated_by = updated_by if (updated_by and updated_by.is_authenticated) else None
+    found.save()
+    assistant_settings(fresh=True)
+    return found
+
+
+def thresholds_of(found: AssistantSettings) -> cascade.Thresholds:
+    return cascade.Thresholds(answer=found.answer_threshold, clarify_margin=found.clarify_margin,
+                              handoff_intents=frozenset(found.handoff_intents or ()))
+
+
+# --- replies -------------------------------------------------------------------------------------
+def entry_refs(entry_ids: list[int]) -> list[dict]:
+    entries = assistant().index.entries
+    return [{"id": i, "title": entries[i].title} for i in entry_ids if i in entries]
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """A message as the widget and the API show it."""
+    data: dict[str, Any] = {"id": message.pk, "role": message.role, "text": message.text,
+                            "created_at": message.created_at.isoformat()}
+    if message.role == Message.Role.ASSISTANT:
+        data.update(intent=message.intent, confidence=message.confidence, source=message.source,
+                    entries=entry_refs(message.entries), feedback=message.feedback or None)
+    return data
+
+
+def reply_dict(message: Message) -> dict[str, Any]:
+    return {"id": message.pk, "text": message.text, "intent": message.intent,
+            "confidence": None if message.confidence is None else round(message.confidence, 4),
+            "source": message.source, "entries": entry_refs(message.entries)}
+
+
+@dataclass
+class Composed:
+    text: str
+    source: str
+    entry_ids: list[int]
+
+
+def _compose(decision: cascade.Decision, *, question: str, hits: list[cascade.Hit], conversation: Conversation,
+             site: Site, found: AssistantSettings) -> Composed:
+    entries = assistant().index.entries
+    values = (conversation.context, site.placeholder_values)
+    if decision.source == cascade.CLARIFY:
+        a, b = (entries[i].title for i in decision.entry_ids[:2])
+        return Composed(f"I want to make sure I help with the right thing: do you mean “{a}” or “{b}”?",
+                        cascade.CLARIFY, decision.entry_ids)
+    if decision.source == cascade.HANDOFF:
+        if decision.entry_ids:
+            return Composed(render_answer(entries[decision.entry_ids[0]].answer, *values), cascade.HANDOFF,
+                            decision.entry_ids)
+        return Composed(HANDOFF_TEXT, cascade.HANDOFF, [])
+    entry = entries[decision.entry_ids[0]]
+    if found.generation_enabled:
+        from ..generation import SourceEntry, answer_composer
+
+        chosen = [entry.id] + [h.entry_id for h in hits if h.entry_id != entry.id][:4]
+        sources = [SourceEntry(i, entries[i].title, render_answer(entries[i].answer, *values))
+                   for i in dict.fromkeys(chosen) if i in entries][:2]
+        try:
+            text = answer_composer().compose(question, sources, max_new_tokens=found.generation_max_tokens)
+            return Composed(text, cascade.GENERATED, [s.id for s in sources])
+        except Exception:  # a reply from the entry itself beats no reply
+            log.exception("answer generation failed; replying with the entry's answer")
+    return Composed(render_answer(entry.answer, *values), decision.source, decision.entry_ids)
+
+
+def _conversation_for(*, site: Site, conversation_id, create: bool = True) -> Conversation:
+    if conversation_id:
+        try:
+            wanted = uuid.UUID(str(conversation_id))
+        except ValueError:
+            raise ChatError("conversation_id is not a UUID")
+        found = Conversation.objects.filter(pk=wanted, site=site).first()
+        if found is None:
+            raise ChatError("unknown conversation for this site", status=404)
+        return found
+    if not create:
+        raise ChatError("conversation_id is required")
+    return Conversation(site=site)
+
+
+def _decide_choice(*, conversation: Conversation, choice: int) -> cascade.Decision:
+    """The customer picked one of the entries a clarifying question offered."""
+    offered = (Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT)
+               .order_by("-id").values_list("source", "entries").first())
+    if not offered or offered[0] != cascade.CLARIFY or choice not in offered[1]:
+        raise ChatError("choice is not one of the options the last question offered")
+    entry = assistant().index.entries.get(choice)
+    if entry is None:
+        raise ChatError("that entry is no longer available", status=409)
+    return cascade.Decision(cascade.TEMPLATE, entry.intent, 1.0, [choice], "the customer chose this entry")
+
+
+def chat_message_handle(*, site: Site, text: str, conversation_id=None, choice: int | None = None,
+                        context: dict | None = None) -> dict[str, Any]:
+    """Store the customer's message and the reply; return the API's response body."""
+    started = time.perf_counter()
+    text = (text or "").strip()
+    if not text:
+        raise ChatError("text is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ChatError(f"text is longer than {MAX_MESSAGE_CHARS} characters")
+    conversation = _conversation_for(site=site, conversation_id=conversation_id)
+    masked = mask_pii(text).text
+    learnt = {k: v for k, v in context_from_message(text).items() if not mask_pii(v).findings}
+    passed = {str(k)[:80]: str(v)[:200] for k, v in (context or {}).items()
+              if isinstance(v, (str, int)) and not mask_pii(str(v)).findings}
+
+    found = assistant_settings()
+    with_person = conversation.status in (Conversation.Status.WAITING, Conversation.Status.OPERATOR)
+    understanding = decision = composed = None
+    if not with_person:
+        understanding = assistant().understand(masked)
+        conversation.context = {**conversation.context, **passed, **learnt}
+        if choice is not None:
+            decision = _decide_choice(conversation=conversation, choice=choice)
+        else:
+            calibration = assistant().index.ensure_calibrated(found.retrieval_precision)
+            decision = cascade.decide(intents=understanding.intents, hits=understanding.hits,
+                                      thresholds=thresholds_of(found), retrieval=calibration,
+                                      main_entry=assistant().index.main_entry)
+        composed = _compose(decision, question=masked, hits=understanding.hits, conversation=conversation,
+                            site=site, found=found)
+
+    now = timezone.now()
+    with transaction.atomic():
+        if conversation._state.adding:
+            conversation.save()
+        question = Message(conversation=conversation, role=Message.Role.CUSTOMER, text=masked)
+        reply = None
+        if decision is not None:
+            asked_for_person = decision.source == cascade.HANDOFF and bool(decision.entry_ids)
+            unsure = decision.confidence < found.answer_threshold or (
+                decision.source in (cascade.HANDOFF, cascade.CLARIFY) and not asked_for_person)
+            question.intent = decision.intent
+            question.confidence = decision.confidence
+            question.needs_review = unsure
+            if unsure:
+                question.embedding = vector_to_bytes(normalise(understanding.embedding)[0])
+        question.save()
+        if decision is not None:
+            reply = Message.objects.create(
+                conversation=conversation, role=Message.Role.ASSISTANT, text=composed.text, reply_to=question,
+                intent=decision.intent, confidence=decision.confidence, source=composed.source,
+                entries=list(composed.entry_ids), alternatives=[[i, round(p, 4)] for i, p in understanding.intents],
+                model_version=understanding.model_version,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2))
+        updates: dict[str, Any] = {"last_message_at": now, "context": conversation.context}
+        if decision is not None and decision.source == cascade.HANDOFF:
+            updates.update(status=Conversation.Status.WAITING, handoff_reason=decision.reason[:200],
+                           handoff_at=now)
+        elif conversation.status == Conversation.Status.CLOSED:
+            updates["status"] = Conversation.Status.BOT
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(conversation, name, value)
+    return {"conversation_id": str(conversation.pk), "status": conversation.status, "message_id": question.pk,
+            "reply": reply_dict(reply) if reply else None}
+
+
+def chat_handoff_request(*, site: Site, conversation_id) -> dict[str, Any]:
+    """The customer asked for a person (the widget's button)."""
+    conversation = _conversation_for(site=site, conversation_id=conversation_id, create=False)
+    reply = None
+    with transaction.atomic():
+        if conversation.status not in (Conversation.Status.WAITING, Conversation.Status.OPERATOR):
+            now = timezone.now()
+            reply = Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT,
+                                           text=REQUESTED_HANDOFF_TEXT, source=cascade.HANDOFF, confidence=1.0)
+            Conversation.objects.filter(pk=conversation.pk).update(
+                status=Conversation.Status.WAITING, handoff_reason="the customer asked for a person",
+                handoff_at=now, last_message_at=now)
+            conversation.status = Conversation.Status.WAITING
+    return {"conversation_id": str(conversation.pk), "status": conversation.status,
+            "reply": reply_dict(reply) if reply else None}
+
+
+def chat_feedback_record(*, site: Site, message_id: int, helpful: bool) -> dict[str, Any]:
+    reply = (Message.objects.select_related("conversation")
+             .filter(pk=message_id, role=Message.Role.ASSISTANT, conversation__site=site).first())
+    if reply is None:
+        raise ChatError("unknown reply for this site", status=404)
+    feedback = Message.Feedback.HELPFUL if helpful else Message.Feedback.NOT_HELPFUL
+    with transaction.atomic():
+        Message.objects.filter(pk=reply.pk).update(feedback=feedback, feedback_at=timezone.now())
+        if reply.reply_to_id:
+            Message.objects.filter(pk=reply.reply_to_id).update(needs_review=not helpful)
+            if not helpful:
+                _store_question_vector(reply.reply_to_id)
+    return {"message_id": reply.pk, "feedback": feedback}
+
+
+def _store_question_vector(message_id: int) -> None:
+    """A question marked not helpful joins the review queue, which groups questions by their vectors."""
+    from ..serving import embed_texts
+
+    question = Message.objects.filter(pk=message_id, embedding=None).only("text").first()
+    if question is not None:
+        vector = normalise(embed_texts([question.text]))[0]
+        Message.objects.filter(pk=message_id).update(embedding=vector_to_bytes(vector))
+
+
+def conversation_history(*, site: Site, conversation_id, after: int | None = None) -> dict[str, Any]:
+    conversation = _conversation_for(site=site, conversation_id=conversation_id, create=False)
+    messages = conversation.messages.order_by("id")
+    if after:
+        messages = messages.filter(id__gt=after)
+    return {"conversation_id": str(conversation.pk), "status": conversation.status,
+            "messages": [message_dict(m) for m in messages[:200]]}

@@ -1,0 +1,86 @@
+"""What the intent classifier learns from, and starting its retraining.
+
+Retraining is the suite's generic classifier job (apps.core.services.classifiers,
+`core.train_classifier`): this module gives it the training data, and the scenario (apps.py)
+its defaults and its rule: activate the new version only when it is not worse than the active
+one on the same held-out questions.
+
+Training data: every example question of the active entries, labelled with the entry's intent,
+plus labelled conversation history: customer questions an operator labelled, and questions
+whose answer the customer marked helpful. All of it is stored masked already. A fixed share
+of it (stratified, fixed seed) is held out as the test set both versions are scored on.
+Before reading it, any entry or question without a vector from the current encoder is embedded,
+so the retrained model and the knowledge index describe the same knowledge base.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+
+from apps.core.models import Job
+from apps.core.scenarios import TrainingData, get_scenario
+
+from ..models import KBExample, Message
+from ..serving import SCENARIO
+from .kb import kb_embed_pending
+
+log = logging.getLogger(__name__)
+
+TEST_FRACTION = 0.1
+TEST_SEED = 54
+MIN_PER_INTENT = 3  # fewer and the intent is left to retrieval (the trainer needs a validation split)
+MIN_FOR_TEST = 10  # intents with fewer examples keep them all for training
+
+
+def labelled_history() -> list[tuple[str, str]]:
+    """(masked question, intent) pairs that conversations taught us."""
+    pairs = list(Message.objects.filter(role=Message.Role.CUSTOMER).exclude(labelled_intent="")
+                 .values_list("text", "labelled_intent"))
+    helpful = (Message.objects.filter(role=Message.Role.ASSISTANT, feedback=Message.Feedback.HELPFUL,
+                                      source__in=("template", "retrieval", "generated"), reply_to__isnull=False)
+               .exclude(intent="").exclude(reply_to__labelled_intent__gt="")
+               .values_list("reply_to__text", "intent"))
+    return pairs + list(helpful)
+
+
+def intent_training_data(params: dict | None = None) -> TrainingData:
+    from ml_core.data import DataError, LabelledTexts
+
+    kb_embed_pending()
+    pairs = list(KBExample.objects.filter(entry__is_active=True).values_list("text", "entry__intent"))
+    n_kb = len(pairs)
+    pairs += labelled_history()
+    unique = list(dict.fromkeys((t, y) for t, y in pairs if t.strip() and y))
+    counts = Counter(y for _, y in unique)
+    skipped = sorted(y for y, n in counts.items() if n < MIN_PER_INTENT)
+    unique = [(t, y) for t, y in unique if counts[y] >= MIN_PER_INTENT]
+    if len({y for _, y in unique}) < 2:
+        raise DataError("the knowledge base needs at least two intents with "
+                        f"{MIN_PER_INTENT} example questions each to train the intent classifier")
+    by_intent: dict[str, list[int]] = {}
+    for i, (_, y) in enumerate(unique):
+        by_intent.setdefault(y, []).append(i)
+    rng = random.Random(TEST_SEED)
+    test_rows: set[int] = set()
+    for intent in sorted(by_intent):
+        rows = by_intent[intent]
+        if len(rows) >= MIN_FOR_TEST:
+            test_rows.update(rng.sample(rows, max(1, round(TEST_FRACTION * len(rows)))))
+    stats = {"knowledge_base_questions": n_kb, "history_questions": len(pairs) - n_kb,
+             "skipped_intents": skipped}
+
+    def part(indices, name) -> LabelledTexts:
+        return LabelledTexts([unique[i][0] for i in indices], [unique[i][1] for i in indices],
+                             source=f"customer service {name}", stats=stats)
+
+    train = part([i for i in range(len(unique)) if i not in test_rows], "knowledge base + labelled history")
+    test = part(sorted(test_rows), "held-out questions") if test_rows else None
+    if skipped:
+        log.info("intents with fewer than %d questions are left to retrieval: %s", MIN_PER_INTENT, skipped)
+    return TrainingData(train=train, test=test)
+
+
+def intent_retrain_start(*, created_by=None, params: dict | None = None) -> Job:
+    """Queue the retraining job (the same one the back office's "Retrain" starts)."""
+    return get_scenario(SCENARIO).retrain(created_by=created_by, params=params or {})

@@ -1,0 +1,389 @@
+"""What one serving process holds to answer a message with one encoder pass.
+
+ - the shared sentence encoder (apps.core.services.encoders), loaded once per process;
+ - the active intent model (an ActiveModelCache: a new active version is picked up within
+   seconds). A `head` model on the same backbone is applied to the sentence embedding the
+   retrieval already computed, so understanding a message costs one encoder pass; any other
+   artifact (full or LoRA fine-tuning, an ONNX backend later) goes through ClassifierPredictor
+   behind the same `IntentModel` seam;
+ - the knowledge index: a faiss index of every active entry's example questions and answer,
+   built from the vectors stored in the database and brought up to date incrementally
+   whenever the knowledge base's revision changes (only changed rows are read).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+from django.conf import settings
+
+from apps.core.models import ModelVersion
+from apps.core.services.registry import ActiveModelCache
+
+from .cascade import Hit, RetrievalCalibration
+
+log = logging.getLogger(__name__)
+
+SCENARIO = "customer_service.intent"
+# Retrieval answers need at least this similarity while the knowledge base is too small to
+# calibrate on (fewer than MIN_CALIBRATION_EXAMPLES questions).
+DEFAULT_RETRIEVAL_THRESHOLD = 0.75
+MIN_CALIBRATION_EXAMPLES = 20
+MAX_CALIBRATION_EXAMPLES = 3000
+SYNC_INTERVAL_S = 2.0
+
+
+# --- vectors stored in the database -----------------------------------------------------------
+def embedding_model_name() -> str:
+    """What the stored vectors were computed with; a different encoder means re-embedding."""
+    return str(settings.ML_BACKBONE)
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def vector_from_bytes(data: bytes | memoryview) -> np.ndarray:
+    return np.frombuffer(bytes(data), dtype=np.float32)
+
+
+def embed_texts(texts: Sequence[str], progress=None, batch_size: int = 64) -> np.ndarray:
+    """Raw (not normalised) sentence embeddings from the shared encoder, one row per text."""
+    from apps.core.services.encoders import shared_encoder
+    from ml_core.backbone import encode_texts
+    from ml_core.progress import no_progress
+
+    return encode_texts(shared_encoder(), list(texts), batch_size=batch_size, progress=progress or no_progress,
+                        normalize=False)
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    from ml_core.retrieval.index import normalise as l2
+
+    return l2(vectors)
+
+
+# --- the intent model seam --------------------------------------------------------------------
+class IntentModel(Protocol):
+    labels: list[str]
+
+    def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
+        """(intent, calibrated probability), likeliest first. `embedding`: the raw sentence embedding."""
+
+
+def _top(probabilities: np.ndarray, labels: list[str], top_k: int) -> list[tuple[str, float]]:
+    order = np.argsort(-probabilities, kind="stable")[: max(1, min(top_k, len(labels)))]
+    return [(labels[i], float(probabilities[i])) for i in order]
+
+
+class EmbeddingHeadIntentModel:
+    """A `head` classifier (logistic regression on frozen embeddings) applied to the shared embedding."""
+
+    def __init__(self, labels: list[str], weight: np.ndarray, bias: np.ndarray, temperature: float,
+                 normalize: bool) -> None:
+        self.labels = labels
+        self.weight = np.ascontiguousarray(weight, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
+        self.temperature = float(temperature) or 1.0
+        self.normalize = normalize
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        features = normalise(embeddings) if self.normalize else np.atleast_2d(embeddings).astype(np.float32)
+        logits = (features @ self.weight.T + self.bias) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
+        return _top(self.probabilities(embedding)[0], self.labels, top_k)
+
+
+class PredictorIntentModel:
+    """Any classifier artifact through ml_core's ClassifierPredictor (its own encoder pass)."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self.labels = list(predictor.labels)
+
+    def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
+        return [(label, float(p)) for label, p in self.predictor.predict_one(text, top_k=top_k).top_k]
+
+
+def intent_model_load(folder: Path, version: ModelVersion | None = None) -> IntentModel:
+    """The cheapest faithful way to serve an intent artifact in this process."""
+    from ml_core.backbone import resolve_backbone
+    from ml_core.training.model import HEAD_FILE, read_artifact_config
+
+    config = read_artifact_config(folder)
+    same_backbone = resolve_backbone(config.base_model) == resolve_backbone(settings.ML_BACKBONE)
+    if config.method == "head" and same_backbone:
+        from safetensors.numpy import load_file
+
+        head = load_file(str(Path(folder) / HEAD_FILE))
+        return EmbeddingHeadIntentModel(config.labels, head["weight"], head["bias"], config.temperature,
+                                        config.normalize)
+    from ml_core.serving import ClassifierPredictor
+
+    device = "cpu" if settings.ML_DEVICE == "auto" else settings.ML_DEVICE
+    return PredictorIntentModel(ClassifierPredictor.load(folder, device=device))
+
+
+# --- the knowledge index ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EntryView:
+    id: int
+    title: str
+    answer: str
+    intent: str
+    revision: int
+    examples: int = 0
+
+
+def calibrate_retrieval(index, example_ids: list[str], intent_of: dict[str, str], *,
+                        precision_target: float, seed: int = 0) -> RetrievalCalibration:
+    """Leave-one-out on the knowledge base's own questions: for each question, is the nearest
+    *other* text of the same intent? Isotonic regression turns similarity into P(right intent);
+    the threshold is the lowest similarity from which answers reach `precision_target`."""
+    if len(example_ids) < MIN_CALIBRATION_EXAMPLES:
+        return RetrievalCalibration(DEFAULT_RETRIEVAL_THRESHOLD, (), precision_target, len(example_ids))
+    rng = np.random.default_rng(seed)
+    sample = list(example_ids)
+    if len(sample) > MAX_CALIBRATION_EXAMPLES:
+        sample = [sample[i] for i in sorted(rng.choice(len(sample), MAX_CALIBRATION_EXAMPLES, replace=False))]
+    queries = np.stack([index.vector(i) for i in sample])
+    results = index.search(queries, k=2)
+    scores, correct = [], []
+    for item_id, hits in zip(sample, results):
+        others = [h for h in hits if h.id != item_id]
+        if not others:
+            continue
+        scores.append(others[0].score)
+        correct.append(float(intent_of.get(others[0].id) == intent_of[item_id]))
+    if len(scores) < MIN_CALIBRATION_EXAMPLES:
+        return RetrievalCalibration(DEFAULT_RETRIEVAL_THRESHOLD, (), precision_target, len(scores))
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(scores)
+    x, y = np.asarray(scores)[order], np.asarray(correct)[order]
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(x, y)
+    fitted = iso.predict(x)
+    # Precision of "answer when similarity >= t" for every candidate t (suffix means).
+    suffix_precision = np.cumsum(y[::-1])[::-1] / np.arange(len(y), 0, -1)
+    reaching = np.nonzero(suffix_precision >= precision_target)[0]
+    threshold = float(x[reaching[0]]) if len(reaching) else 1.01  # never answer from retrieval
+    points, last = [], None
+    for s, p in zip(x.tolist(), fitted.tolist()):
+        if p != last:
+            points.append((round(s, 4), round(p, 4)))
+            last = p
+    return RetrievalCalibration(round(threshold, 4), tuple(points), precision_target, len(scores))
+
+
+class KnowledgeIndex:
+    """Active entries and a faiss index of their questions ("q<id>") and answers ("a<id>")."""
+
+    def __init__(self, check_interval_s: float = SYNC_INTERVAL_S) -> None:
+        self.check_interval_s = check_interval_s
+        self.revision: int | None = None
+        self.entries: dict[int, EntryView] = {}
+        self.main_entries: dict[str, int] = {}
+        self.vectors = None  # ml_core.retrieval.VectorIndex, created at the first vector
+        self._vector_revision: dict[str, int] = {}
+        self._entry_of: dict[str, int] = {}
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.calibration = RetrievalCalibration(DEFAULT_RETRIEVAL_THRESHOLD)
+        self._calibrated_for: tuple | None = None
+        self.model_name = embedding_model_name()
+
+    # -- reading ----------------------------------------------------------------------------
+    def search(self, embedding: np.ndarray, k: int = 20) -> list[Hit]:
+        if self.vectors is None or not len(self.vectors):
+            return []
+        hits = []
+        for found in self.vectors.search(embedding, k=k)[0]:
+            entry = self.entries.get(self._entry_of.get(found.id, -1))
+            if entry is not None:
+                hits.append(Hit(entry.id, entry.intent, found.score, "question" if found.id[0] == "q" else "answer"))
+        return hits
+
+    def main_entry(self, intent: str) -> int | None:
+        return self.main_entries.get(intent)
+
+    def ensure_calibrated(self, precision_target: float) -> RetrievalCalibration:
+        key = (self.revision, round(precision_target, 4))
+        if self._calibrated_for != key:
+            with self._lock:
+                if self._calibrated_for != key:
+                    self._calibrate(precision_target)
+                    self._calibrated_for = key
+        return self.calibration
+
+    def _calibrate(self, precision_target: float) -> None:
+        if self.vectors is None:
+            self.calibration = RetrievalCalibration(DEFAULT_RETRIEVAL_THRESHOLD, (), precision_target, 0)
+            return
+        example_ids = [i for i in self.vectors.ids if i.startswith("q")]
+        intent_of = {i: self.entries[e].intent for i, e in self._entry_of.items() if e in self.entries}
+        started = time.perf_counter()
+        self.calibration = calibrate_retrieval(self.vectors, example_ids, intent_of,
+                                               precision_target=precision_target)
+        log.info("retrieval calibrated on %d questions in %.2fs: threshold %.3f", self.calibration.n,
+                 time.perf_counter() - started, self.calibration.threshold)
+
+    # -- syncing with the database ----------------------------------------------------------
+    def sync(self, force: bool = False) -> bool:
+        """Bring the index up to date if the knowledge base changed; True when it did."""
+        if not force and time.monotonic() - self._checked_at < self.check_interval_s:
+            return False
+        with self._lock:
+            if not force and time.monotonic() - self._checked_at < self.check_interval_s:
+                return False
+            from .services.kb import kb_revision
+
+            revision = kb_revision()
+            changed = False
+            if revision != self.revision or force:
+                self._apply_changes()
+                self.revision = revision
+                changed = True
+            self._checked_at = time.monotonic()
+            return changed
+
+    def _apply_changes(self) -> None:
+        from .models import KBEntry, KBExample
+
+        started = time.perf_counter()
+        entry_rows = dict(KBEntry.objects.filter(is_active=True).values_list("id", "revision"))
+        changed_entries = [i for i, rev in entry_rows.items()
+                           if i not in self.entries or self.entries[i].revision != rev]
+        entries = {i: e for i, e in self.entries.items() if i in entry_rows}
+        for chunk in _chunks(changed_entries, 500):
+            for row in KBEntry.objects.filter(id__in=chunk).values("id", "title", "answer", "intent", "revision"):
+                entries[row["id"]] = EntryView(**row)
+
+        # Vectors of this encoder only; a row embedded by another encoder waits for re-embedding.
+        wanted: dict[str, int] = {}
+        entry_of: dict[str, int] = {}
+        for i, rev in KBEntry.objects.filter(is_active=True, embedding_model=self.model_name).values_list(
+                "id", "revision"):
+            wanted[f"a{i}"] = rev
+            entry_of[f"a{i}"] = i
+        counts: dict[int, int] = {}
+        for i, entry_id, rev in KBExample.objects.filter(
+                entry__is_active=True, embedding_model=self.model_name).values_list("id", "entry_id", "revision"):
+            wanted[f"q{i}"] = rev
+            entry_of[f"q{i}"] = entry_id
+            counts[entry_id] = counts.get(entry_id, 0) + 1
+        stale = [i for i in self._vector_revision if i not in wanted]
+        fresh = [i for i, rev in wanted.items() if self._vector_revision.get(i) != rev]
+        if stale and self.vectors is not None:
+            self.vectors.remove(stale)
+        added = self._load_vectors(fresh)
+        for i in stale:
+            del self._vector_revision[i]
+        for i in added:
+            self._vector_revision[i] = wanted[i]
+        self._entry_of = {i: entry_of[i] for i in self._vector_revision}
+
+        self.entries = {i: EntryView(e.id, e.title, e.answer, e.intent, e.revision, counts.get(i, 0))
+                        for i, e in entries.items()}
+        mains: dict[str, EntryView] = {}
+        for entry in sorted(self.entries.values(), key=lambda e: e.id):
+            best = mains.get(entry.intent)
+            if best is None or entry.examples > best.examples:
+                mains[entry.intent] = entry
+        self.main_entries = {intent: e.id for intent, e in mains.items()}
+        log.info("knowledge index: %d entries, %d vectors (%d added, %d removed) in %.3fs", len(self.entries),
+                 len(self._vector_revision), len(added), len(stale), time.perf_counter() - started)
+
+    def _load_vectors(self, ids: list[str]) -> set[str]:
+        from ml_core.retrieval import VectorIndex
+
+        from .models import KBEntry, KBExample
+
+        added: set[str] = set()
+        for prefix, model in (("a", KBEntry), ("q", KBExample)):
+            numbers = [int(i[1:]) for i in ids if i[0] == prefix]
+            for chunk in _chunks(numbers, 500):
+                rows = list(model.objects.filter(id__in=chunk, embedding_model=self.model_name)
+                            .exclude(embedding=None).values_list("id", "embedding"))
+                if not rows:
+                    continue
+                vectors = np.stack([vector_from_bytes(blob) for _, blob in rows])
+                if self.vectors is None:
+                    self.vectors = VectorIndex(vectors.shape[1])
+                if vectors.shape[1] != self.vectors.dimension:
+                    log.warning("skipping %d vectors of dimension %d (index has %d)", len(rows), vectors.shape[1],
+                                self.vectors.dimension)
+                    continue
+                keys = [f"{prefix}{i}" for i, _ in rows]
+                self.vectors.add(keys, vectors)
+                added.update(keys)
+        return added
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# --- the process-wide assistant ---------------------------------------------------------------
+@dataclass
+class Understanding:
+    embedding: np.ndarray
+    intents: list[tuple[str, float]]
+    hits: list[Hit]
+    model_version: int | None
+    encode_ms: float
+
+
+class Assistant:
+    """Everything this process needs to understand a message; one per process (`assistant()`)."""
+
+    def __init__(self) -> None:
+        self.intent_models: ActiveModelCache[IntentModel] = ActiveModelCache(SCENARIO, intent_model_load)
+        self.index = KnowledgeIndex()
+
+    def understand(self, text: str, top_k: int = 3) -> Understanding:
+        self.index.sync()
+        started = time.perf_counter()
+        embedding = embed_texts([text])
+        encode_ms = (time.perf_counter() - started) * 1000
+        loaded = self.intent_models.get()
+        intents = loaded.model.predict(text, embedding, top_k=top_k) if loaded else []
+        hits = self.index.search(normalise(embedding), k=20)
+        return Understanding(embedding[0], intents, hits, loaded.version if loaded else None, encode_ms)
+
+    def warm_up(self) -> None:
+        """Load the encoder, the model and the index now rather than on the first customer's message."""
+        self.index.sync(force=True)
+        embed_texts(["hello"])
+        self.intent_models.get()
+
+
+_assistant: Assistant | None = None
+_assistant_lock = threading.Lock()
+
+
+def assistant() -> Assistant:
+    global _assistant
+    if _assistant is None:
+        with _assistant_lock:
+            if _assistant is None:
+                _assistant = Assistant()
+    return _assistant
+
+
+def assistant_reset() -> None:
+    """Forget this process's assistant (tests switch encoders and databases)."""
+    global _assistant
+    with _assistant_lock:
+        if _assistant is not None and _assistant.intent_models in ActiveModelCache._instances:
+            ActiveModelCache._instances.remove(_assistant.intent_models)
+        _assistant = None

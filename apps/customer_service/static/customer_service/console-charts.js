@@ -1,0 +1,40 @@
+/* Charts of the customer-service analytics page (Chart.js, vendored). Data: <script> JSON blocks. */
+(function () {
+  "use strict";
+  function data(id) { var el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; }
+  var COLORS = ["#1f4e79", "#2e8540", "#b7791f", "#c0392b", "#2c6ea6", "#8a5fbf", "#66707c", "#2a9d8f", "#e76f51", "#264653"];
+  var SOURCE_COLORS = { template: "#2e8540", retrieval: "#2c6ea6", clarify: "#b7791f", generated: "#8a5fbf", handoff: "#c0392b" };
+
+  function draw() {
+    var series = data("cs-series") || [], intents = data("cs-intents") || [], sources = data("cs-sources") || {};
+    var days = series.map(function (r) { return r.day.slice(5); });
+    document.querySelectorAll("canvas[data-cs-chart]").forEach(function (canvas) {
+      var kind = canvas.dataset.csChart, config;
+      var base = { animation: false, responsive: true, maintainAspectRatio: false };
+      if (kind === "volume") {
+        config = { type: "bar", data: { labels: days, datasets: [
+          { label: "conversations", data: series.map(function (r) { return r.conversations; }), backgroundColor: COLORS[0] },
+          { label: "questions", data: series.map(function (r) { return r.questions; }), backgroundColor: COLORS[4] }] },
+          options: base };
+      } else if (kind === "rates") {
+        var pct = function (key) { return series.map(function (r) { return r[key] === null ? null : 100 * r[key]; }); };
+        config = { type: "line", data: { labels: days, datasets: [
+          { label: "containment %", data: pct("containment_rate"), borderColor: COLORS[1], backgroundColor: COLORS[1], spanGaps: true },
+          { label: "handoff %", data: pct("handoff_rate"), borderColor: COLORS[3], backgroundColor: COLORS[3], spanGaps: true },
+          { label: "helpful %", data: pct("helpful_rate"), borderColor: COLORS[2], backgroundColor: COLORS[2], spanGaps: true }] },
+          options: Object.assign({ scales: { y: { min: 0, max: 100 } } }, base) };
+      } else if (kind === "intents") {
+        config = { type: "bar", data: { labels: intents.map(function (r) { return r.intent; }), datasets: [
+          { label: "replies", data: intents.map(function (r) { return r.n; }), backgroundColor: COLORS[0] }] },
+          options: Object.assign({ indexAxis: "y", plugins: { legend: { display: false } } }, base) };
+      } else if (kind === "sources") {
+        var names = Object.keys(sources);
+        config = { type: "doughnut", data: { labels: names, datasets: [{ data: names.map(function (n) { return sources[n]; }),
+          backgroundColor: names.map(function (n, i) { return SOURCE_COLORS[n] || COLORS[i % COLORS.length]; }) }] },
+          options: base };
+      }
+      if (config) { new window.Chart(canvas, config); }
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }
+})();
