@@ -53,6 +53,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="where epoch checkpoints go; a rerun resumes from them (default: OUT.checkpoints)")
     train.add_argument("--no-dedupe", action="store_true", help="keep repeated (text, label) rows")
     train.add_argument("--min-per-class", type=int, default=2)
+    from .augment import add_training_flags
+
+    add_training_flags(train)  # --augment, --few-shot-k, --adversarial... (ml_core.cli.augment)
     train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser("evaluate", help="score a classifier on labelled data (JSON)")
@@ -105,6 +108,11 @@ def _config(args: argparse.Namespace):
         "cpu_threads": args.threads, "device": args.device,
     }
     options.update({k: v for k, v in flags.items() if v is not None})
+    from .augment import training_plugins
+
+    plugins = training_plugins(args)
+    if plugins:
+        options["plugins"] = {**(options.get("plugins") or {}), **plugins}
     return ClassifierConfig.from_dict(options).validate()
 
 

@@ -7,13 +7,20 @@ Each hook has a do-nothing default:
 - `prepare_train(train, config)`: the training rows for this run (augmentation adds rows);
 - `training_loss(step)`: the loss to back-propagate for one batch (adversarial training adds
   a loss computed on perturbed embeddings, via `step.forward(inputs_embeds=...)`);
-- `on_epoch_end(epoch, record)`: see each epoch's curve record.
+- `on_epoch_end(epoch, record)`: see each epoch's curve record;
+- `summary()`: what the plugin did, stored in the model's training data summary under
+  plugins.<name> (e.g. how many augmented rows were added and kept).
+The trainer sets `plugin.progress` before `prepare_train`, so long preparation reports progress
+and stops when the job is cancelled. Plugins that ship with ml_core (BUILTIN_PLUGIN_MODULES)
+register themselves when first looked up.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..progress import ProgressCallback, no_progress
 from .config import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +56,7 @@ class TrainingPlugin:
     """Base class: override the hooks you need."""
 
     name = "plugin"
+    progress: ProgressCallback = staticmethod(no_progress)
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -63,8 +71,19 @@ class TrainingPlugin:
     def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
         return None
 
+    def summary(self) -> dict[str, Any]:
+        return {}
+
 
 _PLUGINS: dict[str, Callable[..., TrainingPlugin]] = {}
+# Modules that register plugins shipped with ml_core (imported on first lookup, not before:
+# they may pull in heavier libraries than building a config needs).
+BUILTIN_PLUGIN_MODULES = ("ml_core.augmentation.plugin", "ml_core.training.adversarial")
+
+
+def _load_builtin_plugins() -> None:
+    for module in BUILTIN_PLUGIN_MODULES:
+        importlib.import_module(module)
 
 
 def register_training_plugin(name: str, factory: Callable[..., TrainingPlugin]) -> None:
@@ -73,11 +92,14 @@ def register_training_plugin(name: str, factory: Callable[..., TrainingPlugin]) 
 
 
 def registered_training_plugins() -> list[str]:
+    _load_builtin_plugins()
     return sorted(_PLUGINS)
 
 
 def build_plugins(config: "ClassifierConfig") -> list[TrainingPlugin]:
     plugins = []
+    if config.plugins:
+        _load_builtin_plugins()
     for name, options in (config.plugins or {}).items():
         factory = _PLUGINS.get(name)
         if factory is None:

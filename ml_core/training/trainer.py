@@ -206,7 +206,11 @@ class _Trainer:
             "valid_held_out_of_train": valid.source == train.source,
         }
         for plugin in self.plugins:
+            plugin.progress = self.progress  # long preparation (augmentation) reports and can be cancelled
             train = plugin.prepare_train(train, config)
+        plugin_summaries = {p.name: p.summary() for p in self.plugins if p.summary()}
+        if plugin_summaries:  # e.g. how many augmented rows were added: stored with the model
+            self.summary["plugins"] = plugin_summaries
         if len(train) < 2:
             raise DataError(f"{train.source or 'training data'}: need at least 2 training examples")
         self.train, self.valid = train, valid
