@@ -29,6 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=None, help="blend-tuning trials (default 60)")
     parser.add_argument("--backbone", default=None, help="sentence encoder (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--cpu-threads", type=int, default=0,
+                        help="torch threads for the embedding on a CPU (0: torch's default; 1 is often "
+                             "fastest on a busy machine)")
     parser.set_defaults(handler=run)
 
 
@@ -47,13 +50,13 @@ def load_protocol_data(args: argparse.Namespace):
     return train, test, movielens.items
 
 
-def embed_items(items, backbone: str | None, device: str, progress) -> tuple:
+def embed_items(items, backbone: str | None, device: str, progress, cpu_threads: int = 0) -> tuple:
     """Sentence embeddings of the item texts and the seconds the encoding took."""
     import time
 
     from ml_core.backbone import encode_texts, load_sentence_encoder, select_device
 
-    encoder = load_sentence_encoder(backbone, select_device(device))
+    encoder = load_sentence_encoder(backbone, select_device(device, cpu_threads))
     started = time.perf_counter()
     vectors = encode_texts(encoder, [item.text for item in items], progress=progress)
     return vectors, time.perf_counter() - started
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 raise UserError(f"{len(missing)} trained items have no text, e.g. {missing[0]!r}")
             embeddings, embed_s = embed_items([catalogue[i] for i in item_ids], args.backbone, args.device,
-                                              sub_progress(progress, 0, 20))
+                                              sub_progress(progress, 0, 20), args.cpu_threads)
         elif "content" in models:
             print("note: no item texts (--items): the content model is skipped", file=sys.stderr)
         result = evaluate_models(train, test, item_ids, embeddings, config, models, embed_s,
