@@ -6,4 +6,34 @@ class FinanceSentimentConfig(AppConfig):
     label = "finance_sentiment"
     verbose_name = "Finance sentiment"
     # Permissions operators get besides viewing ("app_label.codename"); see apps.core.roles.
-    operator_permissions: tuple[str, ...] = ()
+    # Operators run the monitor: topics, watchlist, feeds, alert rules, uploads, labels.
+    operator_permissions: tuple[str, ...] = (
+        "finance_sentiment.add_topic", "finance_sentiment.change_topic",
+        "finance_sentiment.add_ticker", "finance_sentiment.change_ticker",
+        "finance_sentiment.add_feed", "finance_sentiment.change_feed",
+        "finance_sentiment.add_alertrule", "finance_sentiment.change_alertrule",
+        "finance_sentiment.change_alert", "finance_sentiment.change_document",
+    )
+
+    def ready(self) -> None:
+        from apps.core.scenarios import ClassifierTraining, classifier_scenario, register_scenario
+
+        from .services.training import (
+            SENTIMENT_DEFAULT_CONFIG,
+            TOPIC_DEFAULT_CONFIG,
+            sentiment_training_data,
+            topic_training_data,
+        )
+
+        register_scenario(classifier_scenario(
+            key="finance_sentiment.sentiment", label="Finance sentiment: negative / neutral / positive",
+            description="Fine-tuned on the labelled sets admins upload (Financial PhraseBank format, CSV or JSON "
+                        "Lines) and on documents operators labelled; sets marked 'evaluation only' decide activation.",
+            training=ClassifierTraining(training_data=sentiment_training_data, default_config=SENTIMENT_DEFAULT_CONFIG),
+        ))
+        register_scenario(classifier_scenario(
+            key="finance_sentiment.topics", label="Finance sentiment: topic classifier",
+            description="Learns the operators' topic labels on documents; applied to the embedding that topic "
+                        "similarity already computes.",
+            training=ClassifierTraining(training_data=topic_training_data, default_config=TOPIC_DEFAULT_CONFIG),
+        ))

@@ -1,9 +1,471 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The finance sentiment console. Thin: forms, selectors and services."""
+from __future__ import annotations
 
-from apps.core.roles import operator_required
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from apps.core.models import ModelVersion
+from apps.core.roles import admin_required, operator_required
+from apps.core.scenarios import get_scenario
+from apps.core.services.audit import audit_record
+from ml_core.data import DataError
+from ml_core.errors import UserError
+from ml_core.timeseries import GRANULARITIES
+
+from . import selectors
+from .forms import (
+    AlertRuleForm,
+    ApiKeyForm,
+    DocumentLabelForm,
+    FeedForm,
+    LabelledSetForm,
+    TickerForm,
+    TopicForm,
+    TrainForm,
+    UploadForm,
+)
+from .models import SENTIMENT_LABELS, Alert, AlertRule, ApiKey, Document, Feed, IngestBatch, LabelledSet, Ticker, Topic
+from .selectors import DocumentFilters, FilterError
+from .services.alerts import alert_acknowledge
+from .services.analyzers import SENTIMENT_SCENARIO, TOPIC_SCENARIO, sentiment_cache
+from .services.catalog import (
+    document_label,
+    feed_poll_soon,
+    feed_save,
+    rule_delete,
+    rule_save,
+    topic_delete,
+    topic_save,
+)
+from .services.ingestion import IngestError
+from .services.keys import api_key_create, api_key_revoke
+from .services.training import labelled_set_upload, topic_classifier_readiness
+from .services.uploads import upload_ingest
+from .tasks import rebuild_scores_start
+
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+FEED_PAGE = 25
+
+
+def _chart_window(request: HttpRequest) -> tuple[str, str, timedelta]:
+    bucket = request.GET.get("bucket", "hour")
+    bucket = bucket if bucket in GRANULARITIES else "hour"
+    span = request.GET.get("range", "7d")
+    span = span if span in RANGES else "7d"
+    return bucket, span, RANGES[span]
+
+
+def _filters(request: HttpRequest) -> tuple[DocumentFilters, str]:
+    try:
+        return DocumentFilters.from_params(request.GET), ""
+    except FilterError as exc:
+        return DocumentFilters(), str(exc)
+
+
+# --- dashboard -----------------------------------------------------------------------------------
+@operator_required
+def index(request: HttpRequest) -> HttpResponse:
+    bucket, span, _ = _chart_window(request)
+    filters, filter_error = _filters(request)
+    return render(request, "finance_sentiment/index.html", {
+        "overview": selectors.overview(), "bucket": bucket, "range": span, "ranges": list(RANGES),
+        "alerts": selectors.alert_list(state=Alert.State.OPEN, limit=10),
+        "documents": selectors.document_list(filters=filters).filter(status=Document.Status.SCORED)[:FEED_PAGE],
+        "filter_error": filter_error, "topics": Topic.objects.filter(is_active=True),
+        "tickers": Ticker.objects.filter(on_watchlist=True), "sentiments": SENTIMENT_LABELS,
+        "sources": selectors.sources(), "active_model": sentiment_cache.get(),
+        "model_problem": sentiment_cache.last_error,
+    })
 
 
 @operator_required
-def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "finance_sentiment/index.html")
+def chart_data(request: HttpRequest) -> JsonResponse:
+    """Per-topic series for the dashboard's charts (fetched again every 30 s)."""
+    bucket, span, length = _chart_window(request)
+    end = timezone.now() + GRANULARITIES[bucket]
+    series = selectors.topic_chart_series(granularity=bucket, start=end - length, end=end)
+    return JsonResponse({"bucket": bucket, "range": span, "series": [
+        {"key": s["key"], "label": s["label"],
+         "points": [{**p, "start": p["start"].isoformat()} for p in s["points"]]} for s in series]})
+
+
+@operator_required
+def document_list(request: HttpRequest) -> HttpResponse:
+    """The live feed: full page, or (htmx) just the rows."""
+    filters, filter_error = _filters(request)
+    documents = selectors.document_list(filters=filters)
+    if not filters.status:
+        documents = documents.filter(status=Document.Status.SCORED)
+    page = Paginator(documents, FEED_PAGE).get_page(request.GET.get("page"))
+    context = {"documents": page, "page": page, "filter_error": filter_error,
+               "topics": Topic.objects.filter(is_active=True), "tickers": Ticker.objects.filter(on_watchlist=True),
+               "sentiments": SENTIMENT_LABELS, "sources": selectors.sources(), "query": request.GET.urlencode()}
+    if request.headers.get("HX-Request"):
+        return render(request, "finance_sentiment/_document_rows.html", context)
+    return render(request, "finance_sentiment/document_list.html", context)
+
+
+@operator_required
+def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        document = selectors.document_get(pk=pk)
+    except Document.DoesNotExist:
+        raise Http404("No such document")
+    form = DocumentLabelForm(initial={
+        "label": document.label,
+        "topic": "none" if document.topic_labelled_none else (str(document.topic_label_id) if document.topic_label_id else ""),
+    })
+    return render(request, "finance_sentiment/document_detail.html", {
+        "document": document, "form": form,
+        "scores": document.scores.select_related("model_version").order_by("-created_at")[:20],
+        "alerts": document.alerts.select_related("topic").order_by("-opened_at")[:10],
+        "probabilities": [("negative", document.p_negative), ("neutral", document.p_neutral),
+                          ("positive", document.p_positive)],
+    })
+
+
+@require_POST
+@operator_required
+def document_label_view(request: HttpRequest, pk: int) -> HttpResponse:
+    document = get_object_or_404(Document, pk=pk)
+    form = DocumentLabelForm(request.POST)
+    if form.is_valid():
+        document_label(document=document, label=form.cleaned_data["label"], topic=form.cleaned_data["topic"],
+                       user=request.user)
+        messages.success(request, "Labels saved: they are training data for the next model versions.")
+    else:
+        messages.error(request, f"Labels not saved: {form.errors.as_text()}")
+    return redirect("finance_sentiment:document_detail", pk=pk)
+
+
+# --- alerts --------------------------------------------------------------------------------------
+@operator_required
+def alert_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state") or None
+    state = state if state in Alert.State.values else None
+    alerts = selectors.alert_list(state=state, limit=200)
+    template = "finance_sentiment/_alert_rows.html" if request.headers.get("HX-Request") else \
+        "finance_sentiment/alert_list.html"
+    return render(request, template, {"alerts": alerts, "state": state, "states": Alert.State.choices})
+
+
+@operator_required
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        alert = selectors.alert_get(pk=pk)
+    except Alert.DoesNotExist:
+        raise Http404("No such alert")
+    step = GRANULARITIES[alert.granularity]
+    from .services.trends import trend_points
+
+    points = trend_points(series=alert.series, granularity=alert.granularity, start=alert.window_start - 48 * step,
+                          end=alert.window_end + 6 * step)
+    chart = {"metric": alert.metric, "expected": alert.expected, "sigma": alert.sigma,
+             "window_start": alert.window_start.isoformat(), "window_end": alert.window_end.isoformat(),
+             "points": [{**p, "start": p["start"].isoformat()} for p in points]}
+    return render(request, "finance_sentiment/alert_detail.html", {"alert": alert, "chart": chart})
+
+
+@require_POST
+@operator_required
+def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    alert = alert_acknowledge(alert=alert, user=request.user)
+    if request.headers.get("HX-Request"):
+        return render(request, "finance_sentiment/_alert_row.html", {"alert": selectors.alert_get(pk=alert.pk)})
+    messages.success(request, "Alert acknowledged.")
+    next_url = request.POST.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        return redirect(next_url)
+    return redirect("finance_sentiment:alert_detail", pk=pk)
+
+
+# --- topics, rules, watchlist, feeds -----------------------------------------------------------------
+
+def _edit_page(request: HttpRequest, *, form, save, title: str, back: str, delete_url: str,
+               saved_message: str) -> HttpResponse:
+    """The edit page of a topic, rule, ticker or feed: save and go back, or show the form again."""
+    if request.method == "POST" and form.is_valid():
+        save(form)
+        messages.success(request, saved_message)
+        return redirect(back)
+    return render(request, "finance_sentiment/form_page.html", {
+        "form": form, "title": title, "back": back, "delete_url": delete_url, "object": form.instance})
+
+
+def _deleted(request: HttpRequest, *, delete, message: str, back: str) -> HttpResponse:
+    delete()
+    messages.success(request, message)
+    return redirect(back)
+
+@operator_required
+def topic_list(request: HttpRequest) -> HttpResponse:
+    form = TopicForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        topic = topic_save(form=form, user=request.user)
+        messages.success(request, f"Topic {topic.name!r} created; new documents are assigned to it. Re-assign "
+                                  "topics below to include history.")
+        return redirect("finance_sentiment:topic_list")
+    ready, readiness = topic_classifier_readiness()
+    return render(request, "finance_sentiment/topic_list.html", {
+        "topics": Topic.objects.order_by("name"), "form": form, "classifier_ready": ready,
+        "classifier_readiness": readiness,
+        "classifier": ModelVersion.objects.filter(scenario=TOPIC_SCENARIO, is_active=True).first()})
+
+
+@operator_required
+def topic_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    topic = get_object_or_404(Topic, pk=pk)
+    return _edit_page(request, form=TopicForm(request.POST or None, instance=topic),
+                      save=lambda form: topic_save(form=form, user=request.user), title=f"Topic: {topic.name}",
+                      back="finance_sentiment:topic_list", delete_url="finance_sentiment:topic_delete",
+                      saved_message=f"Topic {topic.name!r} saved.")
+
+
+@require_POST
+@operator_required
+def topic_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    topic = get_object_or_404(Topic, pk=pk)
+    return _deleted(request, delete=lambda: topic_delete(topic=topic, user=request.user),
+                    message=f"Topic {topic.name!r} deleted.", back="finance_sentiment:topic_list")
+
+
+@require_POST
+@operator_required
+def topics_reassign(request: HttpRequest) -> HttpResponse:
+    job = rebuild_scores_start(created_by=request.user, sentiment=False, topics=True)
+    return redirect("job_detail", job_id=job.pk)
+
+
+def _list_with_create_form(request, *, model_form, queryset, template, save, created_message,
+                           url_name: str) -> HttpResponse:
+    """A list page whose form creates one more (POST, then back to the list)."""
+    form = model_form(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        messages.success(request, created_message.format(save(form)))
+        return redirect(url_name)
+    return render(request, template, {"objects": queryset, "form": form})
+
+
+@operator_required
+def rule_list(request: HttpRequest) -> HttpResponse:
+    return _list_with_create_form(
+        request, model_form=AlertRuleForm, queryset=AlertRule.objects.select_related("topic"),
+        template="finance_sentiment/rule_list.html", save=lambda form: rule_save(form=form, user=request.user),
+        created_message="Rule {} created.", url_name="finance_sentiment:rule_list")
+
+
+@operator_required
+def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AlertRule, pk=pk)
+    return _edit_page(request, form=AlertRuleForm(request.POST or None, instance=rule),
+                      save=lambda form: rule_save(form=form, user=request.user), title=f"Alert rule: {rule.name}",
+                      back="finance_sentiment:rule_list", delete_url="finance_sentiment:rule_delete",
+                      saved_message=f"Rule {rule.name!r} saved.")
+
+
+@require_POST
+@operator_required
+def rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AlertRule, pk=pk)
+    return _deleted(request, delete=lambda: rule_delete(rule=rule, user=request.user),
+                    message=f"Rule {rule.name!r} deleted with its alerts.", back="finance_sentiment:rule_list")
+
+
+@operator_required
+def watchlist(request: HttpRequest) -> HttpResponse:
+    return _list_with_create_form(
+        request, model_form=TickerForm, queryset=Ticker.objects.order_by("-on_watchlist", "symbol"),
+        template="finance_sentiment/watchlist.html", save=lambda form: form.save(),
+        created_message="{} added to the watchlist.", url_name="finance_sentiment:watchlist")
+
+
+@operator_required
+def ticker_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    ticker = get_object_or_404(Ticker, pk=pk)
+    return _edit_page(request, form=TickerForm(request.POST or None, instance=ticker), save=lambda form: form.save(),
+                      title=f"Ticker {ticker.symbol}", back="finance_sentiment:watchlist",
+                      delete_url="finance_sentiment:ticker_delete", saved_message=f"{ticker.symbol} saved.")
+
+
+@require_POST
+@operator_required
+def ticker_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    ticker = get_object_or_404(Ticker, pk=pk)
+    return _deleted(request, delete=ticker.delete, message=f"{ticker.symbol} removed.",
+                    back="finance_sentiment:watchlist")
+
+
+@operator_required
+def feed_list(request: HttpRequest) -> HttpResponse:
+    return _list_with_create_form(
+        request, model_form=FeedForm, queryset=Feed.objects.order_by("name"),
+        template="finance_sentiment/feed_list.html", save=lambda form: feed_save(form=form, user=request.user),
+        created_message="Feed {} added; it is polled within a minute.", url_name="finance_sentiment:feed_list")
+
+
+@operator_required
+def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    feed = get_object_or_404(Feed, pk=pk)
+    return _edit_page(request, form=FeedForm(request.POST or None, instance=feed),
+                      save=lambda form: feed_save(form=form, user=request.user), title=f"Feed: {feed.name}",
+                      back="finance_sentiment:feed_list", delete_url="finance_sentiment:feed_delete",
+                      saved_message=f"Feed {feed.name!r} saved.")
+
+
+@require_POST
+@operator_required
+def feed_poll_now(request: HttpRequest, pk: int) -> HttpResponse:
+    from .tasks import poll_feed
+
+    feed = get_object_or_404(Feed, pk=pk)
+    feed_poll_soon(feed=feed)
+    poll_feed.delay(feed.pk)
+    messages.success(request, f"Polling {feed.name!r} now; refresh in a few seconds.")
+    return redirect("finance_sentiment:feed_list")
+
+
+@require_POST
+@operator_required
+def feed_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    feed = get_object_or_404(Feed, pk=pk)
+    return _deleted(request, delete=feed.delete, message=f"Feed {feed.name!r} removed (its documents stay).",
+                    back="finance_sentiment:feed_list")
+
+
+# --- uploads and batches ---------------------------------------------------------------------------
+@operator_required
+def upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload_file = form.cleaned_data["file"]
+        try:
+            result = upload_ingest(content=upload_file.read(), name=upload_file.name,
+                                   source=form.cleaned_data["source"], backfill=form.cleaned_data["backfill"],
+                                   submitted_by=request.user)
+        except IngestError as exc:
+            form.add_error("file", str(exc))
+        else:
+            return redirect("finance_sentiment:batch_detail", pk=result.batch.pk)
+    return render(request, "finance_sentiment/upload.html", {"form": form, "batches": selectors.batch_list()})
+
+
+@operator_required
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(IngestBatch.objects.select_related("job", "feed", "submitted_by", "api_key"), pk=pk)
+    return render(request, "finance_sentiment/batch_detail.html", {
+        "batch": batch, "job": batch.job,
+        "scored": batch.documents.filter(status=Document.Status.SCORED).count()})
+
+
+# --- models, labelled sets, API keys (admins) ---------------------------------------------------------
+@admin_required
+def models_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "finance_sentiment/models.html", {
+        "sets": LabelledSet.objects.select_related("uploaded_by"), "set_form": LabelledSetForm(),
+        "train_form": TrainForm(),
+        "versions": ModelVersion.objects.filter(scenario=SENTIMENT_SCENARIO).order_by("-version")[:10],
+        "topic_versions": ModelVersion.objects.filter(scenario=TOPIC_SCENARIO).order_by("-version")[:5],
+        "labelled_documents": Document.objects.exclude(label="").count(),
+        "topic_readiness": topic_classifier_readiness(), "keys": ApiKey.objects.select_related("created_by"),
+        "key_form": ApiKeyForm(), "new_key": request.session.pop("finance_new_api_key", None),
+        "active": sentiment_cache.get(), "model_problem": sentiment_cache.last_error,
+    })
+
+
+@require_POST
+@admin_required
+def labelled_set_upload_view(request: HttpRequest) -> HttpResponse:
+    form = LabelledSetForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, f"Not uploaded: {form.errors.as_text()}")
+        return redirect("finance_sentiment:models")
+    upload_file = form.cleaned_data["file"]
+    try:
+        labelled = labelled_set_upload(name=form.cleaned_data["name"], file_name=upload_file.name,
+                                       content=upload_file.read(), role=form.cleaned_data["role"],
+                                       label_map=form.cleaned_data["label_map"] or None, uploaded_by=request.user)
+    except DataError as exc:
+        messages.error(request, f"Not uploaded: {exc}")
+    else:
+        messages.success(request, f"{labelled.name}: {labelled.size} labelled sentences stored ({labelled.notes}).")
+    return redirect("finance_sentiment:models")
+
+
+@require_POST
+@admin_required
+def labelled_set_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    labelled = get_object_or_404(LabelledSet, pk=pk)
+    audit_record(action="data.delete", target=f"labelled set {labelled.name}", scenario=SENTIMENT_SCENARIO,
+                 details={"rows": labelled.size})
+    labelled.delete()
+    messages.success(request, f"{labelled.name} deleted.")
+    return redirect("finance_sentiment:models")
+
+
+@require_POST
+@admin_required
+def retrain(request: HttpRequest, which: str) -> HttpResponse:
+    key = {"sentiment": SENTIMENT_SCENARIO, "topics": TOPIC_SCENARIO}.get(which)
+    if key is None:
+        raise Http404("No such model")
+    params: dict = {}
+    if which == "sentiment":
+        form = TrainForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, f"Not started: {form.errors.as_text()}")
+            return redirect("finance_sentiment:models")
+        params["config"] = {"method": form.cleaned_data["method"], "epochs": form.cleaned_data["epochs"]}
+    else:
+        ready, why = topic_classifier_readiness()
+        if not ready:
+            messages.error(request, f"Not yet: {why}.")
+            return redirect("finance_sentiment:topic_list")
+    try:
+        job = get_scenario(key).retrain(created_by=request.user, params=params)
+    except UserError as exc:
+        messages.error(request, str(exc))
+        return redirect("finance_sentiment:models")
+    return redirect("job_detail", job_id=job.pk)
+
+
+@require_POST
+@admin_required
+def rescore(request: HttpRequest) -> HttpResponse:
+    if sentiment_cache.get() is None:
+        messages.error(request, "No sentiment model is active: nothing to rescore with.")
+        return redirect("finance_sentiment:models")
+    job = rebuild_scores_start(created_by=request.user, sentiment=True, topics=False)
+    return redirect("job_detail", job_id=job.pk)
+
+
+@require_POST
+@admin_required
+def api_key_create_view(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST)
+    if form.is_valid():
+        key, plain = api_key_create(name=form.cleaned_data["name"], created_by=request.user)
+        audit_record(action="settings.change", target=f"API key {key.name}", scenario=SENTIMENT_SCENARIO,
+                     details={"created": key.prefix})
+        # Shown once on the next page, never stored in plain text.
+        request.session["finance_new_api_key"] = {"name": key.name, "key": plain}
+    else:
+        messages.error(request, f"Not created: {form.errors.as_text()}")
+    return redirect("finance_sentiment:models")
+
+
+@require_POST
+@admin_required
+def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    key = api_key_revoke(key=get_object_or_404(ApiKey, pk=pk))
+    audit_record(action="settings.change", target=f"API key {key.name}", scenario=SENTIMENT_SCENARIO,
+                 details={"revoked": key.prefix})
+    messages.success(request, f"Key {key.prefix}… revoked.")
+    return redirect("finance_sentiment:models")

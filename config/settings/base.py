@@ -223,6 +223,10 @@ CELERY_BEAT_SCHEDULE = {
     "customer_service.purge_idempotency_keys": {
         "task": "customer_service.purge_idempotency_keys", "schedule": crontab(hour=4, minute=10),
     },
+    # Finance sentiment: poll the feeds that are due, retry alert deliveries, rescue pending documents.
+    "finance_sentiment.poll_feeds": {"task": "finance_sentiment.poll_feeds", "schedule": 60.0},
+    "finance_sentiment.retry_alert_deliveries": {"task": "finance_sentiment.retry_alert_deliveries", "schedule": 30.0},
+    "finance_sentiment.score_pending": {"task": "finance_sentiment.score_pending", "schedule": 120.0},
 }
 # A running job whose worker has not reported for this long is marked failed (worker lost).
 JOB_STALE_AFTER_S = env.int("JOB_STALE_AFTER_S", default=900)
@@ -253,3 +257,21 @@ LOGGING = {
 }
 # /metrics answers requests from this machine, or anyone sending this bearer token.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# --- Finance sentiment (apps/finance_sentiment) ------------------------------------------------
+FINANCE_MAX_BATCH_ITEMS = env.int("FINANCE_MAX_BATCH_ITEMS", default=1000)
+FINANCE_MAX_TEXT_CHARS = env.int("FINANCE_MAX_TEXT_CHARS", default=100_000)
+FINANCE_MAX_REQUEST_BYTES = env.int("FINANCE_MAX_REQUEST_BYTES", default=64 * 2**20)
+FINANCE_MAX_UPLOAD_BYTES = env.int("FINANCE_MAX_UPLOAD_BYTES", default=64 * 2**20)
+FINANCE_NEAR_DUPLICATE_DAYS = env.int("FINANCE_NEAR_DUPLICATE_DAYS", default=7)
+FINANCE_SCORING_CHUNK = env.int("FINANCE_SCORING_CHUNK", default=256)
+FINANCE_SENTIMENT_BACKEND = env("FINANCE_SENTIMENT_BACKEND", default="")
+FINANCE_PENDING_RESCUE_S = env.int("FINANCE_PENDING_RESCUE_S", default=300)
+FINANCE_FEED_TIMEOUT_S = env.float("FINANCE_FEED_TIMEOUT_S", default=15.0)
+FINANCE_FEED_MAX_BYTES = env.int("FINANCE_FEED_MAX_BYTES", default=10 * 2**20)
+FINANCE_FEED_MAX_BACKOFF_S = env.int("FINANCE_FEED_MAX_BACKOFF_S", default=6 * 3600)
+FINANCE_WEBHOOK_TIMEOUT_S = env.float("FINANCE_WEBHOOK_TIMEOUT_S", default=10.0)
+FINANCE_ALERT_MAX_ATTEMPTS = env.int("FINANCE_ALERT_MAX_ATTEMPTS", default=6)
+FINANCE_ALERT_RETRY_BASE_S = env.float("FINANCE_ALERT_RETRY_BASE_S", default=30.0)
+FINANCE_SITE_URL = env("FINANCE_SITE_URL", default="http://127.0.0.1:8000")
+FINANCE_TOPIC_MIN_PER_LABEL = env.int("FINANCE_TOPIC_MIN_PER_LABEL", default=20)

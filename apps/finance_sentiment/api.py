@@ -1,0 +1,277 @@
+"""REST API of finance sentiment (/api/v1/finance/...). Thin: selectors and services.
+
+Systems that post documents authenticate with an API key (`Authorization: Bearer fin_...`,
+created by an admin in the console); people use their session (CSRF applies to writes).
+"""
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
+from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.roles import is_operator
+
+from . import selectors
+from .models import ApiKey, IngestBatch, Topic
+from .selectors import DocumentFilters, FilterError, TrendQuery
+from .serializers import (
+    AlertSerializer,
+    BatchInSerializer,
+    BatchResultSerializer,
+    BatchSerializer,
+    DocumentSerializer,
+    TopicSerializer,
+    TrendSerializer,
+)
+from .services.alerts import alert_acknowledge
+from .services.ingestion import IngestError, documents_ingest
+from .services.keys import api_key_check
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer fin_...` (or `X-Api-Key: fin_...`): a system posting documents."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        plain = None
+        if header and header[0].lower() == self.keyword:
+            if len(header) != 2:
+                raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'")
+            plain = header[1].decode(errors="replace")
+        elif request.META.get("HTTP_X_API_KEY"):
+            plain = request.META["HTTP_X_API_KEY"]
+        if plain is None:
+            return None
+        key = api_key_check(plain=plain)
+        if key is None:
+            raise exceptions.AuthenticationFailed("unknown or revoked API key")
+        from django.contrib.auth.models import AnonymousUser
+
+        return AnonymousUser(), key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = "financeApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API key created by an admin (fin_...)"}
+
+
+class IsOperatorOrApiKey(BasePermission):
+    message = "Send an API key (Authorization: Bearer fin_...) or sign in as an operator."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, ApiKey) or is_operator(request.user)
+
+
+class LimitedJSONParser(BaseParser):
+    """JSON bodies up to FINANCE_MAX_REQUEST_BYTES, with a clear 413 beyond.
+
+    Batches are larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) allows for form posts:
+    an oversized item must be rejected on its own while the rest of the batch is kept. So this
+    parser reads the stream itself (DRF's JSONParser would go through request.body) and applies
+    this endpoint's own limit.
+    """
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = parser_context["request"]
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.FINANCE_MAX_REQUEST_BYTES
+        if length > limit:
+            raise RequestTooLarge(f"the request body is {length:,} bytes; the limit is {limit:,}")
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise RequestTooLarge(f"the request body is over {limit:,} bytes")
+        try:
+            return json.loads(raw.decode(parser_context.get("encoding") or settings.DEFAULT_CHARSET))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"the body is not valid JSON: {exc}") from exc
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+def _bad_filter(exc: FilterError) -> exceptions.ValidationError:
+    return exceptions.ValidationError({exc.parameter: [str(exc).split(": ", 1)[1]]})
+
+
+DOCUMENT_FILTERS = [
+    OpenApiParameter("topic", str, description="Topic id, slug or name"),
+    OpenApiParameter("ticker", str, description="Ticker symbol"),
+    OpenApiParameter("sentiment", str, enum=["negative", "neutral", "positive"]),
+    OpenApiParameter("source", str, description="Exact source name (case-insensitive)"),
+    OpenApiParameter("q", str, description="Words in the title or text"),
+    OpenApiParameter("from", str, description="Published at or after (ISO 8601 date or date-time)"),
+    OpenApiParameter("to", str, description="Published before (a date includes that whole day)"),
+    OpenApiParameter("status", str, enum=["pending", "scored"]),
+    OpenApiParameter("batch", int, description="Documents of one batch"),
+]
+
+
+class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = DocumentSerializer
+
+    def get_authenticators(self):
+        return [ApiKeyAuthentication(), SessionAuthentication()]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsOperatorOrApiKey()]
+        return super().get_permissions()
+
+    def get_parsers(self):
+        return [LimitedJSONParser()]
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.document_list()
+        try:
+            return selectors.document_list(filters=DocumentFilters.from_params(self.request.query_params))
+        except FilterError as exc:
+            raise _bad_filter(exc) from exc
+
+    @extend_schema(parameters=DOCUMENT_FILTERS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=BatchInSerializer,
+        responses={202: BatchResultSerializer,
+                   400: OpenApiResponse(BatchResultSerializer, description="Nothing accepted, or not a batch"),
+                   413: OpenApiResponse(description="Body over FINANCE_MAX_REQUEST_BYTES")},
+        description="Post a batch of documents (`{\"documents\": [...]}` or a bare array). Each item is checked "
+                    "on its own: bad or duplicate items are listed in `rejections` with their index, field and "
+                    "reason, and the good ones are stored and scored by a job (202). When no item is accepted "
+                    "the answer is 400 with the same body.",
+    )
+    def create(self, request: Request) -> Response:
+        body = request.data
+        default_source, evaluate_alerts = "", True
+        if isinstance(body, dict):
+            if "documents" not in body:
+                raise exceptions.ValidationError({"documents": ["missing: send {\"documents\": [...]}"]})
+            default_source = body.get("source") or ""
+            if not isinstance(default_source, str):
+                raise exceptions.ValidationError({"source": ["must be a string"]})
+            evaluate_alerts = body.get("evaluate_alerts", True)
+            if not isinstance(evaluate_alerts, bool):
+                raise exceptions.ValidationError({"evaluate_alerts": ["must be true or false"]})
+            body = body["documents"]
+        if not isinstance(body, list):
+            raise exceptions.ValidationError({"documents": [f"must be an array of documents, got {type(body).__name__}"]})
+        if not body:
+            raise exceptions.ValidationError({"documents": ["the batch is empty"]})
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        try:
+            result = documents_ingest(
+                items=body, origin=IngestBatch.Origin.API, label=key.name if key else request.user.get_username(),
+                submitted_by=request.user, api_key=key, default_source=default_source[:200] or "api",
+                evaluate_alerts=evaluate_alerts)
+        except IngestError as exc:
+            raise exceptions.ValidationError({"documents": [str(exc)]}) from exc
+        code = status.HTTP_202_ACCEPTED if result.batch.accepted else status.HTTP_400_BAD_REQUEST
+        return Response(result.to_dict(), status=code)
+
+
+class BatchViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """What became of each batch: counts, rejections, the scoring job's state."""
+
+    serializer_class = BatchSerializer
+
+    def get_authenticators(self):
+        return [ApiKeyAuthentication(), SessionAuthentication()]
+
+    def get_permissions(self):
+        return [IsOperatorOrApiKey()]
+
+    def get_queryset(self):
+        batches = IngestBatch.objects.select_related("job").order_by("-created_at")
+        if isinstance(self.request.auth, ApiKey):
+            batches = batches.filter(api_key=self.request.auth)  # a key sees its own batches
+        return batches
+
+
+class TrendView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("topic", str, description="Topic id, slug or name (default: all documents)"),
+            OpenApiParameter("ticker", str, description="Ticker symbol (instead of a topic)"),
+            OpenApiParameter("bucket", str, enum=["hour", "day"], description="Default hour"),
+            OpenApiParameter("from", str, description="ISO 8601; default 7 days (hour) or 90 days (day) before `to`"),
+            OpenApiParameter("to", str, description="ISO 8601; default now"),
+        ],
+        responses=TrendSerializer,
+        description="Volume, sentiment counts, mean score and negative share per bucket (empty buckets included).",
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            query = TrendQuery.from_params(request.query_params)
+        except FilterError as exc:
+            raise _bad_filter(exc) from exc
+        return Response(TrendSerializer({"series": query.series, "label": query.label, "granularity": query.granularity,
+                                         "from": query.start, "to": query.end, "points": query.points()}).data)
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = AlertSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        state = params.get("state") or None
+        if state and state not in ("open", "resolved"):
+            raise exceptions.ValidationError({"state": ["must be open or resolved"]})
+        acknowledged = params.get("acknowledged")
+        if acknowledged not in (None, "", "true", "false"):
+            raise exceptions.ValidationError({"acknowledged": ["must be true or false"]})
+        try:
+            topic = selectors.topic_from(params.get("topic"))
+        except FilterError as exc:
+            raise _bad_filter(exc) from exc
+        return selectors.alert_list(state=state, topic=topic,
+                                    acknowledged=None if not acknowledged else acknowledged == "true"
+                                    ).prefetch_related("documents")
+
+    @extend_schema(parameters=[
+        OpenApiParameter("state", str, enum=["open", "resolved"]),
+        OpenApiParameter("acknowledged", bool),
+        OpenApiParameter("topic", str, description="Topic id, slug or name"),
+    ])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses=AlertSerializer,
+                   description="Acknowledge the alert (idempotent: the first acknowledgement is kept).")
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk=None) -> Response:
+        alert = alert_acknowledge(alert=self.get_object(), user=request.user)
+        return Response(AlertSerializer(selectors.alert_get(pk=alert.pk)).data)
+
+
+class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = TopicSerializer
+    queryset = Topic.objects.order_by("name")
+    pagination_class = None
+

@@ -1,0 +1,229 @@
+"""Reads for finance sentiment: documents with filters, trends, alerts, overview figures."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from ml_core.timeseries import GRANULARITIES
+
+from .models import (
+    SENTIMENT_LABELS,
+    Alert,
+    AlertDelivery,
+    Document,
+    DocumentTicker,
+    DocumentTopic,
+    Feed,
+    IngestBatch,
+    Ticker,
+    Topic,
+)
+from .services.trends import ALL, trend_points
+
+MAX_TREND_BUCKETS = 5000
+DEFAULT_SPAN = {"hour": timedelta(days=7), "day": timedelta(days=90)}
+
+
+class FilterError(ValueError):
+    """A query parameter has a value that cannot be used; the message names it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+def parse_moment(value: str | None, parameter: str, *, end_of_day: bool = False) -> datetime | None:
+    if not value:
+        return None
+    moment = None
+    day = None
+    try:
+        # A bare date first: Python's fromisoformat (behind parse_datetime) would read it as midnight.
+        day = parse_date(value)
+        if day is None:
+            moment = parse_datetime(value)
+    except ValueError:
+        pass
+    if day is not None:
+        moment = datetime(day.year, day.month, day.day) + (timedelta(days=1) if end_of_day else timedelta())
+    elif moment is None:
+        raise FilterError(parameter, f"{value!r} is not an ISO 8601 date or date-time")
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    return moment
+
+
+def topic_from(value: str | None) -> Topic | None:
+    if not value:
+        return None
+    topic = Topic.objects.filter(pk=int(value)).first() if value.isdigit() else Topic.objects.filter(
+        Q(slug=value) | Q(name__iexact=value)).first()
+    if topic is None:
+        raise FilterError("topic", f"no topic {value!r}")
+    return topic
+
+
+def ticker_from(value: str | None) -> Ticker | None:
+    if not value:
+        return None
+    ticker = Ticker.objects.filter(symbol=value.strip().lstrip("$").upper()).first()
+    if ticker is None:
+        raise FilterError("ticker", f"no ticker {value!r}")
+    return ticker
+
+
+@dataclass
+class DocumentFilters:
+    topic: Topic | None = None
+    ticker: Ticker | None = None
+    sentiment: str = ""
+    source: str = ""
+    q: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    status: str = ""
+    batch: int | None = None
+
+    @classmethod
+    def from_params(cls, params) -> "DocumentFilters":
+        sentiment = (params.get("sentiment") or "").strip().lower()
+        if sentiment and sentiment not in SENTIMENT_LABELS:
+            raise FilterError("sentiment", f"{sentiment!r} is not one of {', '.join(SENTIMENT_LABELS)}")
+        status = (params.get("status") or "").strip().lower()
+        if status and status not in Document.Status.values:
+            raise FilterError("status", f"{status!r} is not one of {', '.join(Document.Status.values)}")
+        batch = params.get("batch") or None
+        if batch is not None and not str(batch).isdigit():
+            raise FilterError("batch", f"{batch!r} is not a batch id")
+        return cls(topic=topic_from(params.get("topic")), ticker=ticker_from(params.get("ticker")),
+                   sentiment=sentiment, source=(params.get("source") or "").strip(), q=(params.get("q") or "").strip(),
+                   start=parse_moment(params.get("from"), "from"),
+                   end=parse_moment(params.get("to"), "to", end_of_day=True), status=status,
+                   batch=int(batch) if batch else None)
+
+
+def document_list(*, filters: DocumentFilters | None = None) -> QuerySet[Document]:
+    filters = filters or DocumentFilters()
+    documents = Document.objects.select_related("sentiment_version").prefetch_related(
+        Prefetch("topic_links", queryset=DocumentTopic.objects.select_related("topic").order_by("-is_primary",
+                                                                                                  "-similarity")),
+        Prefetch("ticker_links", queryset=DocumentTicker.objects.select_related("ticker")),
+    )
+    if filters.topic is not None:
+        documents = documents.filter(topic_links__topic=filters.topic)
+    if filters.ticker is not None:
+        documents = documents.filter(ticker_links__ticker=filters.ticker)
+    if filters.sentiment:
+        documents = documents.filter(sentiment=filters.sentiment)
+    if filters.source:
+        documents = documents.filter(source__iexact=filters.source)
+    if filters.q:
+        documents = documents.filter(Q(title__icontains=filters.q) | Q(text__icontains=filters.q))
+    if filters.start:
+        documents = documents.filter(published_at__gte=filters.start)
+    if filters.end:
+        documents = documents.filter(published_at__lt=filters.end)
+    if filters.status:
+        documents = documents.filter(status=filters.status)
+    if filters.batch:
+        documents = documents.filter(batch_id=filters.batch)
+    return documents.order_by("-published_at", "-id")
+
+
+def document_get(*, pk: int) -> Document:
+    return document_list().get(pk=pk)
+
+
+@dataclass
+class TrendQuery:
+    series: str
+    label: str
+    granularity: str
+    start: datetime
+    end: datetime
+    topic: Topic | None = None
+    ticker: Ticker | None = None
+
+    @classmethod
+    def from_params(cls, params) -> "TrendQuery":
+        granularity = (params.get("bucket") or "hour").strip().lower()
+        if granularity not in GRANULARITIES:
+            raise FilterError("bucket", f"{granularity!r} is not hour or day")
+        topic, ticker = topic_from(params.get("topic")), ticker_from(params.get("ticker"))
+        if topic and ticker:
+            raise FilterError("ticker", "give a topic or a ticker, not both")
+        end = parse_moment(params.get("to"), "to", end_of_day=True) or timezone.now() + GRANULARITIES[granularity]
+        start = parse_moment(params.get("from"), "from") or end - DEFAULT_SPAN[granularity]
+        if start >= end:
+            raise FilterError("from", "must be before to")
+        if (end - start) / GRANULARITIES[granularity] > MAX_TREND_BUCKETS:
+            raise FilterError("from", f"the range spans more than {MAX_TREND_BUCKETS} {granularity}s; "
+                                      "narrow it or use bucket=day")
+        if topic:
+            return cls(topic.series, topic.name, granularity, start, end, topic=topic)
+        if ticker:
+            return cls(ticker.series, ticker.symbol, granularity, start, end, ticker=ticker)
+        return cls(ALL, "All documents", granularity, start, end)
+
+    def points(self) -> list[dict]:
+        return trend_points(series=self.series, granularity=self.granularity, start=self.start, end=self.end)
+
+
+def topic_chart_series(*, granularity: str, start: datetime, end: datetime) -> list[dict]:
+    """Every active topic's points plus all documents', for the dashboard's charts."""
+    series = [{"key": ALL, "label": "All documents"}] + [
+        {"key": t.series, "label": t.name} for t in Topic.objects.filter(is_active=True)]
+    for entry in series:
+        entry["points"] = trend_points(series=entry["key"], granularity=granularity, start=start, end=end)
+    return series
+
+
+def alert_list(*, state: str | None = None, acknowledged: bool | None = None, topic: Topic | None = None,
+               limit: int | None = None) -> QuerySet[Alert]:
+    alerts = Alert.objects.select_related("rule", "topic", "acknowledged_by").annotate(
+        n_documents=Count("documents", distinct=True))
+    if state:
+        alerts = alerts.filter(state=state)
+    if acknowledged is not None:
+        alerts = alerts.filter(acknowledged_at__isnull=not acknowledged)
+    if topic is not None:
+        alerts = alerts.filter(topic=topic)
+    alerts = alerts.order_by("acknowledged_at", "-opened_at") if acknowledged is None else alerts.order_by("-opened_at")
+    return alerts[:limit] if limit else alerts
+
+
+def alert_get(*, pk: int) -> Alert:
+    return Alert.objects.select_related("rule", "topic", "acknowledged_by").prefetch_related(
+        Prefetch("documents", queryset=Document.objects.order_by("-p_negative")),
+        Prefetch("deliveries", queryset=AlertDelivery.objects.order_by("created_at")),
+    ).get(pk=pk)
+
+
+def unacknowledged_alert_count() -> int:
+    return Alert.objects.filter(acknowledged_at__isnull=True).count()
+
+
+def overview() -> dict:
+    day_ago = timezone.now() - timedelta(days=1)
+    counts = Document.objects.aggregate(
+        total=Count("pk"), pending=Count("pk", filter=Q(status=Document.Status.PENDING)),
+        last_day=Count("pk", filter=Q(ingested_at__gte=day_ago)),
+        negative_last_day=Count("pk", filter=Q(ingested_at__gte=day_ago, sentiment="negative")),
+    )
+    return {**counts, "open_alerts": Alert.objects.filter(state=Alert.State.OPEN).count(),
+            "unacknowledged": unacknowledged_alert_count(),
+            "feeds_failing": Feed.objects.filter(is_active=True, status=Feed.Status.ERROR).count(),
+            "topics": Topic.objects.filter(is_active=True).count()}
+
+
+def batch_list(*, limit: int = 20) -> QuerySet[IngestBatch]:
+    return IngestBatch.objects.select_related("job", "feed", "submitted_by", "api_key").order_by("-created_at")[:limit]
+
+
+def sources() -> list[str]:
+    return list(Document.objects.order_by().values_list("source", flat=True).distinct()[:200])

@@ -1,0 +1,1 @@
+"""Finance sentiment services: ingestion, scoring, trends, alerts and their delivery, feeds, training data."""

@@ -1,0 +1,157 @@
+"""Training data of the two classifier scenarios; the generic job core.train_classifier trains them.
+
+- "finance_sentiment.sentiment": negative / neutral / positive, from the labelled sets admins
+  upload (the Financial PhraseBank's `sentence@label` files, or CSV / JSON Lines with text and
+  label) plus the documents operators labelled. Sets uploaded as "evaluation only" form the test
+  set that decides activation (new and active version scored on the same sentences).
+- "finance_sentiment.topics": the operators' topic labels on documents (a topic, or "none of
+  the topics"); trainable once FINANCE_TOPIC_MIN_PER_LABEL documents per label exist for at least
+  two labels. The default method trains a head on the shared encoder's embedding, which scoring
+  already computes, so the classifier costs no extra encoder pass.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.scenarios import TrainingData
+from ml_core.data import DataError, LabelledTexts, check_min_per_class, label_counts, load_labelled
+
+from ..models import SENTIMENT_LABELS, Document, LabelledExample, LabelledSet, Topic
+from .analyzers import NO_TOPIC_LABEL
+
+SENTIMENT_DEFAULT_CONFIG: dict[str, Any] = {"method": "full", "epochs": 4, "max_length": 96, "batch_size": 32,
+                                            "learning_rate": 5e-5, "early_stopping_patience": 2}
+TOPIC_DEFAULT_CONFIG: dict[str, Any] = {"method": "head", "max_length": 256}
+MAX_LABELLED_UPLOAD_ROWS = 200_000
+
+
+def _phrasebank_rows(raw: bytes, name: str) -> list[dict[str, str]]:
+    """`sentence@label` lines (Financial PhraseBank): Latin-1, split on the last @, CR stripped."""
+    rows = []
+    for number, line in enumerate(raw.decode("latin-1").splitlines(), start=1):
+        line = line.strip("\r\n ")
+        if not line:
+            continue
+        text, sep, label = line.rpartition("@")
+        if not sep or not text.strip():
+            raise DataError(f"{name}, line {number}: expected 'sentence@label'")
+        rows.append({"text": text.strip(), "label": label.strip()})
+    return rows
+
+
+def labelled_set_upload(*, name: str, file_name: str, content: bytes, role: str = LabelledSet.Role.TRAIN,
+                        label_map: str | dict | None = None, uploaded_by=None) -> LabelledSet:
+    """Store a labelled set (all rows or none): PhraseBank .txt, CSV (text,label) or JSON Lines.
+
+    Labels must end up as negative / neutral / positive; `label_map` renames others
+    (e.g. "0=negative,1=positive,2=neutral" for the Twitter financial news set).
+    """
+    import tempfile
+
+    suffix = Path(file_name).suffix.lower()
+    if suffix not in {".txt", ".csv", ".tsv", ".jsonl", ".ndjson", ".json"}:
+        raise DataError(f"{file_name}: use a PhraseBank .txt (sentence@label), .csv or .jsonl file")
+    if suffix == ".txt":
+        import json
+
+        rows = _phrasebank_rows(content, file_name)
+        content = "\n".join(json.dumps(r) for r in rows).encode()
+        suffix = ".jsonl"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / (Path(file_name).stem + suffix)
+        path.write_bytes(content)
+        data = load_labelled(path, label_map=label_map, allowed_labels=SENTIMENT_LABELS, min_per_class=1)
+    data.source = file_name
+    if len(data) > MAX_LABELLED_UPLOAD_ROWS:
+        raise DataError(f"{file_name} has {len(data):,} rows; the limit is {MAX_LABELLED_UPLOAD_ROWS:,}")
+    with transaction.atomic():
+        labelled = LabelledSet.objects.create(
+            name=name or file_name, file_name=file_name, role=role, size=len(data), label_counts=label_counts(data),
+            notes=f"{data.stats.get('duplicates_dropped', 0)} duplicate rows dropped, "
+                  f"{data.stats.get('conflicting_texts', 0)} texts with two labels kept",
+            uploaded_by=uploaded_by if uploaded_by and uploaded_by.is_authenticated else None)
+        LabelledExample.objects.bulk_create(
+            [LabelledExample(labelled_set=labelled, text=t, label=y) for t, y in zip(data.texts, data.labels)],
+            batch_size=1000)
+    return labelled
+
+
+def _examples(sets, source: str) -> LabelledTexts:
+    rows = list(LabelledExample.objects.filter(labelled_set__in=sets).order_by("pk").values_list("text", "label"))
+    return LabelledTexts([t for t, _ in rows], [y for _, y in rows], source=source)
+
+
+def sentiment_training_data(params: dict) -> TrainingData:
+    """Uploaded training sets (params["sets"]: ids, default all) and operator-labelled documents."""
+    sets = LabelledSet.objects.all()
+    if params.get("sets"):
+        sets = sets.filter(pk__in=params["sets"])
+    train = _examples(sets.filter(role=LabelledSet.Role.TRAIN), "uploaded labelled sets")
+    documents = list(Document.objects.exclude(label="").order_by("pk").values_list("title", "text", "label"))
+    from .analyzers import model_text
+
+    train = LabelledTexts(train.texts + [model_text(t, x) for t, x, _ in documents],
+                          train.labels + [y for _, _, y in documents],
+                          source=f"{len(train)} uploaded sentences + {len(documents)} labelled documents")
+    if not len(train):
+        raise DataError("no labelled sentences yet: upload a labelled set (e.g. the Financial PhraseBank) "
+                        "on the Finance sentiment › Models page, or label documents")
+    check_min_per_class(train, 4)
+    missing = [label for label in SENTIMENT_LABELS if label not in set(train.labels)]
+    if missing:
+        raise DataError(f"the training data has no {', '.join(missing)} examples; the model needs all three labels")
+    test_sets = sets.filter(role=LabelledSet.Role.TEST)
+    test = _examples(test_sets, "evaluation sets") if test_sets.exists() else None
+    return TrainingData(train=train, test=test if test is not None and len(test) else None)
+
+
+def topic_label_counts() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for slug in Document.objects.filter(topic_label__isnull=False).values_list("topic_label__slug", flat=True):
+        counts[slug] = counts.get(slug, 0) + 1
+    none = Document.objects.filter(topic_labelled_none=True, topic_label__isnull=True).count()
+    if none:
+        counts[NO_TOPIC_LABEL] = none
+    return counts
+
+
+def topic_classifier_readiness() -> tuple[bool, str]:
+    counts = topic_label_counts()
+    need = settings.FINANCE_TOPIC_MIN_PER_LABEL
+    ready = [label for label, n in counts.items() if n >= need]
+    if len(ready) >= 2:
+        return True, f"{sum(counts.values())} labelled documents; {len(ready)} labels have at least {need}"
+    return False, (f"{sum(counts.values())} labelled documents; a topic classifier needs at least {need} for each "
+                   f"of two labels (topics or 'none of the topics'), {len(ready)} so far")
+
+
+def topic_training_data(params: dict) -> TrainingData:
+    ready, why = topic_classifier_readiness()
+    if not ready:
+        raise DataError(why)
+    need = settings.FINANCE_TOPIC_MIN_PER_LABEL
+    counts = topic_label_counts()
+    rows = Document.objects.filter(topic_label__isnull=False).order_by("pk").values_list(
+        "title", "text", "topic_label__slug")
+    none_rows = Document.objects.filter(topic_labelled_none=True, topic_label__isnull=True).order_by("pk").values_list(
+        "title", "text")
+    from .analyzers import model_text
+
+    texts, labels = [], []
+    for title, text, slug in rows:
+        if counts.get(slug, 0) >= need:
+            texts.append(model_text(title, text))
+            labels.append(slug)
+    if counts.get(NO_TOPIC_LABEL, 0) >= need:
+        for title, text in none_rows:
+            texts.append(model_text(title, text))
+            labels.append(NO_TOPIC_LABEL)
+    active = set(Topic.objects.filter(is_active=True).values_list("slug", flat=True))
+    keep = [i for i, label in enumerate(labels) if label in active or label == NO_TOPIC_LABEL]
+    return TrainingData(train=LabelledTexts([texts[i] for i in keep], [labels[i] for i in keep],
+                                            source="documents labelled by operators"))
+

@@ -1,0 +1,218 @@
+"""Trend buckets, baselines and surge detection for monitored text streams (plain Python).
+
+A monitored series (all documents, one topic, one ticker) is a sequence of time buckets, each
+with a volume and a count of negative documents. A surge rule compares the newest bucket with a
+baseline built from the buckets before it:
+
+- `rolling_baseline`: the last `window` buckets, each weighted by its volume;
+- `ewma_baseline`: every bucket, weighted by its volume times (1 - alpha)^age, so recent buckets
+  count more (alpha = 2 / (span + 1), as pandas' `ewm(span=...)`).
+
+For the negative *share*, the expected share p0 is the weighted mean of the buckets' shares
+(with one pseudo-negative and one pseudo-positive, so a history without negatives does not make
+a single negative document infinitely surprising). The bucket-to-bucket variance of the shares
+is split into the binomial noise that their volumes explain and the *excess* variance that they
+do not (news days differ). An observed bucket of volume n is then judged against
+sigma = sqrt(p0 (1 - p0) / n + excess): small (partial) buckets are noisy and need a larger
+jump, and a series that swings a lot on its own needs a larger jump too.
+
+For the *volume*, the expected count mu and its excess variance come the same way, with Poisson
+noise (variance mu) in place of binomial noise.
+
+A detection fires only when every guard holds: enough history, the minimum volume, the minimum
+absolute increase and the z threshold; otherwise `reason` says which guard stopped it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Sequence
+
+GRANULARITIES = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+METRICS = ("negative_share", "volume")
+BASELINES = ("ewma", "rolling")
+
+
+@dataclass(frozen=True)
+class BucketCounts:
+    """One time bucket of a series: how many documents, how many of them negative."""
+
+    volume: int
+    negative: int = 0
+
+    @property
+    def share(self) -> float:
+        return self.negative / self.volume if self.volume else 0.0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a metric is expected to be in the next bucket, and how much it varies."""
+
+    method: str
+    metric: str
+    expected: float  # share (0-1) or volume (documents per bucket)
+    std: float  # the spread of the metric between buckets of the history
+    excess_variance: float  # variance beyond sampling noise (binomial or Poisson)
+    buckets: int  # buckets the baseline rests on
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Detection:
+    fired: bool
+    metric: str
+    observed: float
+    expected: float
+    sigma: float  # standard deviation the observation is judged against
+    z: float
+    volume: int
+    negative: int
+    reason: str  # why it fired, or which guard stopped it
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SurgeRule:
+    """The arithmetic part of an alert rule."""
+
+    metric: str = "negative_share"
+    baseline: str = "ewma"
+    window: int = 24  # rolling: buckets used; ewma: span
+    z_threshold: float = 3.0
+    min_volume: int = 10  # documents in the observed bucket
+    min_increase: float = 0.15  # share points (negative_share) or documents (volume) above expected
+    min_history: int = 6  # buckets with data before the observed one
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {self.metric!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {self.baseline!r}")
+        if self.window < 2:
+            raise ValueError(f"window must be at least 2 buckets, not {self.window}")
+        if self.z_threshold <= 0:
+            raise ValueError("z_threshold must be positive")
+        if self.min_volume < 1 or self.min_history < 1:
+            raise ValueError("min_volume and min_history must be at least 1")
+        if self.min_increase < 0:
+            raise ValueError("min_increase must be >= 0")
+
+
+def bucket_start(moment: datetime, granularity: str) -> datetime:
+    """The start (UTC) of the bucket containing `moment`."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be hour or day, not {granularity!r}")
+    if moment.tzinfo is None:
+        raise ValueError("bucket_start needs an aware datetime")
+    moment = moment.astimezone(timezone.utc)
+    if granularity == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def bucket_end(start: datetime, granularity: str) -> datetime:
+    return start + GRANULARITIES[granularity]
+
+
+def _weights(history: Sequence[BucketCounts], method: str, window: int) -> list[tuple[BucketCounts, float]]:
+    """(bucket, age weight) for the buckets that have data, oldest first."""
+    with_data = [b for b in history if b.volume > 0]
+    if method == "rolling":
+        return [(b, 1.0) for b in with_data[-window:]]
+    alpha = 2.0 / (window + 1.0)
+    n = len(with_data)
+    return [(b, (1.0 - alpha) ** (n - 1 - i)) for i, b in enumerate(with_data)]
+
+
+def share_baseline(history: Sequence[BucketCounts], *, method: str = "ewma", window: int = 24) -> Baseline:
+    """Expected negative share and its excess variance from the buckets in `history` (oldest first)."""
+    weighted = [(b, age * b.volume) for b, age in _weights(history, method, window)]
+    total = sum(w for _, w in weighted)
+    if total <= 0:
+        return Baseline(method, "negative_share", 0.5, 0.0, 0.0, 0)
+    # One pseudo-document of each kind at the weight of an average document.
+    mean_weight = total / sum(b.volume for b, _ in weighted)
+    p0 = (sum(w * b.share for b, w in weighted) + mean_weight) / (total + 2 * mean_weight)
+    variance = sum(w * (b.share - p0) ** 2 for b, w in weighted) / total
+    binomial = sum(w * p0 * (1 - p0) / b.volume for b, w in weighted) / total
+    return Baseline(method, "negative_share", p0, math.sqrt(variance), max(0.0, variance - binomial),
+                    len(weighted))
+
+
+def volume_baseline(history: Sequence[BucketCounts], *, method: str = "ewma", window: int = 24) -> Baseline:
+    """Expected documents per bucket and the variance beyond Poisson noise.
+
+    Empty buckets count as zero here (quiet hours are part of a volume's normal pattern), but
+    only after the first bucket with data.
+    """
+    started = False
+    series: list[BucketCounts] = []
+    for bucket in history:
+        started = started or bucket.volume > 0
+        if started:
+            series.append(bucket)
+    if method == "rolling":
+        weighted = [(b, 1.0) for b in series[-window:]]
+    else:
+        alpha = 2.0 / (window + 1.0)
+        weighted = [(b, (1.0 - alpha) ** (len(series) - 1 - i)) for i, b in enumerate(series)]
+    total = sum(w for _, w in weighted)
+    if total <= 0:
+        return Baseline(method, "volume", 0.0, 0.0, 0.0, 0)
+    mu = sum(w * b.volume for b, w in weighted) / total
+    variance = sum(w * (b.volume - mu) ** 2 for b, w in weighted) / total
+    return Baseline(method, "volume", mu, math.sqrt(variance), max(0.0, variance - mu), len(weighted))
+
+
+def baseline_for(rule: SurgeRule, history: Sequence[BucketCounts]) -> Baseline:
+    build = share_baseline if rule.metric == "negative_share" else volume_baseline
+    return build(history, method=rule.baseline, window=rule.window)
+
+
+def detect(rule: SurgeRule, history: Sequence[BucketCounts], observed: BucketCounts) -> Detection:
+    """Judge the observed bucket (possibly still filling) against the baseline of `history`."""
+    baseline = baseline_for(rule, history)
+    if rule.metric == "negative_share":
+        value = observed.share
+        expected = baseline.expected
+        sigma = math.sqrt(expected * (1 - expected) / max(observed.volume, 1) + baseline.excess_variance)
+        unit = lambda x: f"{100 * x:.0f}%"  # noqa: E731
+    else:
+        value = float(observed.volume)
+        expected = baseline.expected
+        sigma = math.sqrt(max(expected, 1.0) + baseline.excess_variance)
+        unit = lambda x: f"{x:.1f}"  # noqa: E731
+    z = (value - expected) / sigma if sigma > 0 else 0.0
+
+    def result(fired: bool, reason: str) -> Detection:
+        return Detection(fired, rule.metric, value, expected, sigma, z, observed.volume, observed.negative, reason)
+
+    if baseline.buckets < rule.min_history:
+        return result(False, f"{baseline.buckets} buckets of history; the rule needs {rule.min_history}")
+    if observed.volume < rule.min_volume:
+        return result(False, f"volume {observed.volume} is below the minimum {rule.min_volume}")
+    if value - expected < rule.min_increase:
+        return result(False, f"{unit(value)} is less than {unit(rule.min_increase)} above the expected "
+                             f"{unit(expected)}")
+    if z < rule.z_threshold:
+        return result(False, f"{unit(value)} vs expected {unit(expected)}: z = {z:.2f} is below {rule.z_threshold:g}")
+    return result(True, f"{unit(value)} vs expected {unit(expected)} (z = {z:.2f}, {observed.volume} documents)")
+
+
+def fill_buckets(points: Iterable[tuple[datetime, BucketCounts]], start: datetime, end: datetime,
+                 granularity: str) -> list[tuple[datetime, BucketCounts]]:
+    """Every bucket from `start` up to (not including) `end`, empty where `points` has none."""
+    step = GRANULARITIES[granularity]
+    by_start = {bucket_start(moment, granularity): counts for moment, counts in points}
+    out = []
+    current = bucket_start(start, granularity)
+    while current < end:
+        out.append((current, by_start.get(current, BucketCounts(0, 0))))
+        current += step
+    return out
