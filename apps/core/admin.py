@@ -50,12 +50,45 @@ class JobAdmin(admin.ModelAdmin):
 
 class RetrainForm(forms.Form):
     scenario = forms.ChoiceField(choices=())
+    # Classifier scenarios only: augmentation, few-label and adversarial training (ml_core plugins).
+    augment = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Augmentation",
+        help_text="Adds filtered variants of the training texts. Paraphrases run SmolLM2 (slow on a CPU); "
+                  "back-translation needs ML_TRANSLATION_MODELS.")
+    few_shot_k = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Few-label training",
+        choices=[("", "all examples"), ("5", "5 per class"), ("10", "10 per class"), ("20", "20 per class")])
+    adversarial = forms.ChoiceField(required=False, label="Adversarial training",
+                                    choices=[("", "none"), ("fgm", "FGM (about 2x a step)"),
+                                             ("pgd", "PGD, 3 steps (about 4x a step)")])
+    adversarial_epsilon = forms.FloatField(required=False, min_value=0.0, max_value=5.0, initial=0.5,
+                                           label="Adversarial strength (epsilon per token)")
 
     def __init__(self, *args, **kwargs) -> None:
+        from ml_core.augmentation import OPS
+
         super().__init__(*args, **kwargs)
         self.fields["scenario"].choices = [
             (s.key, s.label) for s in all_scenarios() if s.retrain is not None
         ]
+        self.fields["augment"].choices = [(op, op.replace("_", " ")) for op in OPS]
+
+    def clean(self):
+        from ml_core.errors import UserError
+
+        from .services.robustness import training_plugins_from_form
+
+        data = super().clean()
+        try:
+            data["plugins"] = training_plugins_from_form(
+                augment=data.get("augment"), few_shot_k=data.get("few_shot_k"),
+                adversarial=data.get("adversarial") or None, adversarial_epsilon=data.get("adversarial_epsilon"))
+        except UserError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        key = data.get("scenario")
+        if data["plugins"] and key and get_scenario(key).classifier is None:
+            raise forms.ValidationError("Augmentation and adversarial training apply to classifier scenarios only.")
+        return data
 
 
 @admin.register(ModelVersion)
@@ -137,7 +170,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         for key in sorted(set(queryset.values_list("scenario", flat=True))):
             self._start_retrain(request, key)
 
-    def _start_retrain(self, request, key: str):
+    def _start_retrain(self, request, key: str, params: dict | None = None):
         try:
             scenario = get_scenario(key)
         except KeyError as exc:
@@ -146,7 +179,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if scenario.retrain is None:
             self.message_user(request, f"{scenario.label} cannot be retrained yet.", level=messages.WARNING)
             return None
-        job = scenario.retrain(created_by=request.user, params={})
+        job = scenario.retrain(created_by=request.user, params=params or {})
         url = reverse("job_detail", args=[job.pk])
         self.message_user(request, format_html('Retraining {}: <a href="{}">follow the job</a>.', scenario.label, url))
         return job
@@ -156,7 +189,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = RetrainForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            job = self._start_retrain(request, form.cleaned_data["scenario"])
+            plugins = form.cleaned_data["plugins"]
+            job = self._start_retrain(request, form.cleaned_data["scenario"],
+                                      params={"config": {"plugins": plugins}} if plugins else None)
             if job is not None:
                 return redirect("job_detail", job_id=job.pk)
         context = {**self.admin_site.each_context(request), "form": form, "title": "Retrain a scenario",

@@ -43,3 +43,11 @@ def tune_classifier_job(job, progress) -> JobOutcome:
     from .services.classifiers import classifier_tune
 
     return classifier_tune(job=job, progress=progress)
+
+
+@job_task("core.evaluate_robustness", queue="training")
+def evaluate_robustness_job(job, progress) -> JobOutcome:
+    """Accuracy of a classifier version under perturbations and a word-substitution attack."""
+    from .services.robustness import robustness_evaluate
+
+    return robustness_evaluate(job=job, progress=progress)

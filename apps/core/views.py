@@ -140,3 +140,18 @@ def classifier_train_start(request: HttpRequest, scenario: str) -> HttpResponse:
 @admin_required
 def classifier_tune_start(request: HttpRequest, scenario: str) -> HttpResponse:
     return _start_classifier_job(request, scenario, classifier_tuning_start)
+
+
+@require_POST
+@admin_required
+def model_version_robustness_start(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the robustness evaluation (perturbations + word-substitution attack) of a version."""
+    from .services.robustness import robustness_evaluation_start
+
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        job = robustness_evaluation_start(version=version, created_by=request.user)
+    except UserError as exc:
+        messages.error(request, str(exc))
+        return redirect("model_version_detail", pk=pk)
+    return redirect("job_detail", job_id=job.pk)

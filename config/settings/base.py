@@ -144,6 +144,9 @@ ARTIFACTS_ROOT = Path(env("ARTIFACTS_ROOT", default=str(VAR_DIR / "artifacts")))
 ML_BACKBONE = env("ML_BACKBONE", default="all-MiniLM-L6-v2")
 ML_DEVICE = env("ML_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
 ML_CPU_THREADS = env.int("ML_CPU_THREADS", default=0)  # 0: leave torch's default
+# Back-translation augmentation: two local seq2seq model folders, source->pivot,pivot->source
+# (none ships with the suite; without them back-translation says it is unavailable).
+ML_TRANSLATION_MODELS = env.list("ML_TRANSLATION_MODELS", default=[])
 
 # --- Cache (customer service: rate limits of the chat widget, per IP and per site key) --------
 # The counts must be shared by every web process: locmem:// is per process (right for the one
