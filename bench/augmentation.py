@@ -47,6 +47,19 @@ def load_dataset(name: str, args):
     raise SystemExit(f"unknown dataset {name!r} (banking77, phrasebank)")
 
 
+class LogProgress:
+    """Progress lines in the log, at most one every `every` seconds (benchmarks run in the background)."""
+
+    def __init__(self, label: str, every: float = 30.0) -> None:
+        self.label, self.every, self.last = label, every, 0.0
+
+    def __call__(self, percent: float, message: str = "") -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            print(f"    [{self.label}] {percent:5.1f}% {message}", flush=True)
+
+
 def train_and_score(config, train, valid, test, label: str) -> dict:
     from ml_core.evaluation import evaluate
     from ml_core.serving import ClassifierPredictor
@@ -55,7 +68,7 @@ def train_and_score(config, train, valid, test, label: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-aug-") as folder:
         out = Path(folder) / "model"
         started = time.perf_counter()
-        result = train_classifier(config, train, out, valid=valid)
+        result = train_classifier(config, train, out, valid=valid, progress=LogProgress(label))
         seconds = time.perf_counter() - started
         predictor = ClassifierPredictor.load(out, device=result.metrics["device"])
         report = evaluate(predictor, test)
@@ -115,11 +128,11 @@ def adversarial(name: str, args) -> dict:
         with tempfile.TemporaryDirectory(prefix="bench-adv-") as folder:
             out = Path(folder) / "model"
             started = time.perf_counter()
-            result = train_classifier(config, train, out)
+            result = train_classifier(config, train, out, progress=LogProgress(label))
             seconds = time.perf_counter() - started
             predictor = ClassifierPredictor.load(out, device=result.metrics["device"])
             report = evaluate_robustness(predictor, test, settings=settings, embedder=embedder,
-                                         vocabulary_texts=train.texts)
+                                         vocabulary_texts=train.texts, progress=LogProgress(f"{label}: robustness"))
         attack = report["attack"]
         row = {"run": label, "clean_accuracy": report["clean_accuracy"],
                **{f"acc_{k}": v["accuracy"] for k, v in report["perturbations"].items()},

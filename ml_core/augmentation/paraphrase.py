@@ -168,7 +168,9 @@ class Paraphraser:
         from transformers.utils import logging as hf_logging
 
         verbosity = hf_logging.get_verbosity()
+        bars = hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # the GGUF conversion bar would flood job logs
         try:
             if self.model_dir:
                 kwargs: dict = {}
@@ -182,6 +184,8 @@ class Paraphraser:
             raise ParaphraseUnavailable(f"cannot load the paraphrase model from {self.model_id}: {exc}") from exc
         finally:
             hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
         tokenizer.padding_side = "left"  # generation continues after the prompt
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token

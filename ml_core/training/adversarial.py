@@ -100,8 +100,15 @@ class AdversarialPlugin(TrainingPlugin):
         return figures
 
     # --- the embedding gradient ------------------------------------------------------------------
-    def _capture(self, _module, _inputs, output) -> None:
+    def _capture(self, _module, _inputs, output):
+        import torch
+
+        if torch.is_grad_enabled() and not output.requires_grad:
+            # A frozen embedding matrix (LoRA) gives an output outside the graph: make it a leaf
+            # of the graph, so the loss can still be differentiated with respect to it.
+            output = output.detach().requires_grad_(True)
         self._captured = output
+        return output
 
     def _embedding_layer(self, model):
         return _unwrap(model).input_embeddings()

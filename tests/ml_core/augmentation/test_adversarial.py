@@ -75,6 +75,18 @@ def test_fgm_moves_each_token_epsilon_along_the_embedding_gradient(model_and_bat
     assert torch.allclose(second.last_delta, delta, atol=1e-5)
 
 
+def test_a_frozen_embedding_matrix_still_gives_the_exact_gradient(model_and_batch):
+    model, input_ids, mask = model_and_batch
+    model.input_embeddings().weight.requires_grad_(False)  # as under LoRA
+    plugin = AdversarialPlugin(method="fgm", epsilon=0.4)
+    plugin._ensure_hook(model)
+    step = make_step(model, input_ids, mask)
+    assert plugin._captured is not None and plugin._captured.requires_grad  # the hooked path, no extra pass
+    plugin.training_loss(step)
+    expected = 0.4 * normalise_perturbation(embedding_gradient(model, input_ids, mask), mask.float(), "token")
+    assert torch.allclose(plugin.last_delta, expected, atol=1e-5)
+
+
 def test_pgd_stays_in_the_ball_and_climbs_at_least_as_high_as_fgm(model_and_batch):
     model, input_ids, mask = model_and_batch
     fgm = AdversarialPlugin(method="fgm", epsilon=0.5)
