@@ -16,6 +16,7 @@ from .progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from .serving import ClassifierPredictor
+    from .trust.slices import SliceSettings
 
 ECE_BINS = 15
 
@@ -155,13 +156,19 @@ def label_ids(data: LabelledTexts, labels: Sequence[str]) -> np.ndarray:
     return ids
 
 
-def evaluate(predictor: "ClassifierPredictor", data: LabelledTexts, *, progress: ProgressCallback = no_progress
-             ) -> dict[str, Any]:
-    """Score `predictor` on labelled data: a JSON-ready report (see report_from_logits)."""
+def evaluate(predictor: "ClassifierPredictor", data: LabelledTexts, *, progress: ProgressCallback = no_progress,
+             slices: "bool | SliceSettings" = True) -> dict[str, Any]:
+    """Score `predictor` on labelled data: a JSON-ready report (see report_from_logits), with the
+    per-slice figures of ml_core.trust.slices under "slices" (pass SliceSettings to tune them)."""
     y = label_ids(data, predictor.labels)
     logits = predictor.predict_logits(data.texts, progress=progress)
     report = report_from_logits(logits, y, predictor.labels, predictor.temperature)
     report["source"] = data.source
+    if slices:
+        from .trust.slices import slice_report  # per source / language / length... (bias report)
+
+        report["slices"] = slice_report(y, np.asarray(logits).argmax(axis=1), texts=data.texts, meta=data.meta,
+                                        settings=None if slices is True else slices)
     return report
 
 
