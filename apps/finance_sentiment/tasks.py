@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from apps.core.models import Job
@@ -28,8 +27,7 @@ def score_batch_job(job, progress) -> JobOutcome:
 
     params = job.params or {}
     if params.get("pending"):
-        documents = pending_documents(older_than_s=int(params.get("older_than_s", 0)),
-                                      limit=int(params.get("limit", 20_000)))
+        documents = pending_documents(left_behind=True, limit=int(params.get("limit", 20_000)))
         evaluate = True
     else:
         batch = IngestBatch.objects.get(pk=params["batch"])
@@ -79,24 +77,17 @@ def rebuild_scores_start(*, created_by=None, sentiment: bool = True, topics: boo
 
 @shared_task(name="finance_sentiment.score_pending")
 def score_pending() -> str | None:
-    """Beat: documents left pending (their job failed, no model was active) are scored once possible."""
-    from .models import Document
+    """Beat: documents left pending (their job failed while no model was active, or it was lost)
+    are scored once a model is active."""
     from .services.analyzers import sentiment_cache
+    from .services.scoring import pending_documents
 
-    older = settings.FINANCE_PENDING_RESCUE_S
-    if Job.objects.filter(kind=score_batch_job.name, state__in=Job.ACTIVE_STATES).exists():
-        return None  # a batch is being scored; what it leaves pending is picked up next time
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    if not Document.objects.filter(status=Document.Status.PENDING,
-                                   ingested_at__lt=timezone.now() - timedelta(seconds=older)).exists():
+    if Job.objects.filter(kind=score_batch_job.name, params__pending=True, state__in=Job.ACTIVE_STATES).exists():
+        return None  # the previous sweep is still at it
+    if not pending_documents(left_behind=True, limit=1) or sentiment_cache.get() is None:
         return None
-    if sentiment_cache.get() is None:
-        return None  # no model yet; the documents wait
-    job = job_start(task=score_batch_job, title="Score documents left pending",
-                    params={"pending": True, "older_than_s": older}, scenario="finance_sentiment.sentiment")
+    job = job_start(task=score_batch_job, title="Score documents left pending", params={"pending": True},
+                    scenario="finance_sentiment.sentiment")
     return str(job.pk)
 
 

@@ -76,7 +76,7 @@ def index(request: HttpRequest) -> HttpResponse:
     filters, filter_error = _filters(request)
     return render(request, "finance_sentiment/index.html", {
         "overview": selectors.overview(), "bucket": bucket, "range": span, "ranges": list(RANGES),
-        "alerts": selectors.alert_list(state=Alert.State.OPEN, limit=10),
+        "alerts": selectors.alert_list(state=Alert.State.OPEN, limit=10), "state": Alert.State.OPEN,
         "documents": selectors.document_list(filters=filters).filter(status=Document.Status.SCORED)[:FEED_PAGE],
         "filter_error": filter_error, "topics": Topic.objects.filter(is_active=True),
         "tickers": Ticker.objects.filter(on_watchlist=True), "sentiments": SENTIMENT_LABELS,

@@ -338,7 +338,15 @@ class ScoringModels:
     tickers: TickerMatcher
 
 
-def scoring_models() -> ScoringModels:
+def scoring_models(*, fresh: bool = False) -> ScoringModels:
+    """What scores documents now; `fresh` reads the active versions and topics from the database
+    right away (rescoring must use what was just activated or edited, not what was cached a
+    second ago)."""
+    if fresh:
+        sentiment_cache.invalidate()
+        topic_classifier_cache.invalidate()
+        topic_matcher.invalidate()
+        ticker_matcher.invalidate()
     loaded = sentiment_cache.get()
     if loaded is None:
         problem = sentiment_cache.last_error or (

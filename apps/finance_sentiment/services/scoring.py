@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ml_core.progress import ProgressCallback, no_progress
@@ -115,13 +116,21 @@ def _score_chunk(chunk: list[Document], models: ScoringModels, job, summary: Sco
         summary.scored += len(updated)
 
 
-def pending_documents(*, batch_id: int | None = None, older_than_s: int = 0, limit: int | None = None) -> list[Document]:
+def pending_documents(*, batch_id: int | None = None, left_behind: bool = False,
+                      limit: int | None = None) -> list[Document]:
+    """Pending documents of a batch, or (left_behind) those no queued or running job will score:
+    their batch's job ended (it failed while no model was active...) or they waited longer than
+    FINANCE_PENDING_RESCUE_S."""
+    from apps.core.models import Job
+
     documents = Document.objects.filter(status=Document.Status.PENDING).only(
         "pk", "title", "text", "published_at", "status").order_by("pk")
     if batch_id is not None:
         documents = documents.filter(batch_id=batch_id)
-    if older_than_s:
-        documents = documents.filter(ingested_at__lt=timezone.now() - timedelta(seconds=older_than_s))
+    if left_behind:
+        cutoff = timezone.now() - timedelta(seconds=settings.FINANCE_PENDING_RESCUE_S)
+        documents = documents.filter(Q(batch__isnull=True) | Q(batch__job__isnull=True)
+                                     | Q(batch__job__state__in=Job.FINISHED_STATES) | Q(ingested_at__lt=cutoff))
     return list(documents[:limit] if limit else documents)
 
 
@@ -131,9 +140,11 @@ class RescoreSummary:
     rescored: int = 0
     changed_label: int = 0
     seconds: float = 0.0
+    model_version_id: int | None = None
 
     def metrics(self) -> dict:
         return {"rescored": self.rescored, "changed_label": self.changed_label, "seconds": round(self.seconds, 2),
+                "model_version_id": self.model_version_id,
                 "docs_per_s": round(self.rescored / self.seconds, 1) if self.seconds > 0 else None}
 
 
@@ -142,13 +153,13 @@ def documents_rescore(*, job=None, since=None, progress: ProgressCallback = no_p
 
     Topics and tickers stay as they are; alerts are not re-evaluated for past buckets.
     """
-    models = scoring_models()
+    models = scoring_models(fresh=True)
     documents = Document.objects.filter(status=Document.Status.SCORED).exclude(
         sentiment_version_id=models.sentiment_version_id)
     if since is not None:
         documents = documents.filter(published_at__gte=since)
     ids = list(documents.order_by("pk").values_list("pk", flat=True))
-    summary = RescoreSummary()
+    summary = RescoreSummary(model_version_id=models.sentiment_version_id)
     started = time.perf_counter()
     size = settings.FINANCE_SCORING_CHUNK
     for start, id_chunk in _chunks(ids, size):
@@ -210,7 +221,7 @@ def documents_reassign_topics(*, job=None, since=None, progress: ProgressCallbac
     """Assign topics again (after operators changed them); topic trends move with the documents."""
     from .analyzers import embed
 
-    models = scoring_models()
+    models = scoring_models(fresh=True)
     documents = Document.objects.filter(status=Document.Status.SCORED)
     if since is not None:
         documents = documents.filter(published_at__gte=since)
