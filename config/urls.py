@@ -10,6 +10,7 @@ admin.site.index_title = "Operations"
 
 urlpatterns = [
     path("", include("apps.core.urls")),
+    path("", include("apps.core.trust_urls")),
     path("customer-service/", include("apps.customer_service.urls")),
     path("finance/", include("apps.finance_sentiment.urls")),
     path("recommendation/", include("apps.recommendation.urls")),

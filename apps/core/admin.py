@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .models import AuditEvent, Job, ModelVersion
+from .models import AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
 from .roles import is_admin
 from .services.audit import audit_events_csv, audit_record
 from .scenarios import all_scenarios, get_scenario
@@ -233,3 +233,34 @@ class AuditEventAdmin(admin.ModelAdmin):
         response = HttpResponse(audit_events_csv(events), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
         return response
+
+
+# --- control, shadow mode and retention: read here, changed on the control page (audited) ----------
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ScenarioPolicy)
+class ScenarioPolicyAdmin(_ReadOnlyAdmin):
+    """Changed on the control page, where every change is audited."""
+
+    list_display = ("scenario", "confidence_threshold", "low_confidence_action", "handoff_labels", "updated_by",
+                    "updated_at")
+
+
+@admin.register(ShadowDeployment)
+class ShadowDeploymentAdmin(_ReadOnlyAdmin):
+    list_display = ("scenario", "candidate", "is_running", "sample_rate", "started_by", "started_at", "stopped_at")
+    list_filter = ("scenario", "is_running")
+
+
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(_ReadOnlyAdmin):
+    list_display = ("kind", "max_age_days", "last_run_at", "last_deleted", "updated_by", "updated_at")

@@ -144,3 +144,104 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"
+
+
+# --- control, shadow mode, retention (explainability, control and safety) ----------------------
+class ScenarioPolicy(models.Model):
+    """A scenario's confidence threshold and what happens below it. Admins change it on the
+    control page; every change is in the audit trail (apps.core.services.control)."""
+
+    class LowConfidence(models.TextChoices):
+        HANDOFF = "handoff", "Hand over to a person"
+        REVIEW = "review", "Answer, and queue for review"
+        ABSTAIN = "abstain", "Do not answer automatically"
+
+    scenario = models.CharField(max_length=100, unique=True)
+    confidence_threshold = models.FloatField(
+        default=0.5, help_text="Calibrated probability (0-1) below which a prediction counts as unsure")
+    low_confidence_action = models.CharField(max_length=10, choices=LowConfidence.choices,
+                                             default=LowConfidence.REVIEW)
+    handoff_labels = models.JSONField(default=list, blank=True,
+                                      help_text="Labels that always go to a person, whatever the confidence")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["scenario"]
+        verbose_name_plural = "scenario policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(confidence_threshold__gte=0) & Q(confidence_threshold__lte=1),
+                                   name="scenariopolicy_threshold_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scenario} policy"
+
+
+class ShadowDeployment(models.Model):
+    """A candidate version scoring live traffic beside the active one, without answering."""
+
+    scenario = models.CharField(max_length=100, db_index=True)
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="shadow_deployments")
+    sample_rate = models.FloatField(default=1.0, help_text="Share of live predictions also scored by the candidate")
+    is_running = models.BooleanField(default=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["scenario"], condition=Q(is_running=True), name="shadow_one_running"),
+            models.CheckConstraint(condition=Q(sample_rate__gt=0) & Q(sample_rate__lte=1), name="shadow_sample_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow {self.scenario} v{self.candidate.version}"
+
+
+class ShadowPrediction(models.Model):
+    """One live input: what the active version answered and what the candidate would have."""
+
+    deployment = models.ForeignKey(ShadowDeployment, on_delete=models.CASCADE, related_name="predictions")
+    subject = models.CharField(max_length=200, help_text="What was scored, e.g. finance_sentiment.document:12")
+    text = models.TextField(help_text="The input as stored by the app (personal data already masked)")
+    active_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    active_label = models.CharField(max_length=100)
+    active_confidence = models.FloatField(null=True, blank=True)
+    candidate_label = models.CharField(max_length=100, blank=True)
+    candidate_confidence = models.FloatField(null=True, blank=True)
+    candidate_ms = models.FloatField(null=True, blank=True, help_text="Candidate's scoring time per text")
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["deployment", "subject"], name="shadow_unique_subject")]
+        indexes = [models.Index(fields=["deployment", "scored_at"], name="shadow_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.active_label} / {self.candidate_label or '…'}"
+
+
+class RetentionRule(models.Model):
+    """How long one kind of stored data is kept (apps.core.services.retention deletes the rest)."""
+
+    kind = models.CharField(max_length=100, unique=True, help_text="e.g. customer_service.conversations")
+    max_age_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: keep forever")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_deleted = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [models.CheckConstraint(condition=Q(max_age_days__isnull=True) | Q(max_age_days__gte=1),
+                                              name="retention_at_least_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.max_age_days or '∞'} days"

@@ -51,3 +51,35 @@ def evaluate_robustness_job(job, progress) -> JobOutcome:
     from .services.robustness import robustness_evaluate
 
     return robustness_evaluate(job=job, progress=progress)
+
+
+@shared_task(name="core.shadow_score")
+def shadow_score(deployment_id: int) -> int:
+    """Score the live inputs a shadow deployment's candidate has not seen yet (inference queue)."""
+    from .services.shadow import shadow_score_pending
+
+    return shadow_score_pending(deployment_id=deployment_id)
+
+
+@shared_task(name="core.shadow_sweep")
+def shadow_sweep() -> int:
+    """Periodic (beat): score what a lost shadow_score task left waiting."""
+    from .services.shadow import shadow_sweep as sweep
+
+    return sweep()
+
+
+@job_task("core.apply_retention", queue="inference")
+def apply_retention_job(job, progress) -> JobOutcome:
+    """Delete stored data past its retention age, kind by kind; each deletion is audited."""
+    from .services.retention import retention_job_run
+
+    return retention_job_run(job=job, progress=progress)
+
+
+@shared_task(name="core.retention_daily")
+def retention_daily() -> str:
+    """Periodic (beat): start the retention job, once a day."""
+    from .services.retention import retention_job_start
+
+    return str(retention_job_start().pk)

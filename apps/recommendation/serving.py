@@ -177,3 +177,29 @@ def similar_items_for(*, external_id: str, k: int = 10, category: str | None = N
     return {"item": external_id, "title": catalogue.titles.get(external_id, external_id), "k": k,
             "category": category, "diversity": diversity, "model_version": served.version,
             "items": [_present(catalogue, r.item_id, r.score, r.reason, r.because_item_id) for r in items]}
+
+
+def recommendation_explanation(*, external_id: str, item_id: str) -> dict:
+    """Why `item_id` is recommended to a user: the history items that drove it (behaviour and
+    content terms, ml_core.trust.recommendation) and the words of the item's text that matched
+    the user's taste profile (integrated gradients on the encoder; computed on demand, cached)."""
+    from apps.core.services.explanations import similarity_explanation
+    from ml_core.recsys.data import item_text
+    from ml_core.trust.recommendation import history_contributions
+
+    catalogue = _refresh_catalogue()
+    served = _active_model(catalogue)
+    if served is None:
+        raise NoModelError("no recommender is trained yet: start a training job first")
+    user = selectors.user_get(external_id=external_id)
+    history = selectors.user_history(user=user)
+    found = history_contributions(served.recommender, history, item_id)  # KeyError: unknown item
+    profile, centre = found.pop("profile"), found.pop("centre")
+    item = selectors.item_get(external_id=item_id)
+    found["words"] = None
+    if profile is not None and item is not None:
+        text = item_text(item.title, item.description, item.category_names)
+        found["words"] = similarity_explanation(text=text, reference=profile, centre=centre,
+                                                what="match with the user's taste profile", encoder_name=served.backbone)
+    found["title"] = catalogue.titles.get(item_id, item_id)
+    return found

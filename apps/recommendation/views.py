@@ -126,3 +126,20 @@ def retrain(request: HttpRequest) -> HttpResponse:
         return redirect("job_detail", job_id=running.pk)
     job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
     return redirect("job_detail", job_id=job.pk)
+
+
+@operator_required
+def recommendation_why(request: HttpRequest, external_id: str, item_id: str) -> HttpResponse:
+    """Why an item is recommended to a user (an htmx partial, computed when asked for)."""
+    from apps.core.services.explanations import explanation_segments
+
+    context: dict = {"item_id": item_id}
+    try:
+        why = serving.recommendation_explanation(external_id=external_id, item_id=item_id)
+    except serving.NoModelError as exc:
+        context["error"] = str(exc)
+    except KeyError:
+        context["error"] = "The recommender does not know this item yet."
+    else:
+        context.update(why=why, explanation=why["words"], segments=explanation_segments(why["words"]))
+    return render(request, "recommendation/_why.html", context, status=404 if "error" in context else 200)

@@ -147,6 +147,11 @@ ML_CPU_THREADS = env.int("ML_CPU_THREADS", default=0)  # 0: leave torch's defaul
 # Back-translation augmentation: two local seq2seq model folders, source->pivot,pivot->source
 # (none ships with the suite; without them back-translation says it is unavailable).
 ML_TRANSLATION_MODELS = env.list("ML_TRANSLATION_MODELS", default=[])
+# Explanations (integrated gradients): steps per explanation (more: closer to exact, slower; 20
+# takes about 0.25 CPU-seconds for a short text with MiniLM-L6), and the texts whose explanations
+# every classifier training checks for faithfulness (0: skip the check).
+ML_EXPLAIN_STEPS = env.int("ML_EXPLAIN_STEPS", default=20)
+ML_FAITHFULNESS_EXAMPLES = env.int("ML_FAITHFULNESS_EXAMPLES", default=50)
 
 # --- Cache (customer service: rate limits of the chat widget, per IP and per site key) --------
 # The counts must be shared by every web process: locmem:// is per process (right for the one
@@ -217,6 +222,10 @@ CELERY_INFERENCE_MAX_RETRIES = env.int("CELERY_INFERENCE_MAX_RETRIES", default=5
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "core.fail_stale_jobs": {"task": "core.fail_stale_jobs", "schedule": 60.0},
+    # Delete stored data past its retention age (the control page sets the ages), daily at 02:40.
+    "core.retention_daily": {"task": "core.retention_daily", "schedule": crontab(hour=2, minute=40)},
+    # Score shadow-mode inputs a lost task left waiting.
+    "core.shadow_sweep": {"task": "core.shadow_sweep", "schedule": 300.0},
     # Retrain the recommender every night at 03:30 (TIME_ZONE); it is activated only if not worse.
     "recommendation.nightly_retrain": {
         "task": "recommendation.nightly_retrain",

@@ -33,3 +33,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Serve static files straight from static/ (no collectstatic) under runserver and gunicorn.
 WHITENOISE_USE_FINDERS = True
+
+# Every classifier training checks its explanations (ML_FAITHFULNESS_EXAMPLES texts, 50 by
+# default); tests of the training plumbing check a few, on tiny models.
+ML_FAITHFULNESS_EXAMPLES = env.int("ML_FAITHFULNESS_EXAMPLES", default=6)

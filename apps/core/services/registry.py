@@ -62,6 +62,7 @@ def model_version_create(
     final = Path(settings.ARTIFACTS_ROOT) / relative
     with atomic_directory(final) as partial:
         built = build(partial)
+        _write_model_card(partial, scenario=scenario, built=built)
     sha = verify_directory(final)
     try:
         return _create_row(scenario=scenario, relative=relative, sha=sha, built=built,
@@ -69,6 +70,17 @@ def model_version_create(
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
+
+
+def _write_model_card(folder: Path, *, scenario: str, built: BuiltArtifact) -> None:
+    """model_card.md for every version (services.model_cards); a card that cannot be written is
+    logged, not allowed to throw away the training that produced the model."""
+    from .model_cards import model_card_write
+
+    try:
+        model_card_write(folder, scenario=scenario, built=built)
+    except Exception:  # noqa: BLE001
+        log.exception("could not write the model card of a new %s version", scenario)
 
 
 def _create_row(*, scenario, relative, sha, built, created_by, job) -> ModelVersion:
