@@ -78,7 +78,7 @@ def train_and_score(config, train, valid, test, label: str) -> dict:
            "seconds_per_epoch": result.metrics.get("seconds_per_epoch"), "best_epoch": result.metrics["best_epoch"],
            "augmentation": plugins.get("augmentation"), "adversarial": plugins.get("adversarial")}
     print(f"  {label}: test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
-          f"{row['n_train']} training rows, {seconds:.0f} s", flush=True)
+          f"{row['n_train']} training rows, best epoch {row['best_epoch']}, {seconds:.0f} s", flush=True)
     return row
 
 

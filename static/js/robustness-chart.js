@@ -16,7 +16,8 @@
     var colors = values.map(function (_, i) {
       return i === 0 ? "#2e8540" : (report.attack && i === values.length - 1 ? "#c0392b" : "#2c6ea6");
     });
-    new window.Chart(canvas, {
+    // Kept on the element: other sections may load Chart.js again, which replaces window.Chart.
+    canvas.robustnessChart = new window.Chart(canvas, {
       type: "bar",
       data: { labels: labels, datasets: [{ label: "accuracy", data: values, backgroundColor: colors }] },
       options: { indexAxis: "y", animation: false, responsive: true, maintainAspectRatio: false,
