@@ -116,7 +116,8 @@ def adversarial(name: str, args) -> dict:
     adv = {"method": args.adv_method, "epsilon": args.adv_epsilon}
     if args.adv_method == "pgd":
         adv["steps"] = args.pgd_steps
-    runs = (("standard", {}), (f"{args.adv_method} eps={args.adv_epsilon}", {"adversarial": adv}))
+    runs = [("standard", {}), (f"{args.adv_method} eps={args.adv_epsilon}", {"adversarial": adv})]
+    runs = [run for run, keep in zip(runs, (args.adv_arms != "adversarial", args.adv_arms != "standard")) if keep]
     embedder = shared_embedder(None, "cpu")
     settings = RobustnessSettings(attack=AttackSettings(max_examples=args.attack_examples, seed=args.seed),
                                   seed=args.seed)
@@ -145,6 +146,8 @@ def adversarial(name: str, args) -> dict:
         print(f"  {label}: clean {row['clean_accuracy']:.4f}, attack success {row['attack_success_rate']:.4f}, "
               f"under attack {row['accuracy_under_attack']:.4f}, train {seconds:.0f} s", flush=True)
         rows.append(row)
+    if len(rows) < 2:  # one arm only (--adv-arms): compare with the other arm's run by hand
+        return {"dataset": name, "n_train": len(train), "n_test": len(test), "rows": rows, "comparison": {}}
     base, adv_row = rows
     comparison = {
         "clean_accuracy_drop_points": round(100 * (base["clean_accuracy"] - adv_row["clean_accuracy"]), 2),
@@ -172,6 +175,8 @@ def main() -> None:
     p.add_argument("--pgd-steps", type=int, default=3)
     p.add_argument("--adv-epochs", type=int, default=3)
     p.add_argument("--attack-examples", type=int, default=300, help="test examples the attack runs on")
+    p.add_argument("--adv-arms", choices=("both", "standard", "adversarial"), default="both",
+                   help="run both trainings of the adversarial part, or one (two processes in parallel)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args()
@@ -213,6 +218,8 @@ def main() -> None:
                 for r in part["rows"]]
         print_table(f"{part['dataset']}: full training data, with and without adversarial training", columns, rows)
         c = part["comparison"]
+        if not c:
+            continue
         print(f"  clean accuracy drop: {c['clean_accuracy_drop_points']:.2f} points (required <= 1); "
               f"attack success rate reduction: {100 * (c['attack_success_relative_reduction'] or 0):.1f}% relative "
               f"(required >= 20%)")
