@@ -81,7 +81,8 @@ class KBEntryAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
     def save_related(self, request, form, formsets, change) -> None:
-        pass  # example questions were saved by the service
+        for formset in formsets:  # example questions were saved by the service; the inline only shows them
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj) -> None:
         kb_entry_delete(entry=obj)

@@ -2,7 +2,8 @@
 
 A small outdoor-gear shop: a dozen intents, a few example questions each, answers with
 placeholders, and a site whose widget works on this server's own pages (Sites → Try it).
-Idempotent: seeds only an empty knowledge base, and queues one first training.
+Idempotent: seeds only an empty knowledge base, and queues one first training (which also
+computes the vectors the knowledge search needs).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from apps.core.models import Job, ModelVersion
 
 from .models import KBEntry, Site
 from .serving import SCENARIO
-from .services.kb import EntryFields, kb_embed_pending, kb_entry_create
+from .services.kb import EntryFields, kb_entry_create
 
 DEMO_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
 
@@ -91,11 +92,11 @@ def seed_demo_content(*, stdout) -> None:
     for intent, title, answer, questions in DEMO_ENTRIES:
         kb_entry_create(fields=EntryFields.clean(title=title, answer=answer, intent=intent, tags=["demo"]),
                         questions=questions, embed=False)
-    done = kb_embed_pending()
-    stdout.write(f"Customer service: demo knowledge base of {len(DEMO_ENTRIES)} entries ({done} vectors)")
+    stdout.write(f"Customer service: demo knowledge base of {len(DEMO_ENTRIES)} entries")
     if not ModelVersion.objects.filter(scenario=SCENARIO).exists() and not Job.objects.filter(
             scenario=SCENARIO, state__in=Job.ACTIVE_STATES).exists():
         from .services.training import intent_retrain_start
 
+        # The job embeds the knowledge base (the search needs the vectors) and trains the intent model.
         job = intent_retrain_start(params={})
         stdout.write(f"Customer service: queued the first intent-model training ({job.pk})")

@@ -101,8 +101,8 @@ class KBEntry(models.Model):
 
     title = models.CharField(max_length=200)
     answer = models.TextField(help_text="May hold placeholders such as {{Order Number}}.")
-    intent = models.SlugField(max_length=100, db_index=True,
-                              help_text="Letters, digits, _ and -; the intent classifier learns these.")
+    intent = models.CharField(max_length=100, db_index=True,
+                              help_text="A label such as cancel_order; the intent classifier learns these.")
     tags = models.JSONField(default=list, blank=True)
     language = models.CharField(max_length=12, default="en")
     is_active = models.BooleanField(default=True)

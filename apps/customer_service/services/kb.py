@@ -21,7 +21,8 @@ from ..serving import embed_texts, embedding_model_name, vector_to_bytes
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 20_000
-INTENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+# Intent names are labels, not slugs: real data sets use "reverted_card_payment?" (Banking77).
+INTENT_RE = re.compile(r"^[\w\-.:?!'/]{1,100}$")
 
 
 class KBError(ValueError):
@@ -51,7 +52,7 @@ def normalise_intent(raw: str) -> str:
     if not value:
         raise KBError("the intent is empty", "intent")
     if not INTENT_RE.match(value):
-        raise KBError(f"intent {raw!r} may only hold letters, digits, _ and - (at most 100)", "intent")
+        raise KBError(f"intent {raw!r} may only hold letters, digits and _ - . : ? ! ' / (at most 100)", "intent")
     return value
 
 

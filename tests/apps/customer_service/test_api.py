@@ -171,3 +171,15 @@ def test_cors_preflight_and_schema(api, site, client):
                  "/api/v1/chat/conversations/{conversation_id}/"):
         assert path in schema
     assert "Idempotency-Key" in schema
+
+
+def test_the_widget_frame_is_served_only_to_allowed_origins(client, site):
+    frame = client.get("/customer-service/widget/frame/", {"key": site.public_key, "origin": "https://SHOP.example/"})
+    assert frame.status_code == 200
+    assert frame["Content-Security-Policy"] == f"frame-ancestors {ORIGIN}"
+    assert "X-Frame-Options" not in frame
+    page = frame.content.decode()
+    assert f'data-parent-origin="{ORIGIN}"' in page and 'data-token="' in page
+    for query in ({"key": site.public_key, "origin": "https://evil.example"}, {"key": "nope", "origin": ORIGIN}):
+        refused = client.get("/customer-service/widget/frame/", query)
+        assert refused.status_code == 403 and refused["Content-Security-Policy"] == "frame-ancestors 'none'"

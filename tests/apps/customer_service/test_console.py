@@ -62,7 +62,7 @@ def test_knowledge_base_crud_in_the_console(operator_client, kb):
     entry.refresh_from_db()
     assert entry.answer == "Refunds take 5 days." and entry.tags == ["money", "refund"]
     assert sorted(entry.examples.values_list("text", flat=True)) == ["I want my money back", "refund status"]
-    invalid = operator_client.post("/customer-service/kb/new/", {"intent": "bad intent!", "answer": "x",
+    invalid = operator_client.post("/customer-service/kb/new/", {"intent": "bad (intent)", "answer": "x",
                                                                   "language": "en"})
     assert invalid.status_code == 200 and "may only hold letters" in invalid.content.decode()
     listed = operator_client.get("/customer-service/kb/", {"q": "money"}).content.decode()
@@ -174,3 +174,20 @@ def test_analytics_counts_containment_handoffs_and_feedback(operator_client, sit
     assert data["containment_rate"] == pytest.approx(2 / 3, abs=1e-3) and data["helpful_rate"] == 1.0
     assert len(data["series"]) == 7 and data["series"][-1]["conversations"] == 3
     assert operator_client.get("/customer-service/analytics/").status_code == 200
+
+
+def test_back_office_edits_the_knowledge_base_through_the_services(admin_client, kb):
+    from apps.customer_service.serving import KnowledgeIndex
+
+    index = KnowledgeIndex()
+    index.sync(force=True)
+    added = admin_client.post("/admin/customer_service/kbentry/add/", {
+        "title": "Store hours", "intent": "store_hours", "answer": "9 to 5, Monday to Saturday.", "language": "en",
+        "is_active": "on", "questions": "when do you open\nopening hours on saturday", "tags_text": "store",
+        "examples-TOTAL_FORMS": "0", "examples-INITIAL_FORMS": "0"})
+    assert added.status_code == 302, added.content.decode()[:2000]
+    entry = KBEntry.objects.get(intent="store_hours")
+    assert entry.examples.count() == 2 and entry.embedding is not None and entry.tags == ["store"]
+    assert index.sync(force=True) and entry.pk in index.entries  # the revision moved: the index follows
+    queued = admin_client.post("/admin/customer_service/assistantsettings/retrain/")
+    assert queued.status_code == 302 and Job.objects.filter(kind="core.train_classifier").exists()
