@@ -76,6 +76,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--top-k", type=int, default=3)
     predict.set_defaults(handler=run_predict)
 
+    split = commands.add_parser("split-data", help="stratified train/test split of a labelled file (CSV out)")
+    split.add_argument("--data", required=True, help="CSV or JSON Lines file of labelled texts")
+    _data_options(split)
+    split.add_argument("--test-fraction", type=float, default=0.2)
+    split.add_argument("--seed", type=int, default=54)
+    split.add_argument("--out-train", required=True, help="CSV to write the training part to")
+    split.add_argument("--out-test", required=True, help="CSV to write the test part to")
+    split.set_defaults(handler=run_split)
+
     tune = commands.add_parser("tune-classifier", help="hyperparameter search (optuna); prints every trial")
     tune.add_argument("--train", required=True)
     tune.add_argument("--valid", default=None)
@@ -86,6 +95,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--max-epochs", type=int, default=4)
     tune.add_argument("--seed", type=int, default=42)
     tune.set_defaults(handler=run_tune)
+
+
+class _LoggedProgress:
+    """Progress for a terminal (tqdm bar) that also logs every few percent when stderr is a log file."""
+
+    def __init__(self, description: str, disable: bool | None = None, step: float = 5.0) -> None:
+        from ml_core.progress import TqdmProgress
+
+        self.bar = TqdmProgress(description, disable=disable)
+        self.quiet_bar = not sys.stderr.isatty() and disable is not True
+        self.step = step
+        self.next_log = 0.0
+
+    def __call__(self, percent: float, message: str = "") -> None:
+        self.bar(percent, message)
+        if self.quiet_bar and percent >= self.next_log:
+            import logging
+
+            logging.getLogger("ml_core.cli").info("%3.0f%% %s", percent, message)
+            self.next_log = (percent // self.step + 1) * self.step
+
+    def __enter__(self) -> "_LoggedProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
 def _config(args: argparse.Namespace):
@@ -127,7 +162,6 @@ def _load(args: argparse.Namespace, path: str, *, min_per_class: int = 2, dedupe
 
 def run_train(args: argparse.Namespace) -> int:
     from ml_core.artifacts import ArtifactError, atomic_directory
-    from ml_core.progress import TqdmProgress
     from ml_core.training import train_classifier
     from ml_core.training.distributed import env_rank
 
@@ -139,7 +173,7 @@ def run_train(args: argparse.Namespace) -> int:
     valid = _load(args, args.valid, min_per_class=1, dedupe=not args.no_dedupe) if args.valid else None
     checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else out.with_name(out.name + ".checkpoints")
     main_rank = env_rank() == 0
-    with TqdmProgress(f"train {config.method}", disable=None if main_rank else True) as progress:
+    with _LoggedProgress(f"train {config.method}", disable=None if main_rank else True) as progress:
         if main_rank:
             with atomic_directory(out) as folder:
                 result = train_classifier(config, train, folder, valid=valid, progress=progress,
@@ -207,6 +241,30 @@ def run_predict(args: argparse.Namespace) -> int:
             print(json.dumps({"text": text, "label": prediction.label, "confidence": round(prediction.confidence, 6),
                               "top_k": [[label, round(p, 6)] for label, p in prediction.top_k]}))
         sys.stdout.flush()
+    return 0
+
+
+def _write_csv(path: Path, data, text_col: str, label_col: str) -> None:
+    import csv
+
+    extra = sorted({key for meta in data.meta for key in meta})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([text_col, label_col, *extra])
+        for text, label, meta in zip(data.texts, data.labels, data.meta):
+            writer.writerow([text, label, *(meta.get(key, "") for key in extra)])
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from ml_core.data import label_counts, stratified_split
+
+    data = _load(args, args.data)
+    train, test = stratified_split(data, test_fraction=args.test_fraction, seed=args.seed)
+    _write_csv(Path(args.out_train), train, args.text_col, args.label_col)
+    _write_csv(Path(args.out_test), test, args.text_col, args.label_col)
+    print(json.dumps({"train": len(train), "test": len(test), "train_labels": label_counts(train),
+                      "test_labels": label_counts(test), **data.stats}))
     return 0
 
 

@@ -55,6 +55,12 @@ class ClassifierConfig:
     valid_fraction: float = 0.1
     early_stopping_metric: str = "macro_f1"
     early_stopping_patience: int = 2  # epochs without improvement; 0 disables
+    # Keep the best epoch on the validation split (True) or the last one (False).
+    restore_best: bool = True
+    # Each layer below the top learns this factor times slower (1.0: all alike).
+    layer_lr_decay: float = 1.0
+    # Keep the token embeddings fixed (less to overfit on small data, faster steps).
+    freeze_embeddings: bool = False
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
@@ -86,6 +92,7 @@ class ClassifierConfig:
         need(self.early_stopping_metric in EARLY_STOPPING_METRICS,
              f"early_stopping_metric must be one of {', '.join(EARLY_STOPPING_METRICS)}")
         need(self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0")
+        need(0.0 < self.layer_lr_decay <= 1.0, "layer_lr_decay must be in (0, 1]")
         need(self.lora_r >= 1 and self.lora_alpha >= 1, "lora_r and lora_alpha must be at least 1")
         need(0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)")
         need(bool(self.lora_target_modules), "lora_target_modules must name at least one module")

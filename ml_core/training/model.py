@@ -204,6 +204,52 @@ def save_head(model: TextClassifier, folder: Path) -> None:
     save_file(state, str(folder / HEAD_FILE))
 
 
+@dataclass
+class BaseEncoder:
+    """What a training starts from: an encoder, its tokenizer and its pooling."""
+
+    encoder: nn.Module
+    tokenizer: Any
+    pooling: str
+    normalize: bool
+    source: str
+
+
+def is_classifier_artifact(path: str | Path) -> bool:
+    return (Path(path) / CONFIG_FILE).is_file()
+
+
+def load_base(name: str) -> BaseEncoder:
+    """A backbone by name or folder, or the encoder of a trained classifier artifact.
+
+    Starting from a classifier (e.g. one fine-tuned on a related task, or the version that
+    serves now) continues from its fine-tuned encoder, pooling and tokenizer; a new head is
+    put on top for the new labels.
+    """
+    if is_classifier_artifact(Path(name).expanduser()):
+        folder = Path(name).expanduser()
+        encoder, config = _artifact_encoder(folder)
+        return BaseEncoder(encoder, load_tokenizer(folder / TOKENIZER_DIR), config.pooling, config.normalize,
+                           str(folder.resolve()))
+    source = resolve_backbone(name)
+    pooling, normalize = backbone_pooling(source)
+    return BaseEncoder(load_encoder(source), load_tokenizer(source), pooling, normalize, source)
+
+
+def _artifact_encoder(folder: Path) -> tuple[nn.Module, ArtifactConfig]:
+    config = read_artifact_config(folder)
+    if config.method == "full":
+        return load_encoder(str(folder / ENCODER_DIR)), config
+    if config.method not in ("head", "lora"):
+        raise ModelLoadError(f"{folder}: unknown method {config.method!r}")
+    encoder = load_base(config.base_model).encoder
+    if config.method == "lora":
+        from peft import PeftModel
+
+        encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
+    return encoder, config
+
+
 def load_classifier(folder: Path | str, *, device: str = "cpu") -> tuple[TextClassifier, Any, ArtifactConfig]:
     """(model in eval mode on `device`, tokenizer, artifact config) from an artifact folder.
 
@@ -212,17 +258,7 @@ def load_classifier(folder: Path | str, *, device: str = "cpu") -> tuple[TextCla
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    config = read_artifact_config(folder)
-    if config.method == "full":
-        encoder = load_encoder(str(folder / ENCODER_DIR))
-    else:
-        encoder = load_encoder(resolve_backbone(config.base_model))
-        if config.method == "lora":
-            from peft import PeftModel
-
-            encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
-        elif config.method != "head":
-            raise ModelLoadError(f"{folder}: unknown method {config.method!r}")
+    encoder, config = _artifact_encoder(folder)
     model = TextClassifier(encoder, len(config.labels), pooling=config.pooling, normalize=config.normalize,
                            dropout=0.0)
     head_state = load_file(str(folder / HEAD_FILE))

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import random
+import re
 import resource
 import time
 import warnings
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backbone import resolve_backbone, select_device
+from ..backbone import select_device
 from ..data import DataError, LabelledTexts, label_counts, stratified_split
 from ..errors import UserError
 from ..evaluation import label_ids, report_from_logits, softmax
@@ -44,10 +45,8 @@ from .model import (
     TOKENIZER_DIR,
     ArtifactConfig,
     TextClassifier,
-    backbone_pooling,
     batched_forward,
-    load_encoder,
-    load_tokenizer,
+    load_base,
     pad_batch,
     save_head,
     tokenize,
@@ -171,6 +170,22 @@ def _fit_logistic_head(features: np.ndarray, y: np.ndarray, n_labels: int, confi
     return weight, bias
 
 
+_LAYER_NUMBER = re.compile(r"\.layers?\.(\d+)\.")
+
+
+def _layer_count(encoder: nn.Module) -> int:
+    numbers = [int(m.group(1)) for name, _ in encoder.named_parameters() if (m := _LAYER_NUMBER.search(name))]
+    return max(numbers) + 1 if numbers else 0
+
+
+def _layer_index(name: str, n_layers: int) -> int:
+    """0 for the embeddings, i + 1 for transformer layer i, n_layers for anything above them."""
+    match = _LAYER_NUMBER.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    return 0 if "embeddings" in name else n_layers
+
+
 def _score_metric(record: dict[str, Any], metric: str) -> float:
     """Higher is better."""
     return -record["valid_loss"] if metric == "loss" else record[f"valid_{metric}"]
@@ -226,13 +241,11 @@ class _Trainer:
     # --- model --------------------------------------------------------------------------------
     def build_model(self) -> None:
         config = self.config
-        self.source = resolve_backbone(config.base_model)
-        pooling, normalize = backbone_pooling(self.source)
-        if config.pooling != "auto":
-            pooling = config.pooling
-        self.tokenizer = load_tokenizer(self.source)
-        encoder = load_encoder(self.source)
-        self.model = TextClassifier(encoder, len(self.labels), pooling=pooling, normalize=normalize,
+        base = load_base(config.base_model)
+        self.source = base.source
+        pooling = base.pooling if config.pooling == "auto" else config.pooling
+        self.tokenizer = base.tokenizer
+        self.model = TextClassifier(base.encoder, len(self.labels), pooling=pooling, normalize=base.normalize,
                                     dropout=config.dropout).to(self.device)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.train_ids = tokenize(self.tokenizer, self.train.texts, config.max_length)
@@ -293,19 +306,24 @@ class _Trainer:
             with warnings.catch_warnings():  # peft calls an API transformers has deprecated
                 warnings.filterwarnings("ignore", category=FutureWarning)
                 self.model.encoder = get_peft_model(self.model.encoder, lora)
+        if config.freeze_embeddings:
+            for param in self.model.input_embeddings().parameters():
+                param.requires_grad_(False)
         head_params = list(self.model.head.parameters())
         head_ids = {id(p) for p in head_params}
-        decay, no_decay = [], []
+        n_layers = _layer_count(self.model.encoder)
+        grouped: dict[tuple[float, float], list] = {}
         for name, param in self.model.named_parameters():
             if not param.requires_grad or id(param) in head_ids:
                 continue
-            (no_decay if param.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(param)
-        groups = [
-            {"params": decay, "lr": config.learning_rate, "weight_decay": config.weight_decay},
-            {"params": no_decay, "lr": config.learning_rate, "weight_decay": 0.0},
-            {"params": head_params, "lr": config.head_learning_rate, "weight_decay": config.weight_decay},
-        ]
-        self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+            # Layer-wise decay: lower layers hold general features and move less.
+            depth = _layer_index(name, n_layers)
+            lr = config.learning_rate * config.layer_lr_decay ** (n_layers - depth)
+            no_decay = param.ndim < 2 or "norm" in name.lower()
+            grouped.setdefault((lr, 0.0 if no_decay else config.weight_decay), []).append(param)
+        groups = [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in grouped.items()]
+        groups.append({"params": head_params, "lr": config.head_learning_rate, "weight_decay": config.weight_decay})
+        self.optimizer = torch.optim.AdamW(groups)
         steps_per_epoch = len(_bucketed_batches([len(s) for s in self.train_ids], config.batch_size,
                                                 config.seed, 0, self.context))
         self.steps_per_epoch = steps_per_epoch
@@ -338,7 +356,8 @@ class _Trainer:
         return {"config": self.config.resume_key(), "labels": self.labels,
                 "data": _data_digest(self.train, self.valid), "world_size": self.context.world_size}
 
-    def try_resume(self) -> dict[str, Any] | None:
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The last checkpoint of this very run (same options, data and labels), if there is one."""
         if self.checkpoint_dir is None or not (self.checkpoint_dir / CHECKPOINT_FILE).is_file():
             return None
         state = torch.load(self.checkpoint_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
@@ -346,6 +365,9 @@ class _Trainer:
             log.warning("checkpoint in %s is from another configuration or data; starting afresh",
                         self.checkpoint_dir)
             return None
+        return state
+
+    def apply_checkpoint(self, state: dict[str, Any]) -> None:
         self.load_trainable_state(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -353,7 +375,6 @@ class _Trainer:
         np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
         log.info("resuming from %s after epoch %d", self.checkpoint_dir, state["epoch"])
-        return state
 
     def save_checkpoint(self, *, epoch: int, curves: list, best: dict, bad_epochs: int,
                         new_best: bool) -> None:
@@ -370,14 +391,15 @@ class _Trainer:
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
         }, self.checkpoint_dir / CHECKPOINT_FILE)
 
-    def finetune(self, head_record: dict[str, Any], progress: ProgressCallback) -> tuple[list, dict, int]:
+    def finetune(self, head_record: dict[str, Any], progress: ProgressCallback,
+                 resumed: dict[str, Any] | None = None) -> tuple[list, dict, int]:
         config, context = self.config, self.context
         curves = [head_record]
         best = {"epoch": 0, "score": _score_metric(head_record, config.early_stopping_metric),
                 "state": self.trainable_state()}
         bad_epochs, start_epoch = 0, 1
-        resumed = self.try_resume()
         if resumed is not None:
+            self.apply_checkpoint(resumed)
             curves, bad_epochs, start_epoch = resumed["curves"], resumed["bad_epochs"], resumed["epoch"] + 1
             best = {**resumed["best"], "state": torch.load(self.checkpoint_dir / BEST_FILE, map_location="cpu",
                                                            weights_only=False)
@@ -443,7 +465,10 @@ class _Trainer:
                 log.info("early stopping after epoch %d (best epoch %d)", epoch, best["epoch"])
                 progress(100.0, f"stopped early after epoch {epoch}; best epoch {best['epoch']}")
                 break
-        self.load_trainable_state(best["state"])
+        if config.restore_best:
+            self.load_trainable_state(best["state"])
+        else:  # the last epoch is the model; "best" is only reported
+            best = {**best, "epoch": curves[-1]["epoch"]}
         return curves, best, max(c["epoch"] for c in curves)
 
     # --- artifact ------------------------------------------------------------------------------
@@ -496,8 +521,13 @@ def train_classifier(
     report_progress(1.0, f"loading {config.base_model}")
     trainer.build_model()
     head_share = 85.0 if config.method == "head" else 10.0
-    head_record = trainer.fit_head(sub_progress(report_progress, 3.0, 3.0 + head_share)) \
-        if (config.method == "head" or config.init_head == "logreg") else None
+    resumed = trainer.load_checkpoint() if config.method != "head" else None
+    if resumed is not None:
+        head_record = resumed["curves"][0]  # the head's weights come back with the checkpoint
+    elif config.method == "head" or config.init_head == "logreg":
+        head_record = trainer.fit_head(sub_progress(report_progress, 3.0, 3.0 + head_share))
+    else:
+        head_record = None
     if head_record is not None and on_epoch is not None and trainer.context.is_main:
         on_epoch(head_record)
     if config.method == "head":
@@ -506,7 +536,8 @@ def train_classifier(
         if head_record is None:
             head_record = trainer.validation_record(epoch=0, train_loss=None)
         trainer.prepare_finetuning()
-        curves, best, epochs_run = trainer.finetune(head_record, sub_progress(report_progress, 3.0 + head_share, 95.0))
+        curves, best, epochs_run = trainer.finetune(head_record, sub_progress(report_progress, 3.0 + head_share, 95.0),
+                                                    resumed)
         best_epoch = best["epoch"]
 
     report_progress(95.0, "calibrating on the validation split")

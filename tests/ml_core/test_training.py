@@ -238,3 +238,26 @@ def test_not_an_artifact(tmp_path):
     (tmp_path / "classifier.json").write_text('{"format": "something-else"}')
     with pytest.raises(ModelLoadError, match="is not a ml_core.text_classifier artifact"):
         ClassifierPredictor.load(tmp_path)
+
+
+def test_training_can_start_from_a_trained_classifier(tmp_path, tiny_encoder_path, splits):
+    """Intermediate-task transfer: fine-tune on one task, then start the next from that model."""
+    train, valid = splits
+    first = train_classifier(config_for(tiny_encoder_path, epochs=1), train, tmp_path / "first", valid=valid)
+    binary = LabelledTexts([t for t, y in zip(train.texts, train.labels) if y != "neu"],
+                           [y for y in train.labels if y != "neu"], source="binary")
+    for method in ("full", "head"):
+        second = train_classifier(config_for(tmp_path / "first", method=method, epochs=1, layer_lr_decay=0.8,
+                                             freeze_embeddings=True, restore_best=False),
+                                  binary, tmp_path / method)
+        assert second.labels == ["neg", "pos"] and second.base_model == str(tmp_path / "first")
+        predictor = ClassifierPredictor.load(tmp_path / method)
+        assert predictor.labels == ["neg", "pos"] and predictor.config.normalize == read_artifact_config(
+            tmp_path / "first").normalize
+        assert len(predictor.predict(["great win"])[0].probabilities) == 2
+    # The frozen token embeddings did not move; the encoder above them did.
+    import torch
+
+    before = first.model.encoder.get_input_embeddings().weight
+    after = ClassifierPredictor.load(tmp_path / "full").backend.model.encoder.get_input_embeddings().weight
+    assert torch.equal(before, after)

@@ -1,27 +1,50 @@
 """Pages of classifier versions and jobs: curves, confusion heat map, per-class table, buttons."""
 import json
+import shutil
 
 import pytest
 from django.urls import reverse
 
 from apps.core.models import Job, ModelVersion
 from apps.core.scenarios import unregister_scenario
-from apps.core.services.classifiers import classifier_training_start
-from apps.core.services.jobs import job_create, job_run
-from apps.core.services.registry import BuiltArtifact, model_version_create
-from apps.core.tasks import train_classifier_job
+from apps.core.services.classifiers import TEST_REPORT_FILE
+from apps.core.services.jobs import job_create
+from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create
 from tests.apps.core.test_classifier_scenario import TOY_SCENARIO, register_toy_classifier, write_toy_files
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def toy_artifact(tmp_path_factory, tiny_encoder_path):
+    """One real training for the module (the job that runs it is tested in test_classifier_training)."""
+    from ml_core.data import load_labelled
+    from ml_core.evaluation import evaluate
+    from ml_core.serving import ClassifierPredictor
+    from ml_core.training import ClassifierConfig, train_classifier
+
+    data = write_toy_files(tmp_path_factory.mktemp("toy"))
+    folder = tmp_path_factory.mktemp("artifact") / "model"
+    config = ClassifierConfig(base_model=str(tiny_encoder_path), epochs=2, batch_size=16, device="cpu",
+                              max_length=32, learning_rate=1e-3, early_stopping_patience=0)
+    result = train_classifier(config, load_labelled(data / "train.csv"), folder)
+    report = evaluate(ClassifierPredictor.load(folder), load_labelled(data / "test.csv", min_per_class=1))
+    (folder / TEST_REPORT_FILE).write_text(json.dumps(report))
+    return data, folder, result
+
+
 @pytest.fixture
-def trained(tmp_path, tiny_encoder_path):
-    register_toy_classifier(write_toy_files(tmp_path / "toy"), tiny_encoder_path)
-    job = classifier_training_start(scenario=TOY_SCENARIO, params={"config": {"epochs": 2}})
-    job = job_run(job_id=job.pk, work=train_classifier_job.work)
-    assert job.state == Job.State.SUCCEEDED, job.error
-    yield job, ModelVersion.objects.get(scenario=TOY_SCENARIO)
+def trained(toy_artifact, tiny_encoder_path):
+    data, folder, result = toy_artifact
+    register_toy_classifier(data, tiny_encoder_path)
+    job = job_create(kind="core.train_classifier", scenario=TOY_SCENARIO)
+    version = model_version_create(scenario=TOY_SCENARIO, job=job, build=lambda out: (
+        shutil.copytree(folder, out, dirs_exist_ok=True), BuiltArtifact(metrics={"accuracy": result.metrics["accuracy"]}))[1])
+    model_version_activate(version=version)
+    Job.objects.filter(pk=job.pk).update(state=Job.State.SUCCEEDED, progress=100, result={
+        "model_version_id": version.pk, "version": version.version, "curves": result.curves})
+    job.refresh_from_db()
+    yield job, ModelVersion.objects.get(pk=version.pk)
     unregister_scenario(TOY_SCENARIO)
 
 
