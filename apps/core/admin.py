@@ -97,7 +97,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
                     "base_model", "created_by", "created_at")
     list_filter = ("scenario", "is_active")
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
-    actions = ["activate_version", "retrain_scenario"]
+    actions = ["activate_version", "retrain_scenario", "compress_version", "compress_version_fully"]
     change_list_template = "admin/core/modelversion/change_list.html"
 
     def has_add_permission(self, request) -> bool:
@@ -169,6 +169,32 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def retrain_scenario(self, request, queryset) -> None:
         for key in sorted(set(queryset.values_list("scenario", flat=True))):
             self._start_retrain(request, key)
+
+    @admin.action(description="Compress: ONNX + int8, promoted within the accuracy guardrail", permissions=["retrain"])
+    def compress_version(self, request, queryset) -> None:
+        self._start_compression(request, queryset, methods=None)
+
+    @admin.action(description="Compress fully: also pruning and distillation (minutes to an hour on a CPU)",
+                  permissions=["retrain"])
+    def compress_version_fully(self, request, queryset) -> None:
+        from ml_core.compression import METHODS
+
+        self._start_compression(request, queryset, methods=list(METHODS))
+
+    def _start_compression(self, request, queryset, methods) -> None:
+        from ml_core.errors import UserError
+
+        from .services.compression import compression_start
+
+        for version in queryset:
+            try:
+                job = compression_start(version=version, created_by=request.user,
+                                        params={"methods": methods} if methods else None)
+            except UserError as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                continue
+            url = reverse("job_detail", args=[job.pk])
+            self.message_user(request, format_html('Compressing {}: <a href="{}">follow the job</a>.', version, url))
 
     def _start_retrain(self, request, key: str, params: dict | None = None):
         try:

@@ -83,3 +83,11 @@ def retention_daily() -> str:
     from .services.retention import retention_job_start
 
     return str(retention_job_start().pk)
+
+
+@job_task("core.compress_model", queue="training")
+def compress_model_job(job, progress) -> JobOutcome:
+    """ONNX export, int8 quantization, pruning or distillation of a classifier version; promote within the guardrail."""
+    from .services.compression import model_compress
+
+    return model_compress(job=job, progress=progress)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("models/<int:pk>/activate/", views.model_version_activate_view, name="model_version_activate"),
     path("models/<int:pk>/", views.model_version_detail, name="model_version_detail"),
     path("models/<int:pk>/robustness/", views.model_version_robustness_start, name="model_version_robustness_start"),
+    path("models/<int:pk>/compress/", views.model_version_compress_start, name="model_version_compress_start"),
     path("models/<str:scenario>/train/", views.classifier_train_start, name="classifier_train_start"),
     path("models/<str:scenario>/tune/", views.classifier_tune_start, name="classifier_tune_start"),
 ]

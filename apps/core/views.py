@@ -155,3 +155,21 @@ def model_version_robustness_start(request: HttpRequest, pk: int) -> HttpRespons
         messages.error(request, str(exc))
         return redirect("model_version_detail", pk=pk)
     return redirect("job_detail", job_id=job.pk)
+
+
+@require_POST
+@admin_required
+def model_version_compress_start(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the compression of a version (ONNX, int8; pruning and distillation with full=1)."""
+    from ml_core.compression import METHODS
+
+    from .services.compression import compression_start
+
+    version = get_object_or_404(ModelVersion, pk=pk)
+    params = {"methods": list(METHODS)} if request.POST.get("full") == "1" else None
+    try:
+        job = compression_start(version=version, created_by=request.user, params=params)
+    except UserError as exc:
+        messages.error(request, str(exc))
+        return redirect("model_version_detail", pk=pk)
+    return redirect("job_detail", job_id=job.pk)

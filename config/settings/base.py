@@ -152,6 +152,9 @@ ML_TRANSLATION_MODELS = env.list("ML_TRANSLATION_MODELS", default=[])
 # every classifier training checks for faithfulness (0: skip the check).
 ML_EXPLAIN_STEPS = env.int("ML_EXPLAIN_STEPS", default=20)
 ML_FAITHFULNESS_EXAMPLES = env.int("ML_FAITHFULNESS_EXAMPLES", default=50)
+# Compression (core.compress_model): a compressed variant is promoted to serving only if its
+# accuracy is at most this many points below the fp32 model's on the same data.
+ML_COMPRESSION_MAX_ACCURACY_DROP = env.float("ML_COMPRESSION_MAX_ACCURACY_DROP", default=0.5)
 
 # --- Cache (customer service: rate limits of the chat widget, per IP and per site key) --------
 # The counts must be shared by every web process: locmem:// is per process (right for the one

@@ -7,6 +7,7 @@ from .predictor import (
     register_backend,
     registered_backends,
 )
+from . import onnx_backend  # noqa: E402,F401  registers the "onnx" and "auto" (default) backends
 
 __all__ = ["ClassifierPredictor", "LogitsBackend", "Prediction", "TorchLogitsBackend", "register_backend",
            "registered_backends"]

@@ -81,8 +81,9 @@ class ClassifierPredictor:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, folder: Path | str, device: str = "cpu", *, backend: str = "torch",
+    def load(cls, folder: Path | str, device: str = "cpu", *, backend: str = "auto",
              batch_size: int = 64) -> "ClassifierPredictor":
+        """`auto` serves the folder's promoted ONNX variant, else PyTorch (ml_core.serving.onnx_backend)."""
         folder = Path(folder)
         config = read_artifact_config(folder)  # a clear error before any heavy loading
         factory = _BACKENDS.get(backend)

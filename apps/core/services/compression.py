@@ -1,0 +1,217 @@
+"""Compression of classifier versions, and the fast ONNX sentence encoder for apps.
+
+`compression_start` queues the job `core.compress_model` for a model version; its work,
+`model_compress`, runs ml_core.compression on the version's scenario data (the test set when
+there is one, else the validation set, else the validation split the trainer held out of the
+training data, reproduced from the version's own config) and stores the report with the
+version, in `ModelVersion.metrics["compression"]` (the artifact folder is sealed by its
+manifest). When a variant passes the guardrail (ML_COMPRESSION_MAX_ACCURACY_DROP points of
+accuracy, and faster), it becomes a new version of the scenario: the same model plus the
+promoted ONNX file and serving.json, which `ClassifierPredictor.load` serves. It is activated
+when the compressed version was the active one, so serving switches without a restart and
+rolling back is one click. Otherwise the job says, variant by variant, why nothing was promoted.
+
+`shared_onnx_encoder` is the ONNX Runtime counterpart of services.encoders.shared_encoder.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from ml_core.errors import UserError
+from ml_core.progress import sub_progress
+
+from ..models import Job, ModelVersion
+from ..scenarios import get_scenario
+from .jobs import JobOutcome, job_start
+from .registry import BuiltArtifact, artifact_dir, model_version_activate, model_version_create
+
+log = logging.getLogger(__name__)
+
+REPORT_KEY = "compression"
+DEFAULT_METHODS = ("onnx", "int8", "int8-static")
+WORK_DIR = ".compress-work"
+ENCODERS_DIR = "onnx-encoders"
+# Keys of a version's metrics that describe that version only, not a compressed copy of it.
+_OWN_REPORTS = ("compression", "robustness")
+
+
+def compression_start(*, version: ModelVersion, created_by=None, params: dict | None = None) -> Job:
+    """Queue `core.compress_model` for a classifier version.
+
+    params (all optional): methods (default onnx, int8, int8-static; also prune,
+    prune-structured, distill), max_accuracy_drop (points; default
+    ML_COMPRESSION_MAX_ACCURACY_DROP), activate (default true: activate the compressed
+    version if this one is active), and any other ml_core CompressionConfig option under "config".
+    """
+    from ..tasks import compress_model_job
+    from .classifiers import classifier_reports
+
+    if classifier_reports(version=version) is None:
+        raise UserError(f"{version} is not a text classifier: there is nothing to compress")
+    try:
+        scenario = get_scenario(version.scenario)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from exc
+    if scenario.classifier is None:
+        raise UserError(f"{scenario.label} has no classifier data to measure a compressed model on")
+    params = {"methods": list(DEFAULT_METHODS), **(params or {}), "model_version_id": version.pk}
+    _config(params)  # bad options are refused now, not in a failed job
+    return job_start(task=compress_model_job, title=f"Compress {scenario.label} v{version.version}",
+                     params=params, scenario=version.scenario, created_by=created_by)
+
+
+def _config(params: dict):
+    from ml_core.compression import CompressionConfig
+
+    options = {"max_accuracy_drop": settings.ML_COMPRESSION_MAX_ACCURACY_DROP,
+               "threads": settings.ML_CPU_THREADS, **(params.get("config") or {})}
+    if params.get("methods"):
+        options["methods"] = tuple(params["methods"])
+    if params.get("max_accuracy_drop") is not None:
+        options["max_accuracy_drop"] = float(params["max_accuracy_drop"])
+    return CompressionConfig.from_dict(options)
+
+
+def _data(version: ModelVersion, params: dict):
+    """(evaluation data, what it is, training texts) for a version's scenario."""
+    from ml_core.data import stratified_split
+    from ml_core.training.model import read_artifact_config
+
+    data = get_scenario(version.scenario).classifier.training_data(params)
+    if data.test is not None:
+        return data.test, "test set", data.train
+    if data.valid is not None:
+        return data.valid, "validation set", data.train
+    # The trainer held this split out of the training data: same fraction, same seed.
+    training = read_artifact_config(artifact_dir(version)).training_config
+    train, valid = stratified_split(data.train, test_fraction=float(training.get("valid_fraction", 0.1)),
+                                    seed=int(training.get("seed", 42)))
+    return valid, "validation split held out of the training data", train
+
+
+def _headline(report: dict) -> dict[str, Any]:
+    row = next((r for r in report["variants"] if r["name"] == report["promoted"]), None)
+    if row is None:
+        return {}
+    return {"serving_variant": row["name"], "accuracy_drop_points": row["accuracy_drop_points"],
+            "size_mb": row["size_mb"], "size_ratio": row["size_ratio"],
+            "throughput_speedup": row["throughput_speedup"], "p50_speedup": row["p50_speedup"]}
+
+
+def _store_report(version: ModelVersion, report: dict) -> None:
+    with transaction.atomic():  # merge into the metrics of the moment, not a stale copy
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        locked.metrics = {**locked.metrics, REPORT_KEY: report}
+        locked.save(update_fields=["metrics"])
+
+
+def model_compress(*, job: Job, progress) -> JobOutcome:
+    """The work of `core.compress_model`: the report, and a promoted version when one passes."""
+    from ml_core.compression import compress_classifier
+    from ml_core.compression.onnx_export import copy_tree_linked
+
+    from .classifiers import _json_safe
+
+    params = job.params or {}
+    try:
+        version = ModelVersion.objects.get(pk=params.get("model_version_id"))
+    except ModelVersion.DoesNotExist:
+        raise UserError(f"model version {params.get('model_version_id')} no longer exists") from None
+    config = _config(params)
+    progress(1.0, "loading the evaluation data")
+    eval_data, described, train = _data(version, params)
+    work = Path(settings.ARTIFACTS_ROOT) / WORK_DIR / str(job.pk)
+    shutil.rmtree(work, ignore_errors=True)  # a retried job starts clean
+    try:
+        result = compress_classifier(artifact_dir(version), eval_data=eval_data, train_data=train, config=config,
+                                     out_dir=work / "promoted", work_dir=work,
+                                     progress=sub_progress(progress, 2.0, 94.0))
+        report = _json_safe({**result.report, "data": described, "model": f"{version.scenario} v{version.version}",
+                             "job_id": str(job.pk), "model_version_id": version.pk})
+        promoted_version = None
+        if result.out_dir is not None:
+            progress(95.0, "registering the compressed version")
+            headline = _headline(report)
+            own = {k: v for k, v in version.metrics.items() if k not in _OWN_REPORTS}
+
+            def build(folder: Path) -> BuiltArtifact:
+                copy_tree_linked(result.out_dir, folder)
+                return BuiltArtifact(
+                    metrics=_json_safe({**own, **headline, "compressed_from_version": version.version,
+                                        REPORT_KEY: report}),
+                    base_model=version.base_model, training_data_summary=version.training_data_summary,
+                    notes=f"compressed from v{version.version}: {result.reason}"[:2000],
+                )
+
+            promoted_version = model_version_create(scenario=version.scenario, build=build,
+                                                    created_by=job.created_by, job=job)
+            report["promoted_version"] = promoted_version.version
+        _store_report(version, report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    activated = False
+    if promoted_version is not None and params.get("activate", True) and \
+            ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
+        model_version_activate(version=promoted_version)
+        activated = True
+    message = f"v{version.version}: {result.reason}"
+    if promoted_version is not None:
+        message = (f"v{version.version} → v{promoted_version.version} ({report['promoted']})"
+                   f"{', activated' if activated else ''}: {result.reason}")
+    return JobOutcome(
+        metrics=_json_safe({"variants": len(report["variants"]), **_headline(report)}),
+        result={"model_version_id": version.pk, "promoted": report["promoted"], "reason": result.reason,
+                "promoted_version_id": promoted_version.pk if promoted_version else None,
+                "activated": activated, "data": described},
+        message=message,
+    )
+
+
+# --- the ONNX sentence encoder ------------------------------------------------------------------
+_onnx_encoders: dict[tuple[str, str], Any] = {}
+_onnx_lock = threading.Lock()
+
+
+def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32"):
+    """The configured encoder (ML_BACKBONE) on ONNX Runtime, exported once and shared per process.
+
+    A drop-in for services.encoders.shared_encoder() wherever texts are only embedded (not
+    fine-tuned): same `encode(...)`, same vectors within 1e-5 for "fp32"; "int8" is smaller and
+    faster, with a cosine of about 0.99 to them (recorded in sentence_encoder.json). The export
+    is written once under ARTIFACTS_ROOT/onnx-encoders/ (atomically; any process may do it).
+    """
+    import hashlib
+
+    from ml_core.artifacts import ArtifactError, atomic_directory
+    from ml_core.backbone import resolve_backbone
+    from ml_core.compression import export_sentence_encoder
+    from ml_core.serving.onnx_backend import OnnxSentenceEncoder
+
+    name = name or settings.ML_BACKBONE
+    key = (name, variant)
+    encoder = _onnx_encoders.get(key)
+    if encoder is not None:
+        return encoder
+    with _onnx_lock:
+        encoder = _onnx_encoders.get(key)
+        if encoder is None:
+            source = resolve_backbone(name)
+            slug = hashlib.sha256(source.encode()).hexdigest()[:12]
+            folder = Path(settings.ARTIFACTS_ROOT) / ENCODERS_DIR / f"{Path(source).name}-{slug}"
+            if not folder.is_dir():
+                try:
+                    with atomic_directory(folder) as partial:
+                        export_sentence_encoder(name, partial)
+                except ArtifactError:
+                    if not folder.is_dir():  # not another process's finished export: a real error
+                        raise
+            threads = settings.ML_CPU_THREADS or None
+            encoder = _onnx_encoders[key] = OnnxSentenceEncoder(folder, variant=variant, threads=threads)
+    return encoder
