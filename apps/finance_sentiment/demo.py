@@ -101,20 +101,23 @@ LABELLED = {
 
 COMPANIES = ["Nordic Paper", "Harbour Logistics", "Aurora Bank", "Kestrel Motors", "Brightwave Software",
              "Pine Energy", "Lakeside Foods", "Granite Shipyards", "Nokia", "Apple", "Tesla", "UPM-Kymmene", "JPMorgan"]
+# Every template states a figure: near-identical texts with the same figures would be dropped as duplicates.
 TEMPLATES = {
     "positive": [
         "{c} reported quarterly profit up {n} percent on strong demand.", "{c} won a new order worth EUR {n} million.",
-        "{c} raised its full-year revenue guidance.", "{c} agreed to acquire a rival in a deal that lifts earnings.",
-        "{c} signed a {n}-year supply agreement with a major customer.",
+        "{c} raised its full-year revenue guidance by {n} million.",
+        "{c} agreed to acquire a rival for {n} million in a deal that lifts earnings.",
+        "{c} signed a supply agreement worth {n} million with a major customer.",
     ],
     "neutral": [
-        "{c} will publish its interim report on {n} May.", "{c} said its annual general meeting will be held in April.",
-        "{c} kept net sales flat at EUR {n} million.", "{c} announced a change in its reporting segments.",
-        "Analysts await the central bank's interest rate decision as {c} prepares its results.",
+        "{c} will publish its interim report on {d} May.", "{c} said its annual general meeting will be held on {d} April.",
+        "{c} kept net sales flat at EUR {n} million.", "{c} will move {n} office staff to its new headquarters.",
+        "Analysts expect {c} to report revenue of about {n} million next week.",
     ],
     "negative": [
-        "{c} cut its earnings guidance as sales fell {n} percent.", "{c} was fined EUR {n} million by the regulator.",
-        "{c} faces a lawsuit from investors over its accounting.", "{c} swung to an operating loss of EUR {n} million.",
+        "{c} cut its earnings guidance as sales fell {p} percent.", "{c} was fined EUR {n} million by the regulator.",
+        "{c} faces a lawsuit from investors seeking {n} million over its accounting.",
+        "{c} swung to an operating loss of EUR {n} million.",
     ],
     "layoffs": [
         "{c} will cut {n} jobs and close a plant in a restructuring.",
@@ -138,7 +141,8 @@ def demo_stream(*, now, days: int = 7, per_hour: int = 6, surge_hours: int = 2, 
             kind = "layoffs" if surge and k >= per_hour else rng.choices(
                 ["positive", "neutral", "negative", "layoffs"], weights=[3, 5, 2, 0.3])[0]
             company = rng.choice(COMPANIES)
-            text = rng.choice(TEMPLATES[kind]).format(c=company, n=rng.randint(2, 950))
+            text = rng.choice(TEMPLATES[kind]).format(c=company, n=rng.randint(20, 2000), d=rng.randint(1, 28),
+                                                      p=rng.randint(2, 40))
             published = start + timedelta(hours=hour, minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
             items.append({"text": text, "source": rng.choice(["Demo Wire", "Demo Markets", "Demo Blog"]),
                           "published_at": published.isoformat(), "url": f"https://news.example.com/demo/{hour}-{k}"})
@@ -181,6 +185,8 @@ def seed_demo_content(*, stdout) -> None:
         job = get_scenario(scenario).retrain(params={"config": {"method": "head"}})
         stdout.write(f"Finance sentiment: queued a first (demo-quality) model training, job {job.pk}.")
     if not Document.objects.exists():
-        result = documents_ingest(items=demo_stream(now=timezone.now()), origin="demo", label="demo news")
-        stdout.write(f"Finance sentiment: {result.batch.accepted} demo documents queued for scoring "
+        items = demo_stream(now=timezone.now())
+        accepted = sum(documents_ingest(items=items[i : i + 500], origin="demo", label="demo news").batch.accepted
+                       for i in range(0, len(items), 500))
+        stdout.write(f"Finance sentiment: {accepted} demo documents queued for scoring "
                      "(scored as soon as the first model is active).")

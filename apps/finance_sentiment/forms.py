@@ -197,7 +197,7 @@ class DocumentLabelForm(forms.Form):
 class TrainForm(forms.Form):
     method = forms.ChoiceField(choices=[("full", "Full fine-tuning"), ("lora", "LoRA adapters"),
                                         ("head", "Head on frozen embeddings (fast)")], initial="full")
-    epochs = forms.IntegerField(min_value=1, max_value=50, initial=4)
+    epochs = forms.IntegerField(min_value=1, max_value=50, initial=5)
 
 
 class ApiKeyForm(forms.Form):

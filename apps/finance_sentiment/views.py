@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -215,7 +217,8 @@ def topic_list(request: HttpRequest) -> HttpResponse:
         return redirect("finance_sentiment:topic_list")
     ready, readiness = topic_classifier_readiness()
     return render(request, "finance_sentiment/topic_list.html", {
-        "topics": Topic.objects.order_by("name"), "form": form, "classifier_ready": ready,
+        "topics": Topic.objects.annotate(n_documents=Count("document_links")).order_by("name"), "form": form,
+        "classifier_ready": ready,
         "classifier_readiness": readiness,
         "classifier": ModelVersion.objects.filter(scenario=TOPIC_SCENARIO, is_active=True).first()})
 
@@ -245,19 +248,20 @@ def topics_reassign(request: HttpRequest) -> HttpResponse:
 
 
 def _list_with_create_form(request, *, model_form, queryset, template, save, created_message,
-                           url_name: str) -> HttpResponse:
+                           url_name: str, extra: dict | None = None) -> HttpResponse:
     """A list page whose form creates one more (POST, then back to the list)."""
     form = model_form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         messages.success(request, created_message.format(save(form)))
         return redirect(url_name)
-    return render(request, template, {"objects": queryset, "form": form})
+    return render(request, template, {"objects": queryset, "form": form, **(extra or {})})
 
 
 @operator_required
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _list_with_create_form(
-        request, model_form=AlertRuleForm, queryset=AlertRule.objects.select_related("topic"),
+        request, model_form=AlertRuleForm,
+        queryset=AlertRule.objects.select_related("topic").annotate(n_alerts=Count("alerts")),
         template="finance_sentiment/rule_list.html", save=lambda form: rule_save(form=form, user=request.user),
         created_message="Rule {} created.", url_name="finance_sentiment:rule_list")
 
@@ -282,7 +286,8 @@ def rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 @operator_required
 def watchlist(request: HttpRequest) -> HttpResponse:
     return _list_with_create_form(
-        request, model_form=TickerForm, queryset=Ticker.objects.order_by("-on_watchlist", "symbol"),
+        request, model_form=TickerForm,
+        queryset=Ticker.objects.annotate(n_documents=Count("document_links")).order_by("-on_watchlist", "symbol"),
         template="finance_sentiment/watchlist.html", save=lambda form: form.save(),
         created_message="{} added to the watchlist.", url_name="finance_sentiment:watchlist")
 
@@ -308,7 +313,8 @@ def feed_list(request: HttpRequest) -> HttpResponse:
     return _list_with_create_form(
         request, model_form=FeedForm, queryset=Feed.objects.order_by("name"),
         template="finance_sentiment/feed_list.html", save=lambda form: feed_save(form=form, user=request.user),
-        created_message="Feed {} added; it is polled within a minute.", url_name="finance_sentiment:feed_list")
+        created_message="Feed {} added; it is polled within a minute.", url_name="finance_sentiment:feed_list",
+        extra={"max_backoff_hours": settings.FINANCE_FEED_MAX_BACKOFF_S / 3600})
 
 
 @operator_required

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -205,8 +206,6 @@ class _Refreshing:
         self._lock = threading.Lock()
 
     def get(self):
-        import time
-
         with self._lock:
             if time.monotonic() - self._checked_at >= self._check_interval_s:
                 current = self._fingerprint_fn()
@@ -336,6 +335,16 @@ class ScoringModels:
     topics: TopicMatcher
     topic_classifier: TopicClassifier | None
     tickers: TickerMatcher
+
+    def assign_topics(self, texts: Sequence[str]) -> list[list[TopicAssignment]]:
+        """Topics of each text: one shared-encoder pass (none when no topic is defined)."""
+        if not self.topics.topics and self.topic_classifier is None:
+            return [[] for _ in texts]
+        embeddings = embed(texts)
+        classifier = None
+        if self.topic_classifier is not None:
+            classifier = (self.topic_classifier.labels, self.topic_classifier.probabilities(texts, embeddings))
+        return self.topics.assign(texts, embeddings, classifier)
 
 
 def scoring_models(*, fresh: bool = False) -> ScoringModels:

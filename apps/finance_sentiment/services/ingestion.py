@@ -46,6 +46,13 @@ class IngestError(Exception):
     """The whole batch is unusable (not a list, too many items...); the message says why."""
 
 
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A row of an upload that could not even be parsed; rejected with this reason."""
+
+    reason: str
+
+
 @dataclass
 class Rejection:
     index: int  # 0-based position in the batch (API) or row/line number (uploads: see `where`)
@@ -153,8 +160,6 @@ def parse_published(value: Any, *, now: datetime) -> datetime | None:
 
 def validate_item(raw: Any, *, index: int, now: datetime, where: str = "") -> DocumentInput:
     """One item of a batch, checked field by field; raises _FieldError naming the field."""
-    from .uploads import UnreadableRow
-
     if isinstance(raw, UnreadableRow):
         raise _FieldError("row", raw.reason)
     if not isinstance(raw, dict):

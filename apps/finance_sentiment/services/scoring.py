@@ -64,13 +64,7 @@ def documents_score(*, documents: list[Document], job=None, progress: ProgressCa
 def _score_chunk(chunk: list[Document], models: ScoringModels, job, summary: ScoringSummary) -> None:
     texts = [model_text(d.title, d.text) for d in chunk]
     probabilities = models.sentiment.probabilities(texts)
-    from .analyzers import embed
-
-    embeddings = embed(texts)
-    classifier = None
-    if models.topic_classifier is not None:
-        classifier = (models.topic_classifier.labels, models.topic_classifier.probabilities(texts, embeddings))
-    topics = models.topics.assign(texts, embeddings, classifier)
+    topics = models.assign_topics(texts)
     found_tickers = [models.tickers.find(text) for text in texts]
     now = timezone.now()
 
@@ -219,8 +213,6 @@ def _series_of(documents: list[Document]) -> dict[int, list[str]]:
 
 def documents_reassign_topics(*, job=None, since=None, progress: ProgressCallback = no_progress) -> dict:
     """Assign topics again (after operators changed them); topic trends move with the documents."""
-    from .analyzers import embed
-
     models = scoring_models(fresh=True)
     documents = Document.objects.filter(status=Document.Status.SCORED)
     if since is not None:
@@ -232,12 +224,7 @@ def documents_reassign_topics(*, job=None, since=None, progress: ProgressCallbac
     for start, id_chunk in _chunks(ids, size):
         chunk = list(Document.objects.filter(pk__in=id_chunk).only(
             "pk", "title", "text", "published_at", "sentiment", "score").order_by("pk"))
-        texts = [model_text(d.title, d.text) for d in chunk]
-        embeddings = embed(texts)
-        classifier = None
-        if models.topic_classifier is not None:
-            classifier = (models.topic_classifier.labels, models.topic_classifier.probabilities(texts, embeddings))
-        assigned = models.topics.assign(texts, embeddings, classifier)
+        assigned = models.assign_topics([model_text(d.title, d.text) for d in chunk])
         with transaction.atomic():
             old: dict[int, set[int]] = {d.pk: set() for d in chunk}
             for document_id, topic_id in DocumentTopic.objects.filter(document_id__in=id_chunk).values_list(

@@ -11,16 +11,10 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from ..models import IngestBatch
-from .ingestion import IngestError, IngestResult, documents_ingest
-
-
-@dataclass(frozen=True)
-class UnreadableRow:
-    reason: str
+from .ingestion import IngestError, IngestResult, UnreadableRow, documents_ingest
 
 
 def _decode(content: bytes, name: str) -> str:

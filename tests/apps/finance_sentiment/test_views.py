@@ -4,7 +4,6 @@ import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from apps.core.models import AuditEvent, Job
 from apps.finance_sentiment.models import AlertRule, ApiKey, Document, LabelledSet, Topic
