@@ -37,3 +37,13 @@ class FinanceSentimentConfig(AppConfig):
                         "similarity already computes.",
             training=ClassifierTraining(training_data=topic_training_data, default_config=TOPIC_DEFAULT_CONFIG),
         ))
+        # Control page, shadow mode and data retention (apps.core; see services/trust.py).
+        from apps.core.services.control import register_policy_defaults
+        from apps.core.services.retention import register_retention
+        from apps.core.services.shadow import register_label_resolver
+
+        from .services import trust
+
+        register_policy_defaults("finance_sentiment.sentiment", confidence_threshold=0.5, low_confidence_action="review")
+        register_label_resolver("finance_sentiment.sentiment", trust.shadow_labels)
+        register_retention(trust.retention_kind())

@@ -10,6 +10,7 @@ urlpatterns = [
     path("documents/", views.document_list, name="document_list"),
     path("documents/<int:pk>/", views.document_detail, name="document_detail"),
     path("documents/<int:pk>/label/", views.document_label_view, name="document_label"),
+    path("documents/<int:pk>/explanation/", views.document_explanation_view, name="document_explanation"),
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/<int:pk>/", views.alert_detail, name="alert_detail"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),

@@ -124,13 +124,32 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "label": document.label,
         "topic": "none" if document.topic_labelled_none else (str(document.topic_label_id) if document.topic_label_id else ""),
     })
+    from .services.trust import document_unsure
+
+    unsure, threshold = document_unsure(document)
     return render(request, "finance_sentiment/document_detail.html", {
-        "document": document, "form": form,
+        "document": document, "form": form, "unsure": unsure, "threshold": threshold,
         "scores": document.scores.select_related("model_version").order_by("-created_at")[:20],
         "alerts": document.alerts.select_related("topic").order_by("-opened_at")[:10],
         "probabilities": [("negative", document.p_negative), ("neutral", document.p_neutral),
                           ("positive", document.p_positive)],
     })
+
+
+@operator_required
+def document_explanation_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Which words drove the document's sentiment (an htmx partial, computed when asked for)."""
+    from apps.core.services.explanations import explanation_segments
+
+    from .services.trust import document_explanation
+
+    document = get_object_or_404(Document.objects.select_related("sentiment_version"), pk=pk)
+    try:
+        explanation = document_explanation(document=document)
+    except UserError as exc:
+        return render(request, "core/_explanation.html", {"error": str(exc)}, status=409)
+    return render(request, "core/_explanation.html",
+                  {"explanation": explanation, "segments": explanation_segments(explanation)})
 
 
 @require_POST

@@ -132,6 +132,35 @@ def shadow_observe(*, scenario: str, subject: str, text: str, label: str, confid
         return False
 
 
+@dataclass(frozen=True)
+class Observation:
+    subject: str
+    text: str
+    label: str
+    confidence: float | None = None
+    active_version_id: int | None = None
+
+
+def shadow_observe_many(*, scenario: str, observations: Iterable[Observation]) -> int:
+    """`shadow_observe` for a batch (one INSERT; for batch scoring jobs). Returns how many were kept."""
+    try:
+        deployment_id, rate = _running_deployment(scenario)
+        if deployment_id is None:
+            return 0
+        rows = [ShadowPrediction(deployment_id=deployment_id, subject=o.subject[:200], text=o.text[:MAX_TEXT_CHARS],
+                                 active_version_id=o.active_version_id, active_label=o.label[:100],
+                                 active_confidence=o.confidence)
+                for o in observations if rate >= 1.0 or random.random() < rate]
+        if not rows:
+            return 0
+        ShadowPrediction.objects.bulk_create(rows, ignore_conflicts=True)  # inputs already compared are kept once
+        transaction.on_commit(lambda: _schedule_scoring(deployment_id))
+        return len(rows)
+    except Exception:  # noqa: BLE001 - never let the shadow break scoring
+        log.exception("shadow observation for %s failed", scenario)
+        return 0
+
+
 def _schedule_scoring(deployment_id: int) -> None:
     """Queue one scoring task per deployment and batch window (cache.add is atomic)."""
     from ..tasks import shadow_score

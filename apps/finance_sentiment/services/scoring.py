@@ -108,6 +108,10 @@ def _score_chunk(chunk: list[Document], models: ScoringModels, job, summary: Sco
         DocumentTicker.objects.bulk_create(ticker_links, batch_size=500, ignore_conflicts=True)
         summary.touched |= trends_apply(deltas=deltas)
         summary.scored += len(updated)
+    if updated:  # a shadow candidate (if one runs) scores them too, in another task
+        from .trust import shadow_offer
+
+        shadow_offer(updated, models.sentiment_version_id)
 
 
 def pending_documents(*, batch_id: int | None = None, left_behind: bool = False,
