@@ -21,6 +21,7 @@ and splits go to --work (default: a temporary folder), never into the project.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -75,7 +76,8 @@ def train_and_evaluate(name: str, method: str, train: Path, test: Path, work: Pa
         "set": name, "method": method, "accuracy": scored["accuracy"], "macro_f1": scored["macro_f1"],
         "ece": scored["ece"], "ece_uncalibrated": scored["ece_uncalibrated"], "n_test": scored["n"],
         "valid_accuracy": trained["accuracy"], "best_epoch": trained["best_epoch"], "epochs_run": trained["epochs_run"],
-        "seconds_per_epoch": trained["seconds_per_epoch"], "head_seconds": trained["head_seconds"],
+        "seconds_per_epoch": trained["seconds_per_epoch"], "cpu_seconds_per_epoch": trained.get("cpu_seconds_per_epoch"),
+        "head_seconds": trained["head_seconds"], "load_average": round(os.getloadavg()[0], 1),
         "train_seconds": trained["train_seconds"], "peak_rss_mb": trained["peak_rss_mb"],
         "peak_cuda_mb": trained.get("peak_cuda_mb"), "device": trained["device"],
     }
@@ -138,10 +140,12 @@ def main() -> None:
         ])
     print_table(f"cost per method on this machine ({rows[0]['device'] if rows else args.device}, "
                 f"{args.threads} CPU threads)",
-                ["set", "method", "s/epoch", "head fit s", "epochs run", "best epoch", "train s", "peak RSS MB",
-                 "peak CUDA MB"],
-                [[r["set"], r["method"], r["seconds_per_epoch"], r["head_seconds"], r["epochs_run"], r["best_epoch"],
-                  r["train_seconds"], r["peak_rss_mb"], r["peak_cuda_mb"]] for r in rows])
+                ["set", "method", "wall s/epoch", "CPU s/epoch", "head fit s", "epochs run", "best epoch", "train s",
+                 "peak RSS MB", "peak CUDA MB", "load avg"],
+                [[r["set"], r["method"], r["seconds_per_epoch"], r["cpu_seconds_per_epoch"], r["head_seconds"],
+                  r["epochs_run"], r["best_epoch"], r["train_seconds"], r["peak_rss_mb"], r["peak_cuda_mb"],
+                  r["load_average"]] for r in rows])
+    print("wall time depends on what else the machine runs (see load avg, 2 cores here); CPU time on the work itself")
     print(f"\nmodels and splits: {work}")
     finish({"rows": rows, "work": str(work)}, args.json)
 
