@@ -109,6 +109,15 @@ def _running_deployment(scenario: str) -> tuple[int | None, float]:
     return deployment_id, rate
 
 
+def shadow_is_running(scenario: str) -> bool:
+    """Whether a shadow deployment runs for `scenario` (cached per process for a few seconds)."""
+    try:
+        return _running_deployment(scenario)[0] is not None
+    except Exception:  # noqa: BLE001 - never let the shadow break serving
+        log.exception("could not tell whether a shadow runs for %s", scenario)
+        return False
+
+
 def shadow_observe(*, scenario: str, subject: str, text: str, label: str, confidence: float | None = None,
                    active_version_id: int | None = None) -> bool:
     """Record a live prediction for the running shadow of `scenario`, if any. Returns whether it
