@@ -113,10 +113,10 @@ def adversarial(name: str, args) -> dict:
     from ml_core.trust.robustness import AttackSettings, RobustnessSettings, evaluate_robustness
 
     train, test = load_dataset(name, args)
-    adv = {"method": args.adv_method, "epsilon": args.adv_epsilon}
+    adv = {"method": args.adv_method, "epsilon": args.adv_epsilon, "norm": args.adv_norm}
     if args.adv_method == "pgd":
         adv["steps"] = args.pgd_steps
-    runs = [("standard", {}), (f"{args.adv_method} eps={args.adv_epsilon}", {"adversarial": adv})]
+    runs = [("standard", {}), (f"{args.adv_method} eps={args.adv_epsilon}/{args.adv_norm}", {"adversarial": adv})]
     runs = [run for run, keep in zip(runs, (args.adv_arms != "adversarial", args.adv_arms != "standard")) if keep]
     embedder = shared_embedder(None, "cpu")
     settings = RobustnessSettings(attack=AttackSettings(max_examples=args.attack_examples, seed=args.seed),
@@ -171,7 +171,9 @@ def main() -> None:
     p.add_argument("--paraphrase-batch-size", type=int, default=16)
     p.add_argument("--fewshot-epochs", type=int, default=8)
     p.add_argument("--adv-method", choices=("fgm", "pgd"), default="fgm")
-    p.add_argument("--adv-epsilon", type=float, default=0.5)
+    p.add_argument("--adv-epsilon", type=float, default=1.0)
+    p.add_argument("--adv-norm", choices=("token", "sequence"), default="sequence",
+                   help="epsilon bounds each token's or each text's whole perturbation")
     p.add_argument("--pgd-steps", type=int, default=3)
     p.add_argument("--adv-epochs", type=int, default=3)
     p.add_argument("--attack-examples", type=int, default=300, help="test examples the attack runs on")

@@ -118,7 +118,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--translation-models", default=None, help="FORWARD,BACKWARD model folders for backtranslation")
     group.add_argument("--adversarial", choices=("fgm", "pgd"), default=None,
                        help="adversarial training on the word embeddings (full or lora)")
-    group.add_argument("--adv-epsilon", type=float, default=None, help="perturbation size per token (default 0.5)")
+    group.add_argument("--adv-epsilon", type=float, default=None,
+                       help="size of the perturbation of each text's word embeddings (default 1.0)")
     group.add_argument("--adv-steps", type=int, default=None, help="PGD ascent steps (default 3)")
 
 

@@ -11,8 +11,10 @@ trained on L(e) + alpha * L(e + r):
 - PGD (Madry et al. 2018): `steps` projected ascent steps of size `step_size`, each normalised
   the same way and projected back onto the epsilon ball. About (steps + 1)x a plain step.
 
-`norm="token"` bounds each token's perturbation by epsilon (a word moves at most epsilon, which
-is what a word substitution does); `norm="sequence"` bounds each text's whole perturbation.
+`norm="sequence"` (the default, as in Miyato et al.) bounds each text's whole perturbation by
+epsilon; `norm="token"` bounds each token's (every word may move by epsilon at once: much
+stronger; with all-MiniLM-L6-v2, whose word embeddings have norms near 1.1, epsilon 0.5 per
+token drove the adversarial loss on Financial PhraseBank to ~6 against ~0.5 clean).
 The gradient g is taken exactly at each position: a forward hook keeps the embedding output of
 the clean forward pass, so FGM costs one extra forward and backward, not two.
 """
@@ -61,8 +63,8 @@ def project(delta: "torch.Tensor", epsilon: float, norm: str) -> "torch.Tensor":
 class AdversarialPlugin(TrainingPlugin):
     name = "adversarial"
 
-    def __init__(self, method: str = "fgm", epsilon: float = 0.5, alpha: float = 1.0, steps: int = 3,
-                 step_size: float | None = None, norm: str = "token") -> None:
+    def __init__(self, method: str = "fgm", epsilon: float = 1.0, alpha: float = 1.0, steps: int = 3,
+                 step_size: float | None = None, norm: str = "sequence") -> None:
         if method not in ADVERSARIAL_METHODS:
             raise ConfigError(f"adversarial method must be one of {', '.join(ADVERSARIAL_METHODS)}, not {method!r}")
         if not (isinstance(epsilon, (int, float)) and epsilon >= 0):
