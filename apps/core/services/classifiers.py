@@ -152,18 +152,20 @@ def _live_curves(job_id) -> Callable[[dict], None]:
     return on_epoch
 
 
-def _faithfulness(folder: Path, data: TrainingData, *, device: str, progress) -> dict | None:
+def _faithfulness(folder: Path, data: TrainingData, *, device: str, progress) -> dict[str, float]:
     """The deletion check of the new model's explanations (services.explanations), on the test
-    texts when there are some, else the validation texts, else the training texts."""
+    texts when there are some, else the validation texts, else the training texts. The report is
+    faithfulness.json in the artifact; its headline figures join the version's metrics."""
     from .explanations import faithfulness_of_folder
 
     texts = next((d.texts for d in (data.test, data.valid, data.train) if d is not None and len(d)), [])
     progress(96.5, "checking that the explanations are faithful")
     report = faithfulness_of_folder(folder, texts, device=device)
     if not report:
-        return None
-    return _json_safe({k: report[k] for k in ("n", "mean_drop_top", "mean_drop_random", "share_top_beats_random",
-                                              "p_value", "passed", "steps", "seconds_per_explanation", "settings")})
+        return {}
+    figures = {"faithfulness_drop_top": report["mean_drop_top"], "faithfulness_drop_random": report["mean_drop_random"],
+               "faithfulness_passed": float(report["passed"]), "faithfulness_p": report["p_value"]}
+    return {k: v for k, v in _json_safe(figures).items() if v is not None}
 
 
 def classifier_train(*, job: Job, progress) -> JobOutcome:
@@ -192,9 +194,7 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
             (folder / TEST_REPORT_FILE).write_text(json.dumps(_json_safe(report), indent=2))
             trained["test"] = _test_figures(report)
             metrics.update({f"test_{k}": v for k, v in trained["test"].items()})
-        faithfulness = _faithfulness(folder, data, device=result.metrics["device"], progress=progress)
-        if faithfulness:
-            metrics["faithfulness"] = faithfulness
+        metrics.update(_faithfulness(folder, data, device=result.metrics["device"], progress=progress))
         best = f", best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}" \
             if config.method != "head" else ""
         return BuiltArtifact(

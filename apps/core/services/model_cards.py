@@ -19,9 +19,6 @@ from ..scenarios import get_scenario
 
 log = logging.getLogger(__name__)
 
-FAITHFULNESS_KEY = "faithfulness"
-
-
 def _scenario_texts(scenario_key: str) -> tuple[str, str, list[str]]:
     """(label, intended use, known limits) of a scenario, with fallbacks for unknown ones."""
     try:
@@ -47,7 +44,7 @@ def _card(*, folder: Path, scenario: str, title_suffix: str, base_model: str, me
         facts=facts, classifier=reports["classifier"], training_data=reports["training_data"] or training_data,
         evaluation=reports["evaluation"], evaluated_on=reports["evaluated_on"], metrics=metrics,
         robustness=metrics.get("robustness"), compression=metrics.get("compression"),
-        faithfulness=metrics.get(FAITHFULNESS_KEY) or reports["faithfulness"], limits=limits)
+        faithfulness=reports["faithfulness"], limits=limits)
 
 
 def _shown(value: Any) -> str:

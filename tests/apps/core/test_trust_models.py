@@ -2,6 +2,8 @@
 model cards (in the artifact and live), the faithfulness check of every trained classifier,
 "why" explanations on demand, and shadow mode (comparison arithmetic, scoring off the request
 path, permissions)."""
+import json
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -57,9 +59,10 @@ def test_every_version_has_a_model_card_and_trained_classifiers_a_faithfulness_c
                  "| neg | 18 |", "### Calibration", "### Slices", "### Explanations", "## Known limits",
                  "Texts longer than 32 word pieces are cut"):
         assert part in card
-    faithfulness = version.metrics["faithfulness"]
+    faithfulness = json.loads((folder / "faithfulness.json").read_text())
     assert faithfulness["n"] == 6 and {"mean_drop_top", "mean_drop_random", "passed"} <= set(faithfulness)
-    assert (folder / "faithfulness.json").is_file()
+    assert version.metrics["faithfulness_drop_top"] == pytest.approx(faithfulness["mean_drop_top"])
+    assert version.metrics["faithfulness_passed"] == float(faithfulness["passed"])
 
     # Later reports land in the live card (the folder is sealed): the download shows them.
     version.metrics = {**version.metrics, "robustness": {"clean_accuracy": 0.9, "attack": {
