@@ -8,7 +8,11 @@ table is half of MiniLM's parameters, and without it the file stays at ~60% of f
 Static: activation ranges are calibrated beforehand on a sample of the training texts and
 stored in the graph as QuantizeLinear/DequantizeLinear pairs (QDQ), which ONNX Runtime fuses
 into integer kernels when it loads the model. It starts from the plain (unfused) graph, which
-is what the static quantizer understands; the classification head and the pooling stay fp32.
+is what the static quantizer understands. Only the matrix products and the embedding lookup
+are quantized: with every op in int8 (Softmax, GELU, the residual Adds, whose activations
+have outliers that a calibrated range clips), Banking77 fell from 93% to 37% accuracy; with
+MatMul and Gather only, it keeps about what dynamic int8 keeps. The classification head and
+the pooling stay fp32.
 """
 from __future__ import annotations
 
@@ -76,10 +80,12 @@ def quantize_dynamic_int8(source: Path | str, target: Path | str, *, per_channel
 class _TextCalibrationReader(CalibrationDataReader):
     """Feeds tokenized batches of calibration texts to the static quantizer."""
 
-    def __init__(self, tokenizer, texts: Sequence[str], max_length: int, batch_size: int) -> None:
+    def __init__(self, tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
+                 fixed_shape: bool = False) -> None:
         self._batches = []
+        padding = "max_length" if fixed_shape else True  # histogram calibrators need one shape
         for start in range(0, len(texts), batch_size):
-            encoded = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
+            encoded = tokenizer(list(texts[start : start + batch_size]), padding=padding, truncation=True,
                                 max_length=max_length, return_tensors="np")
             self._batches.append({"input_ids": encoded["input_ids"].astype(np.int64),
                                   "attention_mask": encoded["attention_mask"].astype(np.int64)})
@@ -94,7 +100,8 @@ class _TextCalibrationReader(CalibrationDataReader):
 
 def quantize_static_int8(source: Path | str, target: Path | str, *, tokenizer, texts: Sequence[str],
                          max_length: int, per_channel: bool = True, method: str = "minmax",
-                         batch_size: int = 16, quantized_prefixes: Sequence[str] = ("/encoder/",)) -> Path:
+                         batch_size: int = 16, quantized_prefixes: Sequence[str] = ("/encoder/",),
+                         op_types: Sequence[str] = ("MatMul", "Gather")) -> Path:
     """Static int8 (QDQ) of an unfused graph, activation ranges calibrated on `texts`.
 
     Only nodes whose names start with one of `quantized_prefixes` are quantized; the rest stay fp32: by
@@ -108,7 +115,7 @@ def quantize_static_int8(source: Path | str, target: Path | str, *, tokenizer, t
         raise QuantizationError("static quantization needs calibration texts (a sample of the training texts)")
     graph = onnx.load(str(source), load_external_data=False).graph
     excluded = [node.name for node in graph.node if not node.name.startswith(tuple(quantized_prefixes))]
-    reader = _TextCalibrationReader(tokenizer, texts, max_length, batch_size)
+    reader = _TextCalibrationReader(tokenizer, texts, max_length, batch_size, fixed_shape=method != "minmax")
     calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                         "entropy": CalibrationMethod.Entropy}[method]
     try:
@@ -116,6 +123,7 @@ def quantize_static_int8(source: Path | str, target: Path | str, *, tokenizer, t
             quantize_static(str(source), str(target), reader, quant_format=QuantFormat.QDQ,
                             per_channel=per_channel, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                             calibrate_method=calibrate_method, nodes_to_exclude=excluded,
+                            op_types_to_quantize=list(op_types),
                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     except Exception as exc:
         Path(target).unlink(missing_ok=True)

@@ -85,3 +85,21 @@ def test_the_admin_action_queues_a_compression_job(toy_version, admin_client):
     assert response.status_code == 200 and b"Compressing" in response.content
     job = Job.objects.get(kind="core.compress_model")
     assert job.params["methods"] == ["onnx", "int8", "int8-static"] and job.state == Job.State.QUEUED
+
+
+def test_shared_onnx_encoder_is_exported_once_and_embeds_like_the_shared_encoder(settings, tiny_encoder_path):
+    from pathlib import Path
+
+    import numpy as np
+
+    from apps.core.services.compression import shared_onnx_encoder
+    from apps.core.services.encoders import shared_encoder
+    from ml_core.backbone import encode_texts
+
+    settings.ML_BACKBONE = str(tiny_encoder_path)
+    encoder = shared_onnx_encoder()
+    assert shared_onnx_encoder() is encoder  # one per process
+    [folder] = (Path(settings.ARTIFACTS_ROOT) / "onnx-encoders").iterdir()
+    assert (folder / "MANIFEST.json").is_file() and (folder / "encoder.int8.onnx").is_file()
+    texts = ["where is my card?", "profits rose sharply", "ok"]
+    np.testing.assert_allclose(encode_texts(encoder, texts), encode_texts(shared_encoder(), texts), atol=1e-5)
