@@ -8,6 +8,9 @@
 (function () {
   "use strict";
   if (window.mlCharts) { window.mlCharts.init(document); return; }
+  // Partials include this file each; Chart.js is fetched once (a second copy would replace
+  // window.Chart and orphan the charts made with the first).
+  var CHART_SRC = document.currentScript ? document.currentScript.dataset.chartjs : null;
 
   var COLORS = { train: "#c0392b", valid: "#2c6ea6", accuracy: "#2e8540", f1: "#b7791f", ink: "#1d2733", line: "#dde3ea" };
   var POLL_MS = 3000;
@@ -174,7 +177,7 @@
   var builders = { curves: curves, trials: trials, confusion: confusion, reliability: reliability };
 
   function init(root) {
-    if (!window.Chart) { return; }  // Chart.js loads with defer, like this file; retried on load
+    if (!window.Chart) { return; }
     (root || document).querySelectorAll("[data-ml-chart]:not([data-ml-ready])").forEach(function (el) {
       var build = builders[el.dataset.mlChart];
       if (!build) { return; }
@@ -183,12 +186,28 @@
     });
   }
 
-  window.mlCharts = { init: init };
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
-  } else {
-    init(document);
+  function withChartJs(done) {
+    if (window.Chart) { done(); return; }
+    if (!CHART_SRC) { console.error("ml-charts.js: no data-chartjs URL and no Chart.js on the page"); return; }
+    var script = document.querySelector("script[data-ml-chartjs]");
+    if (!script) {
+      script = document.createElement("script");
+      script.src = CHART_SRC;
+      script.dataset.mlChartjs = "1";
+      document.head.appendChild(script);
+    }
+    script.addEventListener("load", done);
   }
-  window.addEventListener("load", function () { init(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
+
+  window.mlCharts = { init: init };
+  // After DOMContentLoaded every deferred script has run, including a Chart.js that the page
+  // loads itself: use that one rather than fetching a second copy.
+  function start() { withChartJs(function () { init(document); }); }
+  if (document.readyState === "complete") {
+    start();
+  } else {
+    document.addEventListener("DOMContentLoaded", start);
+    window.addEventListener("load", start);
+  }
+  document.addEventListener("htmx:afterSettle", function (event) { withChartJs(function () { init(event.target); }); });
 })();
