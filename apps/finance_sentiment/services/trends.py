@@ -56,7 +56,8 @@ def deltas_add(deltas: dict[TrendKey, Delta], *, series: Iterable[str], publishe
 
 def trends_apply(*, deltas: dict[TrendKey, Delta]) -> set[TrendKey]:
     """Write the increments: create missing buckets, then add with F() (safe under concurrency)."""
-    changed = {key: d for key, d in deltas.items() if not d.is_zero}
+    # Sorted: two jobs updating overlapping buckets lock them in the same order (no deadlock).
+    changed = dict(sorted((key, d) for key, d in deltas.items() if not d.is_zero))
     if not changed:
         return set()
     with transaction.atomic():
