@@ -17,8 +17,11 @@ class CustomerServiceConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.scenarios import ClassifierTraining, classifier_scenario, register_scenario
+        from apps.core.services.control import PolicyStore, register_policy_store
+        from apps.core.services.retention import RetentionKind, register_retention
 
         from .serving import SCENARIO
+        from .services.chat import assistant_policy_read, assistant_policy_write, conversations_delete_before
         from .services.training import intent_training_data
 
         register_scenario(classifier_scenario(
@@ -34,3 +37,9 @@ class CustomerServiceConfig(AppConfig):
                 comparison_metric="accuracy",
             ),
         ))
+        # The control page edits the cascade's own settings row (one source of truth, audited there).
+        register_policy_store(SCENARIO, PolicyStore(
+            read=assistant_policy_read, write=assistant_policy_write, where="Customer service → Settings",
+            actions=("handoff",), audited=True))
+        register_retention(RetentionKind("customer_service.conversations", "Chat conversations (with their messages)",
+                                         conversations_delete_before))

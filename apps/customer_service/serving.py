@@ -385,13 +385,45 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the encoder, the model and the index now rather than on the first customer's message."""
+        self._pin_threads()
         self.index.sync(force=True)
         embed_texts(["hello"])
         self.intent_models.get()
+        from .models import AssistantSettings
+
+        stored = AssistantSettings.objects.filter(pk=1).values_list("retrieval_precision", flat=True).first()
+        self.index.ensure_calibrated(stored or AssistantSettings._meta.get_field("retrieval_precision").default)
 
 
 _assistant: Assistant | None = None
 _assistant_lock = threading.Lock()
+_warming: threading.Thread | None = None
+_warm_lock = threading.Lock()
+
+
+def assistant_warm_up_soon() -> None:
+    """Load the encoder, model and index in the background, once per process (the widget frame
+    calls this as it opens, so the customer's first question does not wait for the loading)."""
+    global _warming
+    if _warming is not None:
+        return
+    target = assistant()  # this instance, even if a test resets the global meanwhile
+    with _warm_lock:
+        if _warming is not None:
+            return
+
+        def run() -> None:
+            from django.db import connection
+
+            try:
+                target.warm_up()
+            except Exception:  # the first message will load (and report) whatever failed
+                log.exception("warming up the assistant failed")
+            finally:
+                connection.close()
+
+        _warming = threading.Thread(target=run, name="assistant-warm-up", daemon=True)
+        _warming.start()
 
 
 def assistant() -> Assistant:
@@ -405,8 +437,9 @@ def assistant() -> Assistant:
 
 def assistant_reset() -> None:
     """Forget this process's assistant (tests switch encoders and databases)."""
-    global _assistant
+    global _assistant, _warming
     with _assistant_lock:
+        _warming = None
         if _assistant is not None and _assistant.intent_models in ActiveModelCache._instances:
             ActiveModelCache._instances.remove(_assistant.intent_models)
         _assistant = None

@@ -359,7 +359,9 @@ def widget_frame(request: HttpRequest) -> HttpResponse:
         response["Content-Security-Policy"] = "frame-ancestors 'none'"
         return response
     from .models import normalise_origin
+    from .serving import assistant_warm_up_soon
 
+    assistant_warm_up_soon()
     parent = normalise_origin(origin)
     response = render(request, "customer_service/widget_frame.html", {
         "site": site, "parent_origin": parent, "token": widget_token_issue(site=site, origin=parent)})

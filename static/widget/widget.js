@@ -17,7 +17,8 @@
   var input = document.getElementById("chat-input");
   var sendButton = document.getElementById("chat-send");
   var statusLine = document.getElementById("chat-status");
-  var state = { conversationId: null, status: "bot", lastId: 0, context: {}, open: false, unread: 0, seen: {} };
+  var state = { conversationId: null, status: "bot", lastId: 0, context: {}, open: false, unread: 0, seen: {},
+                sending: false };
   var POLL_WITH_PERSON_MS = 2500;
   var POLL_WITH_BOT_MS = 8000;
   var pollTimer = null;
@@ -149,6 +150,8 @@
   }
 
   function send(text, choice) {
+    if (state.sending) { return Promise.reject(new Error("still sending")); }
+    state.sending = true;
     var body = { site_key: cfg.siteKey, text: text, context: state.context };
     if (state.conversationId) { body.conversation_id = state.conversationId; }
     if (choice) { body.choice = choice; }
@@ -170,7 +173,7 @@
         say(error.status === 401 ? "The chat session expired; reload the page." : error.message, true);
         throw error;
       })
-      .finally(function () { sendButton.disabled = false; });
+      .finally(function () { state.sending = false; sendButton.disabled = false; });
   }
 
   function historyUrl() {
@@ -203,7 +206,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
-    if (!text) { return; }
+    if (!text || state.sending) { return; }
     send(text).then(function () { input.value = ""; }, function () { /* kept for a retry */ });
   });
   input.addEventListener("keydown", function (event) {

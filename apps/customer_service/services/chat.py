@@ -64,14 +64,50 @@ def assistant_settings_forget() -> None:
 
 
 def assistant_settings_update(*, values: dict[str, Any], updated_by=None) -> AssistantSettings:
+    """Change the cascade's settings (validated, audited as a threshold change)."""
+    from apps.core.models import AuditEvent
+    from apps.core.services.audit import audit_record
+
+    from ..serving import SCENARIO
+
     found = assistant_settings(fresh=True)
+    changed = {name: {"from": getattr(found, name), "to": value} for name, value in values.items()
+               if getattr(found, name) != value}
     for name, value in values.items():
         setattr(found, name, value)
     found.full_clean()
+    if not changed:
+        return found
     found.updated_by = updated_by if (updated_by and updated_by.is_authenticated) else None
-    found.save()
+    with transaction.atomic():
+        found.save()
+        audit_record(action=AuditEvent.Action.THRESHOLD_CHANGE, scenario=SCENARIO,
+                     target="customer service assistant settings", details={"changed": changed}, actor=updated_by)
     assistant_settings(fresh=True)
     return found
+
+
+def assistant_policy_read() -> dict[str, Any]:
+    """The cascade's settings as the suite's control page shows every scenario's policy."""
+    found = assistant_settings(fresh=True)
+    return {"confidence_threshold": found.answer_threshold, "low_confidence_action": "handoff",
+            "handoff_labels": list(found.handoff_intents or [])}
+
+
+def assistant_policy_write(values: dict[str, Any], actor) -> None:
+    """From the control page: the threshold is the answer threshold, the handoff labels the handoff
+    intents; unsure messages always end with a person (after search and a clarifying question)."""
+    assistant_settings_update(values={"answer_threshold": values["confidence_threshold"],
+                                      "handoff_intents": list(values.get("handoff_labels") or [])},
+                              updated_by=actor)
+
+
+def conversations_delete_before(cutoff) -> int:
+    """Data retention: conversations whose last message is older than `cutoff`, with their messages."""
+    old = Conversation.objects.filter(last_message_at__lt=cutoff)
+    count = old.count()
+    old.delete()
+    return count
 
 
 def thresholds_of(found: AssistantSettings) -> cascade.Thresholds:

@@ -173,7 +173,7 @@ def test_cors_preflight_and_schema(api, site, client):
     assert "Idempotency-Key" in schema
 
 
-def test_the_widget_frame_is_served_only_to_allowed_origins(client, site):
+def test_the_widget_frame_is_served_only_to_allowed_origins(client, site, tiny_backbone):
     frame = client.get("/customer-service/widget/frame/", {"key": site.public_key, "origin": "https://SHOP.example/"})
     assert frame.status_code == 200
     assert frame["Content-Security-Policy"] == f"frame-ancestors {ORIGIN}"

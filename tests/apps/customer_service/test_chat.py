@@ -140,3 +140,30 @@ def test_placeholders_render_readably():
     assert context_from_message("Invoice no. 8812 and purchase #ZX-551") == {"Order Number": "ZX-551",
                                                                              "Invoice Number": "8812"}
     assert context_from_message("order something nice") == {}
+
+
+def test_the_control_page_policy_is_the_assistants_settings_and_retention_deletes_old_chats(site, kb, admin_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.core.models import AuditEvent
+    from apps.core.services.control import scenario_policy, scenario_policy_update
+    from apps.core.services.retention import retention_apply, retention_rule_update
+    from apps.customer_service.models import AssistantSettings
+
+    policy = scenario_policy("customer_service.intent", fresh=True)
+    assert (policy.confidence_threshold, policy.handoff_labels) == (0.5, ("contact_human_agent",))
+    scenario_policy_update(scenario="customer_service.intent", actor=admin_user, values={
+        "confidence_threshold": 0.7, "low_confidence_action": "handoff", "handoff_labels": "complaint"})
+    row = AssistantSettings.objects.get()
+    assert (row.answer_threshold, row.handoff_intents) == (0.7, ["complaint"])
+    event = AuditEvent.objects.get(action="threshold.change", scenario="customer_service.intent")
+    assert event.details["changed"]["answer_threshold"] == {"from": 0.5, "to": 0.7}
+
+    old = chat_message_handle(site=site, text="where is my order")
+    chat_message_handle(site=site, text="I forgot my password")
+    Conversation.objects.filter(pk=old["conversation_id"]).update(last_message_at=timezone.now() - timedelta(days=40))
+    retention_rule_update(kind="customer_service.conversations", max_age_days=30, actor=admin_user)
+    assert retention_apply(actor=admin_user)["customer_service.conversations"] == 1
+    assert Conversation.objects.count() == 1 and Message.objects.count() == 2

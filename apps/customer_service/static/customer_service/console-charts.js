@@ -33,6 +33,19 @@
           backgroundColor: names.map(function (n, i) { return SOURCE_COLORS[n] || COLORS[i % COLORS.length]; }) }] },
           options: base };
       }
+      if (kind === "calibration") {
+        var points = data("cs-calibration") || [];
+        var threshold = parseFloat(canvas.dataset.threshold), target = parseFloat(canvas.dataset.target);
+        config = { type: "line", data: { datasets: [
+          { label: "P(right intent) at this similarity", data: points.map(function (p) { return { x: p[0], y: p[1] }; }),
+            stepped: true, borderColor: COLORS[0], backgroundColor: COLORS[0], pointRadius: 0 },
+          { label: "threshold " + threshold.toFixed(3), data: [{ x: threshold, y: 0 }, { x: threshold, y: 1 }],
+            borderColor: COLORS[3], backgroundColor: COLORS[3], borderDash: [5, 4], pointRadius: 0 },
+          { label: "target " + target.toFixed(2), data: [{ x: points.length ? points[0][0] : 0, y: target }, { x: 1, y: target }],
+            borderColor: COLORS[2], backgroundColor: COLORS[2], borderDash: [2, 3], pointRadius: 0 }] },
+          options: Object.assign({ scales: { x: { type: "linear", title: { display: true, text: "similarity of the nearest text" } },
+                                             y: { min: 0, max: 1, title: { display: true, text: "probability" } } } }, base) };
+      }
       if (config) { new window.Chart(canvas, config); }
     });
   }
