@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from .metrics import render_metrics
 from .models import ModelVersion
-from .services.registry import ActiveModelCache, artifact_dir
+from .services.registry import ActiveModelCache, artifact_problem
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,11 @@ def check_models() -> dict:
     """Each active version's folder is complete; each model this process serves loaded."""
     scenarios = {}
     for version in ModelVersion.objects.filter(is_active=True):
-        folder = artifact_dir(version)
-        scenarios[version.scenario] = {"version": version.version,
-                                       "artifact_ok": (folder / "MANIFEST.json").is_file()}
+        problem = artifact_problem(version)
+        scenarios[version.scenario] = {"version": version.version, "artifact_ok": not problem}
+        if problem:
+            # Named for operators in the log; the response itself says only which scenario.
+            log.error("active %s: %s", version, problem)
     for cache in ActiveModelCache.all():
         entry = scenarios.setdefault(cache.scenario, {})
         loaded = cache._loaded

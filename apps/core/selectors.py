@@ -38,13 +38,30 @@ def registry_overview() -> list[dict]:
         versions_by_scenario.setdefault(version.scenario, []).append(version)
     registered = {s.key: s for s in all_scenarios()}
     keys = sorted(set(registered) | set(versions_by_scenario))
-    return [
-        {
+    entries = []
+    for key in keys:
+        active = next((v for v in versions_by_scenario.get(key, []) if v.is_active), None)
+        entries.append({
             "key": key,
             "scenario": registered.get(key),
             "label": registered[key].label if key in registered else key,
             "versions": versions_by_scenario.get(key, []),
-            "active": next((v for v in versions_by_scenario.get(key, []) if v.is_active), None),
-        }
-        for key in keys
-    ]
+            "active": active,
+            "problems": model_problems(scenario=key, active=active),
+        })
+    return entries
+
+
+def model_problems(*, scenario: str, active: ModelVersion | None) -> list[str]:
+    """What an operator must know about a scenario's serving: the active version's files are
+    damaged, or this process failed to load a version (and serves an older one)."""
+    from .services.registry import ActiveModelCache, artifact_problem
+
+    problems = []
+    if active is not None and (problem := artifact_problem(active)):
+        problems.append(f"v{active.version} (active): {problem}. The loaded copy serves until a "
+                        "restart; activate a sound version.")
+    for cache in ActiveModelCache.all():
+        if cache.scenario == scenario and cache.last_error and cache.last_error not in problems:
+            problems.append(cache.last_error)
+    return problems

@@ -9,6 +9,7 @@ new version cannot be loaded it keeps serving the old one and says why.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -23,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ml_core.artifacts import ArtifactError, atomic_directory, verify_directory
+from ml_core.artifacts import MANIFEST_NAME, ArtifactError, atomic_directory, verify_directory
 
 from ..models import AuditEvent, Job, ModelVersion
 from .audit import audit_record
@@ -48,6 +49,27 @@ class BuiltArtifact:
 
 def artifact_dir(version: ModelVersion) -> Path:
     return Path(settings.ARTIFACTS_ROOT) / version.artifact_path
+
+
+def artifact_problem(version: ModelVersion) -> str:
+    """What is wrong with a version's files on disk, or "" when they look complete.
+
+    Cheap (no hashing), for pages and health checks: the folder, its manifest and every file
+    the manifest lists must exist. Activation and loading still verify every sha256.
+    """
+    folder = artifact_dir(version)
+    if not folder.is_dir():
+        return f"artifact folder {folder} does not exist"
+    try:
+        listed = json.loads((folder / MANIFEST_NAME).read_text())["files"]
+    except FileNotFoundError:
+        return f"artifact folder {folder} has no {MANIFEST_NAME}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{folder / MANIFEST_NAME} is unreadable: {exc}"
+    missing = sorted(rel for rel in listed if not (folder / rel).is_file())
+    if missing:
+        return f"artifact folder {folder} lacks {', '.join(missing[:5])}"
+    return ""
 
 
 def model_version_create(
@@ -108,10 +130,11 @@ def model_version_activate(*, version: ModelVersion, actor=None) -> ModelVersion
     """
     try:
         sha = verify_directory(artifact_dir(version))
+        if sha != version.sha256:
+            raise ArtifactError("its files changed since it was registered")
     except ArtifactError as exc:
+        log.error("refused to activate %s: %s", version, exc)
         raise RegistryError(f"{version} cannot be activated: {exc}") from exc
-    if sha != version.sha256:
-        raise RegistryError(f"{version} cannot be activated: its files changed since it was registered")
     with transaction.atomic():
         # Lock the scenario's rows so two activations cannot interleave.
         list(ModelVersion.objects.select_for_update().filter(scenario=version.scenario).values_list("pk"))
