@@ -3,7 +3,7 @@ import pytest
 from django.urls import reverse
 
 from tests.apps.core.test_classifier_views import toy_artifact, trained  # noqa: F401  (fixtures)
-from tests.e2e.conftest import browser, login, page  # noqa: F401  (fixtures)
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -231,8 +231,17 @@ def chat_message_handle(*, site: Site, text: str, conversation_id=None, choice: 
                             site=site, found=found)
 
     now = timezone.now()
+    handoff = decision is not None and decision.source == cascade.HANDOFF
+    updates: dict[str, Any] = {"last_message_at": now, "context": conversation.context}
+    if handoff:
+        updates.update(status=Conversation.Status.WAITING, handoff_reason=decision.reason[:200], handoff_at=now)
+    elif conversation.status == Conversation.Status.CLOSED:
+        updates["status"] = Conversation.Status.BOT
+    new_conversation = conversation._state.adding
     with transaction.atomic():
-        if conversation._state.adding:
+        if new_conversation:  # one INSERT with the final values instead of an INSERT and an UPDATE
+            for name, value in updates.items():
+                setattr(conversation, name, value)
             conversation.save()
         question = Message(conversation=conversation, role=Message.Role.CUSTOMER, text=masked)
         reply = None
@@ -253,15 +262,10 @@ def chat_message_handle(*, site: Site, text: str, conversation_id=None, choice: 
                 entries=list(composed.entry_ids), alternatives=[[i, round(p, 4)] for i, p in understanding.intents],
                 model_version=understanding.model_version,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2))
-        updates: dict[str, Any] = {"last_message_at": now, "context": conversation.context}
-        if decision is not None and decision.source == cascade.HANDOFF:
-            updates.update(status=Conversation.Status.WAITING, handoff_reason=decision.reason[:200],
-                           handoff_at=now)
-        elif conversation.status == Conversation.Status.CLOSED:
-            updates["status"] = Conversation.Status.BOT
-        Conversation.objects.filter(pk=conversation.pk).update(**updates)
-        for name, value in updates.items():
-            setattr(conversation, name, value)
+        if not new_conversation:
+            Conversation.objects.filter(pk=conversation.pk).update(**updates)
+            for name, value in updates.items():
+                setattr(conversation, name, value)
     return {"conversation_id": str(conversation.pk), "status": conversation.status, "message_id": question.pk,
             "reply": reply_dict(reply) if reply else None}
 

@@ -183,3 +183,14 @@ def test_the_widget_frame_is_served_only_to_allowed_origins(client, site, tiny_b
     for query in ({"key": site.public_key, "origin": "https://evil.example"}, {"key": "nope", "origin": ORIGIN}):
         refused = client.get("/customer-service/widget/frame/", query)
         assert refused.status_code == 403 and refused["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_a_chat_request_stays_lean(api, site, kb, intent_model, django_assert_max_num_queries):
+    """Models and index are loaded once per process; a message costs a handful of queries."""
+    post_chat(api, site, "where is my order")  # loads the encoder, the model and the index
+    # New conversation: the site, the conversation and two messages (+ the transaction).
+    with django_assert_max_num_queries(6):
+        body = post_chat(api, site, "I forgot my password").json()
+    # Going on: the site, the conversation, two messages, the conversation's update (+ the transaction).
+    with django_assert_max_num_queries(7):
+        post_chat(api, site, "track my parcel please", conversation_id=body["conversation_id"])
