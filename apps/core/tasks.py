@@ -53,6 +53,14 @@ def evaluate_robustness_job(job, progress) -> JobOutcome:
     return robustness_evaluate(job=job, progress=progress)
 
 
+@job_task("core.compress_model", queue="training")
+def compress_model_job(job, progress) -> JobOutcome:
+    """ONNX export, int8 quantization, pruning or distillation of a classifier version; promote within the guardrail."""
+    from .services.compression import model_compress
+
+    return model_compress(job=job, progress=progress)
+
+
 @shared_task(name="core.shadow_score")
 def shadow_score(deployment_id: int) -> int:
     """Score the live inputs a shadow deployment's candidate has not seen yet (inference queue)."""
@@ -83,11 +91,3 @@ def retention_daily() -> str:
     from .services.retention import retention_job_start
 
     return str(retention_job_start().pk)
-
-
-@job_task("core.compress_model", queue="training")
-def compress_model_job(job, progress) -> JobOutcome:
-    """ONNX export, int8 quantization, pruning or distillation of a classifier version; promote within the guardrail."""
-    from .services.compression import model_compress
-
-    return model_compress(job=job, progress=progress)
