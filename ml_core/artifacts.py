@@ -7,6 +7,7 @@ missing or whose files no longer match it.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -22,10 +23,50 @@ from .errors import UserError
 MANIFEST_NAME = "MANIFEST.json"
 PARTIAL_MARKER = ".partial-"
 _CHUNK = 1 << 20
+# Below this much free space a failed write is put down to a full disk.
+LOW_SPACE_BYTES = 1 << 20
 
 
 class ArtifactError(UserError):
     """An artifact folder is missing, incomplete or altered."""
+
+
+class DiskFullError(ArtifactError, OSError):
+    """The file system ran out of space while an artifact or checkpoint was written (an OSError
+    with errno ENOSPC, whatever the library that failed called it)."""
+
+    def __init__(self, message: str) -> None:
+        OSError.__init__(self, errno.ENOSPC, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        return (DiskFullError, (self.message,))
+
+
+def disk_full_error(exc: BaseException, folder: Path | str) -> DiskFullError | None:
+    """A DiskFullError naming `folder` when `exc` came from a full disk, else None.
+
+    torch and safetensors report a short write in their own words ("unexpected pos 64 vs 0"),
+    so besides ENOSPC the file system itself is asked how much room is left. Call it before
+    removing what the failed write left behind (that frees the space again).
+    """
+    if isinstance(exc, DiskFullError):
+        return exc
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full:
+        try:
+            stats = os.statvfs(folder)
+        except OSError:
+            return None
+        full = stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES
+    if not full:
+        return None
+    return DiskFullError(f"no space left on device under {folder}: the files were not saved "
+                         f"(the write failed with {type(exc).__name__}: {str(exc)[:200]}); "
+                         "free some space and start again")
 
 
 def _file_sha256(path: Path) -> str:
@@ -100,12 +141,21 @@ def atomic_directory(final: Path | str) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         raise ArtifactError(f"artifact folder {final} already exists")
-    partial = Path(tempfile.mkdtemp(prefix=f"{final.name}{PARTIAL_MARKER}", dir=final.parent))
+    try:
+        partial = Path(tempfile.mkdtemp(prefix=f"{final.name}{PARTIAL_MARKER}", dir=final.parent))
+    except OSError as exc:
+        raise (disk_full_error(exc, final.parent) or exc) from exc
     try:
         yield partial
         write_manifest(partial)
         _fsync_tree(partial)
         os.rename(partial, final)
+    except Exception as exc:
+        full = disk_full_error(exc, partial)
+        shutil.rmtree(partial, ignore_errors=True)
+        if full is not None and full is not exc:
+            raise full from exc
+        raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

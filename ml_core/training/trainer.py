@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..artifacts import disk_full_error
 from ..backbone import select_device
 from ..data import DataError, LabelledTexts, label_counts, stratified_split
 from ..errors import UserError
@@ -193,7 +194,14 @@ def _score_metric(record: dict[str, Any], metric: str) -> float:
 
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except Exception as exc:
+        full = disk_full_error(exc, path.parent)  # before the cleanup frees the space
+        tmp.unlink(missing_ok=True)
+        if full is not None:
+            raise full from exc
+        raise
     os.replace(tmp, path)
 
 
