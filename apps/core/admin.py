@@ -9,8 +9,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .models import AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
+from .models import ApiKey, AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
 from .roles import is_admin
+from .services.api_keys import ApiKeyError, api_key_create, api_key_revoke
 from .services.audit import audit_events_csv, audit_record
 from .scenarios import all_scenarios, get_scenario
 from .services.jobs import job_cancel
@@ -290,3 +291,64 @@ class ShadowDeploymentAdmin(_ReadOnlyAdmin):
 @admin.register(RetentionRule)
 class RetentionRuleAdmin(_ReadOnlyAdmin):
     list_display = ("kind", "max_age_days", "last_run_at", "last_deleted", "updated_by", "updated_at")
+
+
+# --- API keys: created here (the plain key is shown once, on the answer page) and revoked -------
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Who uses it, e.g. 'shop backend'")
+    scopes = forms.MultipleChoiceField(choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple,
+                                       help_text="The APIs this key may call")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix_shown", "scopes_shown", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix")
+    readonly_fields = [f.name for f in ApiKey._meta.fields if f.name != "key_hash"]
+    exclude = ("key_hash",)
+    actions = ["revoke_keys"]
+
+    @admin.display(description="key")
+    def prefix_shown(self, key: ApiKey) -> str:
+        return f"{key.prefix}…"
+
+    @admin.display(description="scopes")
+    def scopes_shown(self, key: ApiKey) -> str:
+        return ", ".join(key.scopes)
+
+    def has_add_permission(self, request) -> bool:
+        return is_admin(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a key's scopes are fixed: make a new key and revoke the old one
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoked, never deleted: batches keep saying which key sent them
+
+    def has_revoke_permission(self, request) -> bool:
+        return is_admin(request.user) and request.user.has_perm("core.change_apikey")
+
+    @admin.action(description="Revoke selected keys (at once, for good)", permissions=["revoke"])
+    def revoke_keys(self, request, queryset) -> None:
+        revoked = [api_key_revoke(key=key, revoked_by=request.user) for key in queryset.filter(revoked_at__isnull=True)]
+        self.message_user(request, f"Revoked {len(revoked)} key(s).")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Not a model form: the service makes the secret, and the answer shows it once, unstored."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyCreateForm(request.POST or None)
+        created = plain = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                created, plain = api_key_create(name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                                                created_by=request.user)
+            except ApiKeyError as exc:
+                form.add_error(None, str(exc))
+        context = {**self.admin_site.each_context(request), "form": form, "created": created, "plain_key": plain,
+                   "title": "API key created" if created else "Create an API key", "opts": self.model._meta}
+        response = TemplateResponse(request, "admin/core/apikey/create.html", context)
+        if plain:
+            response["Cache-Control"] = "no-store"  # the page holds the only copy of the key
+        return response

@@ -125,6 +125,8 @@ class AuditEvent(models.Model):
         DATA_EXPORT = "data.export", "Exported data"
         DATA_DELETE = "data.delete", "Deleted data"
         SETTINGS_CHANGE = "settings.change", "Changed a setting"
+        API_KEY_CREATE = "apikey.create", "Created an API key"
+        API_KEY_REVOKE = "apikey.revoke", "Revoked an API key"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -245,3 +247,42 @@ class RetentionRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.max_age_days or '∞'} days"
+
+
+# --- API keys for server-to-server calls ---------------------------------------------------------
+class ApiKey(models.Model):
+    """A key another system sends (`Authorization: Bearer ak_...`) to call the APIs its scopes allow.
+
+    Only the sha256 of the key is stored: the plain key is shown once, when it is created
+    (apps.core.services.api_keys). Keys are revoked, not deleted, so the batches they posted
+    keep saying who sent them.
+    """
+
+    class Scope(models.TextChoices):
+        FINANCE = "finance", "Finance: post documents, read own batches"
+        RECOMMENDATION = "recommendation", "Recommendation: upsert items, users, events; read recommendations"
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True, help_text="The key's first characters, to recognise it")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list, help_text="The APIs this key may call")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Written at most once a minute (see api_key_authenticate): a busy key must not write on every call.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])

@@ -5,7 +5,6 @@ from .models import (
     Alert,
     AlertDelivery,
     AlertRule,
-    ApiKey,
     Document,
     Feed,
     IngestBatch,
@@ -97,12 +96,6 @@ class AlertAdmin(admin.ModelAdmin):
     exclude = ("documents",)
     inlines = [AlertDeliveryInline]
     actions = [acknowledge_alerts]
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "key_hash", "created_by", "created_at", "last_used_at")
 
 
 @admin.register(LabelledSet)

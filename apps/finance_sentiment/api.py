@@ -1,28 +1,28 @@
 """REST API of finance sentiment (/api/v1/finance/...). Thin: selectors and services.
 
-Systems that post documents authenticate with an API key (`Authorization: Bearer fin_...`,
-created by an admin in the console); people use their session (CSRF applies to writes).
+Systems that post documents authenticate with an API key that has the "finance" scope
+(`Authorization: Bearer <key>`, created by an admin in the console or the back office; see
+apps.core.api_keys); people use their session (CSRF applies to writes).
 """
 from __future__ import annotations
 
 import json
 
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.roles import is_operator
+from apps.core.api_keys import ApiKeyAuthentication, IsOperatorOrApiKey, request_api_key
+from apps.core.models import ApiKey
 
 from . import selectors
-from .models import ApiKey, IngestBatch, Topic
+from .models import IngestBatch, Topic
 from .selectors import DocumentFilters, FilterError, TrendQuery
 from .serializers import (
     AlertSerializer,
@@ -35,49 +35,6 @@ from .serializers import (
 )
 from .services.alerts import alert_acknowledge
 from .services.ingestion import IngestError, documents_ingest
-from .services.keys import api_key_check
-
-
-class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer fin_...` (or `X-Api-Key: fin_...`): a system posting documents."""
-
-    keyword = b"bearer"
-
-    def authenticate(self, request):
-        header = get_authorization_header(request).split()
-        plain = None
-        if header and header[0].lower() == self.keyword:
-            if len(header) != 2:
-                raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'")
-            plain = header[1].decode(errors="replace")
-        elif request.META.get("HTTP_X_API_KEY"):
-            plain = request.META["HTTP_X_API_KEY"]
-        if plain is None:
-            return None
-        key = api_key_check(plain=plain)
-        if key is None:
-            raise exceptions.AuthenticationFailed("unknown or revoked API key")
-        from django.contrib.auth.models import AnonymousUser
-
-        return AnonymousUser(), key
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="api"'
-
-
-class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = ApiKeyAuthentication
-    name = "financeApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "An API key created by an admin (fin_...)"}
-
-
-class IsOperatorOrApiKey(BasePermission):
-    message = "Send an API key (Authorization: Bearer fin_...) or sign in as an operator."
-
-    def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, ApiKey) or is_operator(request.user)
 
 
 class LimitedJSONParser(BaseParser):
@@ -139,7 +96,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_permissions(self):
         if self.action == "create":
-            return [IsOperatorOrApiKey()]
+            return [IsOperatorOrApiKey(ApiKey.Scope.FINANCE)]
         return super().get_permissions()
 
     def get_parsers(self):
@@ -184,7 +141,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise exceptions.ValidationError({"documents": [f"must be an array of documents, got {type(body).__name__}"]})
         if not body:
             raise exceptions.ValidationError({"documents": ["the batch is empty"]})
-        key = request.auth if isinstance(request.auth, ApiKey) else None
+        key = request_api_key(request)
         try:
             result = documents_ingest(
                 items=body, origin=IngestBatch.Origin.API, label=key.name if key else request.user.get_username(),
@@ -205,12 +162,13 @@ class BatchViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         return [ApiKeyAuthentication(), SessionAuthentication()]
 
     def get_permissions(self):
-        return [IsOperatorOrApiKey()]
+        return [IsOperatorOrApiKey(ApiKey.Scope.FINANCE)]
 
     def get_queryset(self):
         batches = IngestBatch.objects.select_related("job").order_by("-created_at")
-        if isinstance(self.request.auth, ApiKey):
-            batches = batches.filter(api_key=self.request.auth)  # a key sees its own batches
+        key = request_api_key(self.request)
+        if key is not None:
+            batches = batches.filter(api_key=key)  # a key sees its own batches
         return batches
 
 

@@ -94,30 +94,6 @@ class Feed(models.Model):
         return self.name
 
 
-class ApiKey(models.Model):
-    """A key an outside system sends to post documents (`Authorization: Bearer fin_...`)."""
-
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, help_text="The key's first characters, to recognise it")
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "API key"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
-
 class IngestBatch(models.Model):
     """One delivery of documents (API call, file upload, feed poll) and what became of each item."""
 
@@ -130,7 +106,9 @@ class IngestBatch(models.Model):
     origin = models.CharField(max_length=8, choices=Origin.choices)
     label = models.CharField(max_length=300, blank=True, help_text="File name, feed name or API key name")
     feed = models.ForeignKey(Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
-    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
+    # Keys live in core (shared with the recommendation API); a finance key has the "finance" scope.
+    api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="ingest_batches")
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")

@@ -33,7 +33,7 @@ from .forms import (
     TrainForm,
     UploadForm,
 )
-from .models import SENTIMENT_LABELS, Alert, AlertRule, ApiKey, Document, Feed, IngestBatch, LabelledSet, Ticker, Topic
+from .models import SENTIMENT_LABELS, Alert, AlertRule, Document, Feed, IngestBatch, LabelledSet, Ticker, Topic
 from .selectors import DocumentFilters, FilterError
 from .services.alerts import alert_acknowledge
 from .services.analyzers import SENTIMENT_SCENARIO, TOPIC_SCENARIO, sentiment_cache
@@ -47,7 +47,7 @@ from .services.catalog import (
     topic_save,
 )
 from .services.ingestion import IngestError
-from .services.keys import api_key_create, api_key_revoke
+from .services.keys import api_key_create, api_key_revoke, finance_api_key_get, finance_api_keys
 from .services.training import labelled_set_upload, topic_classifier_readiness
 from .services.uploads import upload_ingest
 from .tasks import rebuild_scores_start
@@ -393,14 +393,18 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- models, labelled sets, API keys (admins) ---------------------------------------------------------
 @admin_required
 def models_page(request: HttpRequest) -> HttpResponse:
+    return _render_models_page(request)
+
+
+def _render_models_page(request: HttpRequest, new_key: dict | None = None) -> HttpResponse:
     return render(request, "finance_sentiment/models.html", {
         "sets": LabelledSet.objects.select_related("uploaded_by"), "set_form": LabelledSetForm(),
         "train_form": TrainForm(),
         "versions": ModelVersion.objects.filter(scenario=SENTIMENT_SCENARIO).order_by("-version")[:10],
         "topic_versions": ModelVersion.objects.filter(scenario=TOPIC_SCENARIO).order_by("-version")[:5],
         "labelled_documents": Document.objects.exclude(label="").count(),
-        "topic_readiness": topic_classifier_readiness(), "keys": ApiKey.objects.select_related("created_by"),
-        "key_form": ApiKeyForm(), "new_key": request.session.pop("finance_new_api_key", None),
+        "topic_readiness": topic_classifier_readiness(), "keys": finance_api_keys(),
+        "key_form": ApiKeyForm(), "new_key": new_key,
         "active": sentiment_cache.get(), "model_problem": sentiment_cache.last_error,
     })
 
@@ -475,22 +479,22 @@ def rescore(request: HttpRequest) -> HttpResponse:
 @admin_required
 def api_key_create_view(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST)
-    if form.is_valid():
-        key, plain = api_key_create(name=form.cleaned_data["name"], created_by=request.user)
-        audit_record(action="settings.change", target=f"API key {key.name}", scenario=SENTIMENT_SCENARIO,
-                     details={"created": key.prefix})
-        # Shown once on the next page, never stored in plain text.
-        request.session["finance_new_api_key"] = {"name": key.name, "key": plain}
-    else:
+    if not form.is_valid():
         messages.error(request, f"Not created: {form.errors.as_text()}")
-    return redirect("finance_sentiment:models")
+        return redirect("finance_sentiment:models")
+    key, plain = api_key_create(name=form.cleaned_data["name"], created_by=request.user)  # audited there
+    # The plain key goes into this answer only: not into the session, not into a message.
+    response = _render_models_page(request, new_key={"name": key.name, "key": plain})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
 @admin_required
 def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
-    key = api_key_revoke(key=get_object_or_404(ApiKey, pk=pk))
-    audit_record(action="settings.change", target=f"API key {key.name}", scenario=SENTIMENT_SCENARIO,
-                 details={"revoked": key.prefix})
+    key = finance_api_key_get(pk=pk)
+    if key is None:
+        raise Http404("No finance API key with this id")
+    key = api_key_revoke(key=key, revoked_by=request.user)  # audited there
     messages.success(request, f"Key {key.prefix}… revoked.")
     return redirect("finance_sentiment:models")

@@ -2,17 +2,24 @@
 
 Thin: parse and check the query, call serving or services, shape the answer. Bad input gets a 400
 that names the parameter; batch rows are accepted or rejected one by one.
+
+A shop's backend calls the batch and read endpoints with an API key that has the
+"recommendation" scope (`Authorization: Bearer <key>`, see apps.core.api_keys); operators use
+their session. Retraining stays with admins (session only).
 """
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.permissions import IsAdmin, IsOperator
+from apps.core.api_keys import ApiKeyAuthentication, IsOperatorOrApiKey
+from apps.core.models import ApiKey
+from apps.core.permissions import IsAdmin
 
 from . import selectors, serving, services
 from .models import Category
@@ -44,6 +51,11 @@ _BATCH_RESULT = inline_serializer("RecommendationBatchResult", {
     "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
     "duplicates": serializers.IntegerField(), "rejected": serializers.ListField(child=serializers.DictField()),
 })
+
+
+# The key comes first: a missing or bad key is then a 401 that asks for one, not a 403.
+KEY_OR_SESSION = [ApiKeyAuthentication, SessionAuthentication]
+OPERATOR_OR_KEY = [IsOperatorOrApiKey(ApiKey.Scope.RECOMMENDATION)]
 
 
 class BadParameter(Exception):
@@ -78,7 +90,8 @@ def _bad(message: str) -> Response:
 
 
 class RecommendationsView(APIView):
-    permission_classes = [IsOperator]
+    authentication_classes = KEY_OR_SESSION
+    permission_classes = OPERATOR_OR_KEY
 
     @extend_schema(parameters=LIST_PARAMETERS, responses=_RECOMMENDATIONS,
                    summary="Top-k recommendations for a user, each with a one-line reason")
@@ -91,7 +104,8 @@ class RecommendationsView(APIView):
 
 
 class SimilarItemsView(APIView):
-    permission_classes = [IsOperator]
+    authentication_classes = KEY_OR_SESSION
+    permission_classes = OPERATOR_OR_KEY
 
     @extend_schema(parameters=LIST_PARAMETERS, responses=_SIMILAR,
                    summary="Items similar to an item (behaviour and text), each with a one-line reason")
@@ -126,7 +140,8 @@ def _batch_response(result: services.BatchResult, total: int) -> Response:
 
 
 class _BatchView(APIView):
-    permission_classes = [IsOperator]
+    authentication_classes = KEY_OR_SESSION
+    permission_classes = OPERATOR_OR_KEY
     key = ""
 
     def store(self, rows) -> services.BatchResult:

@@ -24,10 +24,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.core.models import ApiKey
 from apps.core.services.jobs import job_create, job_enqueue
 
 from ..fingerprints import TextFingerprint, fingerprint, url_hash
-from ..models import ApiKey, Document, DocumentBand, DocumentTicker, Feed, IngestBatch, Ticker
+from ..models import Document, DocumentBand, DocumentTicker, Feed, IngestBatch, Ticker
 
 log = logging.getLogger(__name__)
 

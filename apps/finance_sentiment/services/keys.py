@@ -1,36 +1,28 @@
-"""API keys for systems that post documents: shown once, stored as a sha256, revocable."""
+"""Finance's API keys: core keys (apps.core.services.api_keys) with the "finance" scope.
+
+The finance console makes and lists its keys through here; the back office (core admin) manages
+keys of every scope.
+"""
 from __future__ import annotations
 
-import hashlib
-import secrets
+from apps.core.models import ApiKey
+from apps.core.services.api_keys import api_key_create as core_api_key_create
+from apps.core.services.api_keys import api_key_list, api_key_revoke
 
-from django.utils import timezone
+FINANCE = ApiKey.Scope.FINANCE
 
-from ..models import ApiKey
-
-KEY_PREFIX = "fin_"
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+__all__ = ["api_key_create", "api_key_revoke", "finance_api_keys", "finance_api_key_get"]
 
 
 def api_key_create(*, name: str, created_by=None) -> tuple[ApiKey, str]:
-    """A new key; the plain key is returned only here."""
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey.objects.create(name=name.strip()[:100] or "unnamed", prefix=plain[:10], key_hash=_digest(plain),
-                                created_by=created_by if created_by and created_by.is_authenticated else None)
-    return key, plain
+    """A new key that may post documents; the plain key is returned only here."""
+    return core_api_key_create(name=name, scopes=[FINANCE], created_by=created_by)
 
 
-def api_key_check(*, plain: str) -> ApiKey | None:
-    key = ApiKey.objects.filter(key_hash=_digest(plain.strip()), revoked_at__isnull=True).first()
-    if key is not None:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-    return key
+def finance_api_keys() -> list[ApiKey]:
+    return api_key_list(scope=FINANCE)
 
 
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    key.refresh_from_db()
-    return key
+def finance_api_key_get(*, pk: int) -> ApiKey | None:
+    key = ApiKey.objects.filter(pk=pk).first()
+    return key if key is not None and key.has_scope(FINANCE) else None

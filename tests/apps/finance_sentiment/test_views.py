@@ -1,12 +1,14 @@
 """The console: who may see and do what (operator, admin, a user with no role; CSRF on forms),
 and what the pages show."""
+import hashlib
 import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from apps.core.models import AuditEvent, Job
-from apps.finance_sentiment.models import AlertRule, ApiKey, Document, LabelledSet, Topic
+from apps.core.models import ApiKey, AuditEvent, Job
+from apps.core.services.api_keys import api_key_create
+from apps.finance_sentiment.models import AlertRule, Document, LabelledSet, Topic
 from apps.finance_sentiment.services.ingestion import documents_ingest
 from apps.finance_sentiment.services.training import sentiment_training_data
 
@@ -130,13 +132,23 @@ def test_admins_upload_labelled_sets_train_and_manage_keys(admin_client, tiny_ba
     response = admin_client.post("/finance/models/retrain/topics/", follow=True)
     assert b"Not yet:" in response.content and b"a topic classifier needs at least 20" in response.content
 
-    admin_client.post("/finance/models/keys/", {"name": "importer"})
+    created = admin_client.post("/finance/models/keys/", {"name": "importer"})
+    assert created.status_code == 200 and "no-store" in created["Cache-Control"]
+    key = re.search(r'<code class="fin-key">([A-Za-z0-9_\-]{40,})</code>', created.content.decode()).group(1)
+    stored = ApiKey.objects.get()
+    assert stored.prefix == key[:10] and stored.scopes == ["finance"]
+    assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest()  # the hash, never the key
     page = admin_client.get("/finance/models/").content.decode()
-    key = re.search(r"(fin_[A-Za-z0-9_\-]{20,})", page).group(1)
-    assert ApiKey.objects.get().prefix == key[:10]
-    assert key not in admin_client.get("/finance/models/").content.decode()  # shown once
-    admin_client.post(f"/finance/models/keys/{ApiKey.objects.get().pk}/revoke/")
-    assert ApiKey.objects.get().revoked_at is not None
+    assert key not in page and f"{stored.prefix}…" in page  # shown once
+    # Keys without the finance scope are managed in the back office, not here.
+    other, _ = api_key_create(name="shop", scopes=[ApiKey.Scope.RECOMMENDATION])
+    assert other.prefix not in admin_client.get("/finance/models/").content.decode()
+    assert admin_client.post(f"/finance/models/keys/{other.pk}/revoke/").status_code == 404
+    admin_client.post(f"/finance/models/keys/{stored.pk}/revoke/")
+    assert ApiKey.objects.get(pk=stored.pk).revoked_at is not None
+    assert ApiKey.objects.get(pk=other.pk).revoked_at is None
+    assert list(AuditEvent.objects.filter(action__startswith="apikey.").values_list("action", flat=True)
+                .order_by("created_at", "pk")) == ["apikey.create", "apikey.create", "apikey.revoke"]
 
 
 def test_a_batch_page_lists_rejections_and_the_job(operator_client, sentiment_model):

@@ -1,7 +1,9 @@
-"""The REST API: recommendations and similar items, bad input, batches, permissions."""
+"""The REST API: recommendations and similar items, bad input, batches, permissions, API keys."""
 import pytest
+from rest_framework.test import APIClient
 
-from apps.core.models import Job
+from apps.core.models import ApiKey, Job
+from apps.core.services.api_keys import api_key_create, api_key_revoke
 from apps.recommendation.models import EndUser, Interaction, Item
 
 pytestmark = pytest.mark.django_db
@@ -130,7 +132,8 @@ def test_roles(client, operator_client, admin_client, outsider_client, shop):
     urls = [RECS.format("user-1"), "/api/v1/recommendation/items/crime-1/similar/"]
     for url in urls:
         assert outsider_client.get(url).status_code == 403
-        assert client.get(url).status_code == 403  # not signed in
+        not_signed_in = client.get(url)  # and no key: asked for one
+        assert not_signed_in.status_code == 401 and not_signed_in["WWW-Authenticate"].startswith("Bearer")
     for url in ("/api/v1/recommendation/items/", "/api/v1/recommendation/events/", "/api/v1/recommendation/users/"):
         assert outsider_client.post(url, [], content_type="application/json").status_code == 403
         assert operator_client.post(url, [], content_type="application/json").status_code == 200
@@ -138,3 +141,63 @@ def test_roles(client, operator_client, admin_client, outsider_client, shop):
     response = admin_client.post("/api/v1/recommendation/retrain/")
     assert response.status_code == 202
     assert Job.objects.get(pk=response.json()["job"]).kind == "recommendation.train_recommender"
+
+
+def _key_client(*scopes: str) -> tuple[APIClient, ApiKey]:
+    key, plain = api_key_create(name="shop backend", scopes=scopes)
+    # Like a server: no session, no CSRF cookie; the test client would refuse a session write without one.
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    return client, key
+
+
+def test_a_recommendation_key_calls_the_batch_and_read_endpoints(trained):
+    shop_backend, key = _key_client(ApiKey.Scope.RECOMMENDATION)
+    items = shop_backend.post("/api/v1/recommendation/items/", {"items": [
+        {"id": "space-9", "title": "The orbit (space)", "description": "A space story.", "categories": ["Space"]}]},
+        format="json")
+    assert items.status_code == 200 and items.json()["created"] == 1
+    users = shop_backend.post("/api/v1/recommendation/users/", {"users": [{"id": "shopper-1"}]}, format="json")
+    assert users.status_code == 200 and users.json()["created"] == 1
+    events = shop_backend.post("/api/v1/recommendation/events/", {"events": [
+        {"user": "shopper-1", "item": "crime-1", "kind": "like"}]}, format="json")
+    assert events.status_code == 200 and events.json()["created"] == 1
+    assert Interaction.objects.filter(user__external_id="shopper-1", item__external_id="crime-1").exists()
+
+    recommended = shop_backend.get(RECS.format("user-0") + "?k=3")
+    assert recommended.status_code == 200 and len(recommended.json()["items"]) == 3
+    similar = shop_backend.get("/api/v1/recommendation/items/crime-1/similar/?k=2")
+    assert similar.status_code == 200 and len(similar.json()["items"]) == 2
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
+    # Retraining is for admins in a session, whatever the key.
+    assert shop_backend.post("/api/v1/recommendation/retrain/").status_code == 403
+    assert not Job.objects.filter(kind="recommendation.train_recommender", state="queued").exists()
+
+
+def test_a_key_without_the_recommendation_scope_is_refused_with_403(shop):
+    finance_only, _ = _key_client(ApiKey.Scope.FINANCE)
+    response = finance_only.get(RECS.format("user-1"))
+    assert response.status_code == 403
+    assert response.json()["detail"] == "this API key does not have the 'recommendation' scope"
+    before = Item.objects.count()
+    response = finance_only.post("/api/v1/recommendation/items/", [{"id": "x", "title": "X"}], format="json")
+    assert response.status_code == 403 and Item.objects.count() == before
+    # And the other way round: a recommendation key cannot post finance documents.
+    rec_only, _ = _key_client(ApiKey.Scope.RECOMMENDATION)
+    response = rec_only.post("/api/v1/finance/documents/", [{"text": "Shares rose."}], format="json")
+    assert response.status_code == 403 and "'finance' scope" in response.json()["detail"]
+
+
+def test_a_revoked_or_unknown_key_is_refused_with_401(shop):
+    shop_backend, key = _key_client(ApiKey.Scope.RECOMMENDATION)
+    assert shop_backend.get(RECS.format("user-1")).status_code == 200
+    api_key_revoke(key=key)
+    for response in (shop_backend.get(RECS.format("user-1")),
+                     shop_backend.post("/api/v1/recommendation/events/", [
+                         {"user": "user-1", "item": "crime-1", "kind": "view"}], format="json")):
+        assert response.status_code == 401 and response.json()["detail"] == "this API key was revoked"
+        assert response["WWW-Authenticate"].startswith("Bearer")
+    stranger = APIClient()
+    stranger.credentials(HTTP_X_API_KEY="ak_made-up-key")
+    response = stranger.get(RECS.format("user-1"))
+    assert response.status_code == 401 and response.json()["detail"] == "unknown API key"
