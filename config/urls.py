@@ -24,3 +24,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
+
+# JSON errors under /api/ (the HTML pages elsewhere); never a traceback.
+handler404 = "apps.core.errors.page_not_found"
+handler500 = "apps.core.errors.server_error"

@@ -144,8 +144,14 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list
         raise DataError(f"{path}, row {row_number + 1} (line {reader.line_num}): {exc}") from exc
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text: split on \n only (a \r before it dropped). str.splitlines
+    would also split inside strings at U+2028, U+0085 and other characters JSON leaves unescaped."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -115,7 +115,14 @@ class HistorySerializer(serializers.Serializer):
 
 
 ERROR = inline_serializer("ChatError", {"detail": serializers.CharField()})
-ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR, 429: ERROR}
+# A body that fails validation is answered per field ({"text": ["This field may not be blank."]});
+# other refusals as {"detail": "..."}.
+BAD_REQUEST = OpenApiResponse(
+    response={"type": "object", "properties": {"detail": {"type": "string"}},
+              "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                                                 {"type": "object"}]}},
+    description='{"detail": "..."}, or the invalid fields, each with its messages')
+ERRORS = {400: BAD_REQUEST, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR, 429: ERROR}
 
 
 # --- views ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django import forms
 
 from .models import AssistantSettings, KBEntry, Site
 from .services.kb import EntryFields, KBError
-from .services.kb_io import FORMATS, GROUPINGS, ROLES, parse_mapping
+from .services.kb_io import FORMATS, GROUPINGS, ROLES, import_too_large, parse_mapping
 
 
 class EntryForm(forms.Form):
@@ -55,6 +55,15 @@ class ImportForm(forms.Form):
                               help_text=f"Column mapping ROLE=COLUMN, comma-separated; roles: {', '.join(ROLES)}")
     replace = forms.BooleanField(required=False, label="Replace the knowledge base",
                                  help_text="Delete every entry first")
+
+    def clean_file(self):
+        """Refuse a file over CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES before reading it; the view answers 413."""
+        upload = self.cleaned_data["file"]
+        too_large = import_too_large(size=upload.size, name=upload.name)
+        if too_large:
+            self.too_large = True
+            raise forms.ValidationError(f"Nothing was imported: {too_large}")
+        return upload
 
     def clean_columns(self):
         try:

@@ -264,7 +264,8 @@ def kb_import_view(request: HttpRequest) -> HttpResponse:
                             created_by=request.user)
             messages.success(request, f"Imported {result.summary()}. A job is computing their vectors.")
             return redirect("job_detail", job_id=job.pk)
-    return render(request, "customer_service/kb_import.html", {"form": form})
+    return render(request, "customer_service/kb_import.html", {"form": form},
+                  status=413 if getattr(form, "too_large", False) else 200)
 
 
 @require_GET

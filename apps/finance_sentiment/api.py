@@ -75,6 +75,14 @@ def _bad_filter(exc: FilterError) -> exceptions.ValidationError:
     return exceptions.ValidationError({exc.parameter: [str(exc).split(": ", 1)[1]]})
 
 
+# A 400 is the batch result (every item rejected), {"documents": ["why"]} (not a batch at all) or
+# {"detail": "why"} (not JSON).
+BATCH_REFUSED = {"anyOf": [
+    {"$ref": "#/components/schemas/BatchResult"},
+    {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]},
+]}
+
 DOCUMENT_FILTERS = [
     OpenApiParameter("topic", str, description="Topic id, slug or name"),
     OpenApiParameter("ticker", str, description="Ticker symbol"),
@@ -117,7 +125,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         request=BatchInSerializer,
         responses={202: BatchResultSerializer,
-                   400: OpenApiResponse(BatchResultSerializer, description="Nothing accepted, or not a batch"),
+                   400: OpenApiResponse(BATCH_REFUSED, description="Nothing accepted (the batch result), or not a "
+                                                                   "batch (the field and why)"),
                    413: OpenApiResponse(description="Body over FINANCE_MAX_REQUEST_BYTES")},
         description="Post a batch of documents (`{\"documents\": [...]}` or a bare array). Each item is checked "
                     "on its own: bad or duplicate items are listed in `rejections` with their index, field and "

@@ -147,6 +147,15 @@ class FeedForm(forms.ModelForm):
         return value
 
 
+def _check_upload_size(form: forms.Form, upload) -> None:
+    """Refuse a file over FINANCE_MAX_UPLOAD_BYTES before reading it; the view answers 413."""
+    limit = settings.FINANCE_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        form.too_large = True
+        raise forms.ValidationError(
+            f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes (FINANCE_MAX_UPLOAD_BYTES).")
+
+
 class UploadForm(forms.Form):
     file = forms.FileField(help_text="CSV with a header (text required; title, source, url, published_at, language, "
                                      "tickers optional) or JSON Lines with the same fields")
@@ -155,9 +164,7 @@ class UploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        limit = settings.FINANCE_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+        _check_upload_size(self, upload)
         name = upload.name.lower()
         if not name.endswith((".csv", ".jsonl", ".ndjson", ".json")):
             raise forms.ValidationError("Upload a .csv or .jsonl file.")
@@ -178,8 +185,7 @@ class LabelledSetForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > settings.FINANCE_MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(f"The file is over {settings.FINANCE_MAX_UPLOAD_BYTES:,} bytes.")
+        _check_upload_size(self, upload)
         return upload
 
 

@@ -117,8 +117,8 @@ class TrendSerializer(serializers.Serializer):
 class AlertSerializer(serializers.ModelSerializer):
     rule = serializers.CharField(source="rule.name")
     rule_id = serializers.IntegerField()
-    topic = serializers.CharField(source="topic.name", default=None)
-    acknowledged_by = serializers.CharField(source="acknowledged_by.get_username", default=None)
+    topic = serializers.CharField(source="topic.name", default=None, allow_null=True)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.get_username", default=None, allow_null=True)
     documents = serializers.SerializerMethodField()
 
     class Meta:

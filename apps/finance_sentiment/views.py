@@ -379,7 +379,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             form.add_error("file", str(exc))
         else:
             return redirect("finance_sentiment:batch_detail", pk=result.batch.pk)
-    return render(request, "finance_sentiment/upload.html", {"form": form, "batches": selectors.batch_list()})
+    return render(request, "finance_sentiment/upload.html", {"form": form, "batches": selectors.batch_list()},
+                  status=413 if getattr(form, "too_large", False) else 200)
 
 
 @operator_required
@@ -396,7 +397,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
     return _render_models_page(request)
 
 
-def _render_models_page(request: HttpRequest, new_key: dict | None = None) -> HttpResponse:
+def _render_models_page(request: HttpRequest, new_key: dict | None = None, status: int = 200) -> HttpResponse:
     return render(request, "finance_sentiment/models.html", {
         "sets": LabelledSet.objects.select_related("uploaded_by"), "set_form": LabelledSetForm(),
         "train_form": TrainForm(),
@@ -406,7 +407,7 @@ def _render_models_page(request: HttpRequest, new_key: dict | None = None) -> Ht
         "topic_readiness": topic_classifier_readiness(), "keys": finance_api_keys(),
         "key_form": ApiKeyForm(), "new_key": new_key,
         "active": sentiment_cache.get(), "model_problem": sentiment_cache.last_error,
-    })
+    }, status=status)
 
 
 @require_POST
@@ -415,6 +416,8 @@ def labelled_set_upload_view(request: HttpRequest) -> HttpResponse:
     form = LabelledSetForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, f"Not uploaded: {form.errors.as_text()}")
+        if getattr(form, "too_large", False):
+            return _render_models_page(request, status=413)
         return redirect("finance_sentiment:models")
     upload_file = form.cleaned_data["file"]
     try:

@@ -10,7 +10,7 @@ their session. Retraining stays with admins (session only).
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -46,6 +46,7 @@ _SIMILAR = inline_serializer("SimilarItems", {
     "item": serializers.CharField(), "title": serializers.CharField(),
     "model_version": serializers.IntegerField(), "items": _ITEMS,
 })
+_DETAIL = inline_serializer("RecommendationProblem", {"detail": serializers.CharField()})
 _BATCH_RESULT = inline_serializer("RecommendationBatchResult", {
     "accepted": serializers.IntegerField(), "created": serializers.IntegerField(),
     "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
@@ -107,7 +108,9 @@ class SimilarItemsView(APIView):
     authentication_classes = KEY_OR_SESSION
     permission_classes = OPERATOR_OR_KEY
 
-    @extend_schema(parameters=LIST_PARAMETERS, responses=_SIMILAR,
+    @extend_schema(parameters=LIST_PARAMETERS,
+                   responses={200: _SIMILAR, 503: OpenApiResponse(
+                       _DETAIL, description="No recommender has been trained yet (train one first)")},
                    summary="Items similar to an item (behaviour and text), each with a one-line reason")
     def get(self, request: Request, item: str) -> Response:
         try:
@@ -201,7 +204,8 @@ class EventBatchView(_BatchView):
 class RetrainView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses=inline_serializer("RecommendationRetrainStarted", {"job": serializers.UUIDField()}),
+    @extend_schema(request=None,
+                   responses={202: inline_serializer("RecommendationRetrainStarted", {"job": serializers.UUIDField()})},
                    summary="Queue a training job for the recommender (admins)")
     def post(self, request: Request) -> Response:
         job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})

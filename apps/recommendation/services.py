@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core.models import Job, ModelVersion
 from apps.core.services.jobs import JobOutcome, job_start
 from apps.core.services.registry import BuiltArtifact, RegistryError, model_version_activate, model_version_create
+from apps.core.validation import NUL_MESSAGE, contains_nul
 from ml_core.errors import UserError
 from ml_core.progress import ProgressCallback, no_progress, sub_progress
 from ml_core.recsys.data import CatalogueItem, RecsysDataError, item_text, load_movielens, stratified_split
@@ -35,7 +36,7 @@ from .models import EXTERNAL_ID_MAX, Category, EndUser, Interaction, Item
 log = logging.getLogger(__name__)
 
 SCENARIO = selectors.SCENARIO
-MAX_BATCH = 1000
+MAX_BATCH = 1000  # rows per batch of the file imports (never above RECOMMENDATION_MAX_BATCH_ROWS)
 # The models evaluated (and shown side by side) each time the recommender is trained.
 TRAINING_EVALUATED_MODELS = ("popularity", "item_knn", "als", "content", "hybrid")
 ACTIVATION_POLICIES = ("if_better", "always", "never")
@@ -73,17 +74,26 @@ def _external_id(value: Any, errors: dict, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         errors[name] = "required: a non-empty string"
         return ""
+    if contains_nul(value):
+        errors[name] = NUL_MESSAGE
+        return ""
     value = value.strip()
     if len(value) > EXTERNAL_ID_MAX:
         errors[name] = f"at most {EXTERNAL_ID_MAX} characters"
     return value
 
 
+def import_chunk_rows() -> int:
+    """Rows per batch when a file import feeds the batch services (each batch within the API's limit)."""
+    return max(1, min(MAX_BATCH, settings.RECOMMENDATION_MAX_BATCH_ROWS))
+
+
 def _check_batch(rows: Any, what: str) -> list:
     if not isinstance(rows, list):
         raise BatchError(f"'{what}' must be a list of objects")
-    if len(rows) > MAX_BATCH:
-        raise BatchError(f"at most {MAX_BATCH} {what} per request, got {len(rows)}")
+    limit = settings.RECOMMENDATION_MAX_BATCH_ROWS
+    if len(rows) > limit:
+        raise BatchError(f"at most {limit} {what} per request (RECOMMENDATION_MAX_BATCH_ROWS), got {len(rows)}")
     return rows
 
 
@@ -127,6 +137,9 @@ def _clean_item(row: Any) -> tuple[dict, dict]:
     if not isinstance(is_active, bool):
         errors["is_active"] = "must be true or false"
     clean["is_active"] = bool(is_active) if isinstance(is_active, bool) else True
+    for name in ("title", "description", "categories", "attributes"):
+        if name not in errors and contains_nul(row.get(name)):
+            errors[name] = NUL_MESSAGE
     return clean, errors
 
 
@@ -137,7 +150,11 @@ def _parse_time(value: Any, errors: dict) -> dt.datetime | None:
         if not math.isfinite(value) or value < 0:
             errors["timestamp"] = "must be a non-negative number of seconds since 1970 or an ISO 8601 time"
             return None
-        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+        try:
+            return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            errors["timestamp"] = f"{value} seconds since 1970 is not a date this system can store"
+            return None
     if isinstance(value, str):
         try:
             parsed = parse_datetime(value.strip())
@@ -268,6 +285,8 @@ def users_upsert(*, users: Any) -> BatchResult:
         attributes = row.get("attributes") or {}
         if not isinstance(attributes, dict):
             errors["attributes"] = "must be an object"
+        elif contains_nul(attributes):
+            errors["attributes"] = NUL_MESSAGE
         if not errors and external_id in good:
             errors["id"] = "appears twice in this batch"
         if errors:
@@ -359,8 +378,9 @@ def movielens_import(*, folder: Path | str, prefix: str = "",
     data = load_movielens(folder)
     progress(10.0, f"read {len(data.items)} films, {len(data.users)} users, {len(data.interactions)} ratings")
     with transaction.atomic():
-        for start in range(0, len(data.items), MAX_BATCH):
-            chunk = data.items[start:start + MAX_BATCH]
+        chunk_rows = import_chunk_rows()
+        for start in range(0, len(data.items), chunk_rows):
+            chunk = data.items[start:start + chunk_rows]
             _store_items([{"external_id": prefix + i.item_id, "title": i.title, "description": i.description,
                            "categories": i.categories, "attributes": i.attributes, "is_active": True}
                           for i in chunk])

@@ -46,10 +46,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.observability.RequestContextMiddleware",
+    # 503 with Retry-After (JSON under /api/) when the database is unreachable.
+    "apps.core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "apps.core.middleware.RejectNulQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -123,9 +126,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.IsOperator"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # JSON bodies up to API_MAX_REQUEST_BYTES (413 beyond); forms as Django limits them.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
+# Largest JSON body any API endpoint reads (chat, recommendation batches, jobs...); the finance
+# batch endpoint has its own FINANCE_MAX_REQUEST_BYTES.
+API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=10 * 2**20)
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI application suite API",
     "DESCRIPTION": "Customer service, finance sentiment monitoring and recommendation.",
@@ -273,11 +285,22 @@ LOGGING = {
 # /metrics answers requests from this machine, or anyone sending this bearer token.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
+# --- Customer service (apps/customer_service) --------------------------------------------------
+# Knowledge-base imports (console and import_kb): largest file and most rows in one import.
+CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES", default=50 * 2**20)
+CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS", default=100_000)
+
+# --- Recommendation (apps/recommendation) ------------------------------------------------------
+# Items, users or events in one batch posted to the API (each request's body also stays under
+# API_MAX_REQUEST_BYTES).
+RECOMMENDATION_MAX_BATCH_ROWS = env.int("RECOMMENDATION_MAX_BATCH_ROWS", default=1000)
+
 # --- Finance sentiment (apps/finance_sentiment) ------------------------------------------------
 FINANCE_MAX_BATCH_ITEMS = env.int("FINANCE_MAX_BATCH_ITEMS", default=1000)
 FINANCE_MAX_TEXT_CHARS = env.int("FINANCE_MAX_TEXT_CHARS", default=100_000)
 FINANCE_MAX_REQUEST_BYTES = env.int("FINANCE_MAX_REQUEST_BYTES", default=64 * 2**20)
 FINANCE_MAX_UPLOAD_BYTES = env.int("FINANCE_MAX_UPLOAD_BYTES", default=64 * 2**20)
+FINANCE_MAX_LABELLED_ROWS = env.int("FINANCE_MAX_LABELLED_ROWS", default=200_000)
 FINANCE_NEAR_DUPLICATE_DAYS = env.int("FINANCE_NEAR_DUPLICATE_DAYS", default=7)
 FINANCE_SCORING_CHUNK = env.int("FINANCE_SCORING_CHUNK", default=256)
 FINANCE_SENTIMENT_BACKEND = env("FINANCE_SENTIMENT_BACKEND", default="")

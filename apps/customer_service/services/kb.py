@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 from django.db import transaction
 from django.db.models import F, Q
 
+from apps.core.validation import NUL_MESSAGE, contains_nul
 from ml_core.progress import ProgressCallback, no_progress
 from ml_core.trust.pii import mask_pii
 
@@ -57,6 +58,8 @@ def normalise_intent(raw: str) -> str:
 
 
 def clean_question(raw: str) -> str:
+    if contains_nul(raw):
+        raise KBError(f"the question {NUL_MESSAGE}", "question")
     text = " ".join((raw or "").split())
     if not text:
         raise KBError("the question is empty", "question")
@@ -86,6 +89,10 @@ class EntryFields:
     @classmethod
     def clean(cls, *, title: str, answer: str, intent: str, tags=None, language: str = "en",
               is_active: bool = True) -> "EntryFields":
+        for name, value in (("title", title), ("answer", answer), ("intent", intent), ("tags", tags),
+                            ("language", language)):
+            if contains_nul(value):
+                raise KBError(f"the {name} {NUL_MESSAGE}", name)
         title = " ".join((title or "").split())
         answer = (answer or "").replace("\r\n", "\n").strip()
         if not answer:

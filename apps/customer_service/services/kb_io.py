@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from django.conf import settings
 from django.db import transaction
 
 from ..models import KBEntry, KBExample
@@ -39,8 +40,6 @@ DEFAULT_COLUMNS = {
     "jsonl": {r: r for r in ROLES if r != "category"},
 }
 DEFAULT_GROUPING = {"bitext": "intent", "csv": "answer", "jsonl": "answer"}
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
-MAX_IMPORT_ROWS = 100_000
 
 
 class KBImportError(KBError):
@@ -93,9 +92,19 @@ def parse_mapping(spec: str | dict | None) -> dict[str, str]:
     return mapping
 
 
+def import_too_large(*, size: int, name: str) -> str | None:
+    """Why a file of `size` bytes cannot be imported, or None (CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES)."""
+    limit = settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES
+    if size > limit:
+        return (f"{name} is {size:,} bytes; the limit is {limit:,} bytes "
+                "(CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES)")
+    return None
+
+
 def _decode(data: bytes, name: str) -> str:
-    if len(data) > MAX_IMPORT_BYTES:
-        raise KBImportError(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMPORT_BYTES // 1_000_000} MB")
+    too_large = import_too_large(size=len(data), name=name)
+    if too_large:
+        raise KBImportError(too_large)
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
@@ -134,8 +143,9 @@ def kb_import_read(*, data: bytes, name: str, format: str, columns: dict[str, st
                                         f"{mapping[role]!r} (columns: {', '.join(header) or 'none'}); "
                                         f"map it, e.g. {role}=<column>")
             checked_header = True
-        if len(result) >= MAX_IMPORT_ROWS:
-            raise KBImportError(f"{name} has more than {MAX_IMPORT_ROWS} rows; split it")
+        if len(result) >= settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS:
+            raise KBImportError(f"{name} has more than {settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS:,} rows, the "
+                                "limit (CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS); split it")
 
         def value(role: str) -> Any:
             column = mapping.get(role)

@@ -114,6 +114,8 @@ def _optional_text(raw: dict, name: str, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise _FieldError(name, f"must be a string, got {_type_name(value)}")
+    if "\x00" in value:
+        raise _FieldError(name, "contains a NUL character")
     value = value.strip()
     if len(value) > limit:
         raise _FieldError(name, f"is {len(value):,} characters; the limit is {limit:,}")

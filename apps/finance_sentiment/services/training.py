@@ -27,7 +27,6 @@ from .analyzers import NO_TOPIC_LABEL
 SENTIMENT_DEFAULT_CONFIG: dict[str, Any] = {"method": "full", "epochs": 5, "max_length": 128, "batch_size": 32,
                                             "learning_rate": 5e-5, "early_stopping_patience": 2}
 TOPIC_DEFAULT_CONFIG: dict[str, Any] = {"method": "head", "max_length": 256}
-MAX_LABELLED_UPLOAD_ROWS = 200_000
 
 
 def _phrasebank_rows(raw: bytes, name: str) -> list[dict[str, str]]:
@@ -67,8 +66,9 @@ def labelled_set_upload(*, name: str, file_name: str, content: bytes, role: str 
         path.write_bytes(content)
         data = load_labelled(path, label_map=label_map, allowed_labels=SENTIMENT_LABELS, min_per_class=1)
     data.source = file_name
-    if len(data) > MAX_LABELLED_UPLOAD_ROWS:
-        raise DataError(f"{file_name} has {len(data):,} rows; the limit is {MAX_LABELLED_UPLOAD_ROWS:,}")
+    limit = settings.FINANCE_MAX_LABELLED_ROWS
+    if len(data) > limit:
+        raise DataError(f"{file_name} has {len(data):,} rows; the limit is {limit:,} (FINANCE_MAX_LABELLED_ROWS)")
     with transaction.atomic():
         labelled = LabelledSet.objects.create(
             name=name or file_name, file_name=file_name, role=role, size=len(data), label_counts=label_counts(data),

@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from ml_core.data import jsonl_lines
+
 from ..models import IngestBatch
 from .ingestion import IngestError, IngestResult, UnreadableRow, documents_ingest
 
@@ -67,7 +69,7 @@ def _csv_items(text: str, name: str) -> tuple[list[Any], list[str]]:
 def _jsonl_items(text: str) -> tuple[list[Any], list[str]]:
     items: list[Any] = []
     wheres: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         wheres.append(f"line {number}")

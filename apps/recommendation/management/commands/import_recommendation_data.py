@@ -5,7 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from apps.recommendation.services import MAX_BATCH, interactions_record, items_upsert, users_upsert
+from apps.recommendation.services import import_chunk_rows, interactions_record, items_upsert, users_upsert
+from ml_core.data import jsonl_lines
 
 
 class Command(BaseCommand):
@@ -27,8 +28,9 @@ class Command(BaseCommand):
                 if path is None:
                     continue
                 numbers, rows = self._read(path)
-                for start in range(0, len(rows), MAX_BATCH):
-                    result = store(**{name: rows[start:start + MAX_BATCH]})
+                chunk = import_chunk_rows()
+                for start in range(0, len(rows), chunk):
+                    result = store(**{name: rows[start:start + chunk]})
                     if result.rejected:  # raising inside the atomic block rolls everything back
                         first = result.rejected[0]
                         problems = "; ".join(f"{k}: {v}" for k, v in first["errors"].items())
@@ -41,7 +43,11 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path} does not exist")
         numbers, rows = [], []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{path.name} is not UTF-8 text ({exc}). Nothing was imported.") from None
+        for number, line in enumerate(jsonl_lines(text), start=1):
             if not line.strip():
                 continue
             try:
