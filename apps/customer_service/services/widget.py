@@ -146,8 +146,26 @@ def idempotency_claim(*, scope: str, key: str | None, payload: dict) -> Idempote
     if record.request_hash != digest:
         raise EdgeError("this Idempotency-Key was already used for a different request", status=422)
     if record.status_code is None:
+        if _take_over_abandoned(record):
+            return IdempotencyClaim(record)
         raise EdgeError("a request with this Idempotency-Key is still being processed; retry shortly", status=409)
     return IdempotencyClaim(record, replay=(record.status_code, record.response))
+
+
+def _take_over_abandoned(record: IdempotencyRecord) -> bool:
+    """A claim left pending longer than any request may run was abandoned: its request died with
+    the database connection or the process, too early to release it. Take it over, atomically."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    # Longer than the web server lets a request run (gunicorn --timeout 120 in docker/compose.yaml).
+    pending_s = getattr(settings, "CUSTOMER_SERVICE_IDEMPOTENCY_PENDING_S", 130)
+    now = timezone.now()
+    return bool(IdempotencyRecord.objects.filter(
+        pk=record.pk, status_code=None, created_at__lt=now - timedelta(seconds=pending_s),
+    ).update(created_at=now))
 
 
 def idempotency_complete(*, claim: IdempotencyClaim, status: int, body: Any) -> None:
