@@ -54,9 +54,23 @@ def job_create(
 
 
 def job_enqueue(*, job: Job, task) -> None:
-    """Send the task once the surrounding transaction has committed the job row."""
+    """Send the task once the surrounding transaction has committed the job row.
+
+    When the broker cannot be reached the job is marked failed and says so, rather than
+    waiting for a worker forever (or the request failing after the job was stored).
+    """
     job_id = str(job.id)
-    transaction.on_commit(lambda: task.apply_async(args=[job_id]))
+
+    def send() -> None:
+        try:
+            task.apply_async(args=[job_id])
+        except Exception as exc:  # kombu's OperationalError, a refused connection...
+            log.error("job %s could not be queued: %s: %s", job_id, type(exc).__name__, exc)
+            job_fail(job_id=job_id, from_states=(Job.State.QUEUED,),
+                     error=f"The task queue (broker) could not be reached, so the job was not queued: "
+                           f"{type(exc).__name__}: {exc}. Start it again once the queue is back.")
+
+    transaction.on_commit(send)
 
 
 def job_start(*, task, kind: str | None = None, title: str = "", params: dict | None = None,
@@ -71,6 +85,8 @@ def job_start(*, task, kind: str | None = None, title: str = "", params: dict | 
             audit_record(action=AuditEvent.Action.RETRAIN, scenario=scenario, actor=created_by,
                          target=f"job {job.pk}", details={"kind": job.kind, "params": job.params})
         job_enqueue(job=job, task=task)
+    if not transaction.get_connection().in_atomic_block:
+        job.refresh_from_db()  # sent (or failed to send) on commit: show what happened
     return job
 
 
