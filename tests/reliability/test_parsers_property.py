@@ -340,3 +340,63 @@ def test_nul_characters_are_refused_by_name_everywhere_they_could_be_stored():
                          start_embedding=False)
     assert [sorted(r["errors"]) for r in items.rejected] == [["id"], ["attributes"]]
     assert not Item.objects.exists() and not Document.objects.exists()
+
+
+# --- size and row limits of every upload and import: a clear 413 / 400 naming the limit, nothing stored ----
+def test_api_bodies_over_api_max_request_bytes_get_413_naming_the_limit(operator_client, settings):
+    settings.API_MAX_REQUEST_BYTES = 1000
+    body = json.dumps({"items": [{"id": "big", "title": "t", "description": "d" * 2000}]})
+    response = operator_client.post("/api/v1/recommendation/items/", body, content_type="application/json")
+    assert response.status_code == 413 and "API_MAX_REQUEST_BYTES" in response.json()["detail"]
+    chat = operator_client.post("/api/v1/chat/", body, content_type="application/json")
+    assert chat.status_code == 413
+    assert not Item.objects.exists()
+
+
+def test_finance_batch_over_its_byte_and_item_limits(operator_client, settings):
+    settings.FINANCE_MAX_REQUEST_BYTES, settings.FINANCE_MAX_BATCH_ITEMS = 2000, 3
+    big = operator_client.post("/api/v1/finance/documents/", json.dumps({"documents": [{"text": "x" * 3000}]}),
+                               content_type="application/json")
+    assert big.status_code == 413 and "2,000" in big.json()["detail"]
+    many = operator_client.post("/api/v1/finance/documents/",
+                                json.dumps({"documents": [{"text": f"news {i}"} for i in range(4)]}),
+                                content_type="application/json")
+    assert many.status_code == 400 and "at most 3" in many.json()["documents"][0]
+    assert not Document.objects.exists()
+
+
+def test_recommendation_batches_over_their_row_limit(operator_client, settings):
+    settings.RECOMMENDATION_MAX_BATCH_ROWS = 2
+    response = operator_client.post("/api/v1/recommendation/items/",
+                                    {"items": [{"id": str(i), "title": "t"} for i in range(3)]},
+                                    content_type="application/json")
+    assert response.status_code == 400 and "RECOMMENDATION_MAX_BATCH_ROWS" in response.json()["detail"]
+    assert not Item.objects.exists()
+
+
+def _upload(name: str, content: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content)
+
+
+def test_console_uploads_over_their_byte_limits_get_413(operator_client, admin_client, settings):
+    settings.FINANCE_MAX_UPLOAD_BYTES = settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES = 100
+    big = b"text\n" + b"a long line of news\n" * 20
+    response = operator_client.post("/finance/upload/", {"file": _upload("news.csv", big)})
+    assert response.status_code == 413 and "FINANCE_MAX_UPLOAD_BYTES" in response.content.decode()
+    response = admin_client.post("/finance/models/sets/", {"file": _upload("set.csv", big)})
+    assert response.status_code == 413 and "FINANCE_MAX_UPLOAD_BYTES" in response.content.decode()
+    kb = b"question,answer,intent\n" + b"where is it,here it is,where\n" * 10
+    response = operator_client.post("/customer-service/kb/import/", {"file": _upload("faq.csv", kb), "format": "csv"})
+    assert response.status_code == 413 and "CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES" in response.content.decode()
+    assert not Document.objects.exists() and not LabelledSet.objects.exists() and not KBEntry.objects.exists()
+
+
+def test_imports_over_their_row_limits_name_the_limit(operator_client, settings):
+    settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS, settings.FINANCE_MAX_LABELLED_ROWS = 2, 2
+    with pytest.raises(KBImportError, match="CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS"):
+        kb_import_file(data=b"question,answer,intent\na,b,c\nd,e,f\ng,h,i\n", name="faq.csv", format="csv")
+    with pytest.raises(DataError, match="FINANCE_MAX_LABELLED_ROWS"):
+        labelled_set_upload(name="s", file_name="s.csv", content=b"text,label\na,positive\nb,negative\nc,neutral\n")
+    assert not KBEntry.objects.exists() and not LabelledSet.objects.exists()
