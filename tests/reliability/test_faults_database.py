@@ -7,7 +7,8 @@ transaction. Requests during the outage get a clear 503 with Retry-After (JSON u
 short HTML page elsewhere, never a stack trace) and leave nothing half-stored; once the
 database is back, the same request succeeds.
 
-SQLite has no connection to cut: this fault is tested on PostgreSQL, which CI runs.
+SQLite has no connection to cut; there the outage is another process holding the write lock
+past the busy timeout ("database is locked"), with the same answers expected.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import time
 import pytest
 from django.db import connection
 
+from apps.core.models import Job
 from apps.customer_service.models import Conversation, IdempotencyRecord, Message
 from tests.apps.customer_service.conftest import (  # noqa: F401 - fixtures used by name
     api,
@@ -103,8 +105,8 @@ class CuttableProxy:
 @pytest.fixture
 def db_proxy(transactional_db):
     if connection.vendor != "postgresql":
-        pytest.skip("the database outage is simulated by cutting a TCP connection: PostgreSQL only "
-                    "(CI runs PostgreSQL); SQLite is a file with no connection to lose")
+        pytest.skip("cutting the database's TCP connection needs PostgreSQL (CI runs it); on SQLite "
+                    "test_a_locked_sqlite_database_answers_503_and_stores_nothing covers the outage")
     settings_dict = connection.settings_dict
     original = settings_dict["HOST"], settings_dict["PORT"]
     proxy = CuttableProxy((original[0] or "127.0.0.1", int(original[1] or 5432)))
@@ -183,3 +185,52 @@ def test_a_database_outage_answers_503_and_stores_nothing_half_way(db_proxy, api
     replayed = post_chat(api, site, "has my package shipped", **key)
     assert replayed["Idempotent-Replayed"] == "true" and replayed.json() == again.json()
     assert _stored() == (2, 4, 1)
+
+
+@pytest.fixture
+def sqlite_locked(transactional_db):
+    """SQLite's form of the outage: another process holds the write lock past the busy timeout."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only; PostgreSQL is cut through the proxy above")
+    import sqlite3
+
+    options = connection.settings_dict["OPTIONS"]
+    original_timeout = options.get("timeout")
+    options["timeout"] = 0.5  # seconds a write waits for the lock, instead of 30
+    connection.close()
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+
+    class Lock:
+        @staticmethod
+        def take():
+            holder.execute("BEGIN EXCLUSIVE")
+
+        @staticmethod
+        def release():
+            holder.execute("ROLLBACK")
+
+    try:
+        yield Lock
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+        options["timeout"] = original_timeout
+        connection.close()
+
+
+def test_a_locked_sqlite_database_answers_503_and_stores_nothing(sqlite_locked, api, site, intent_model,
+                                                                 admin_client):
+    assert post_chat(api, site, "where is my order").status_code == 200
+    before = _stored()
+    jobs_before = Job.objects.count()
+
+    sqlite_locked.take()
+    _assert_clear_503(post_chat(api, site, "I forgot my password", HTTP_IDEMPOTENCY_KEY="k-1"), api=True)
+    _assert_clear_503(admin_client.post("/jobs/encoder-check/"), api=False)
+    sqlite_locked.release()
+
+    assert _stored() == before and Job.objects.count() == jobs_before
+    again = post_chat(api, site, "I forgot my password", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert again.status_code == 200, again.content
+    assert _stored() == (before[0] + 1, before[1] + 2, before[2] + 1)
