@@ -19,9 +19,11 @@ class CustomerServiceConfig(AppConfig):
         from apps.core.scenarios import ClassifierTraining, classifier_scenario, register_scenario
         from apps.core.services.control import PolicyStore, register_policy_store
         from apps.core.services.retention import RetentionKind, register_retention
+        from apps.core.services.shadow import register_label_resolver
 
         from .serving import SCENARIO
-        from .services.chat import assistant_policy_read, assistant_policy_write, conversations_delete_before
+        from .services.chat import (
+            assistant_policy_read, assistant_policy_write, conversations_delete_before, shadow_labels)
         from .services.training import intent_training_data
 
         register_scenario(classifier_scenario(
@@ -41,5 +43,7 @@ class CustomerServiceConfig(AppConfig):
         register_policy_store(SCENARIO, PolicyStore(
             read=assistant_policy_read, write=assistant_policy_write, where="Customer service → Settings",
             actions=("handoff",), audited=True))
+        # Shadow mode: the chat offers every understood message; review-queue labels are the truth.
+        register_label_resolver(SCENARIO, shadow_labels)
         register_retention(RetentionKind("customer_service.conversations", "Chat conversations (with their messages)",
                                          conversations_delete_before))

@@ -21,7 +21,7 @@ from ml_core.trust.pii import mask_pii
 from .. import cascade
 from ..models import AssistantSettings, Conversation, Message, Site
 from ..placeholders import context_from_message, render_answer
-from ..serving import assistant, normalise, vector_to_bytes
+from ..serving import SCENARIO, assistant, normalise, vector_to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ def assistant_settings_update(*, values: dict[str, Any], updated_by=None) -> Ass
     from apps.core.models import AuditEvent
     from apps.core.services.audit import audit_record
 
-    from ..serving import SCENARIO
 
     found = assistant_settings(fresh=True)
     changed = {name: {"from": getattr(found, name), "to": value} for name, value in values.items()
@@ -291,8 +290,30 @@ def chat_message_handle(*, site: Site, text: str, conversation_id=None, choice: 
             Conversation.objects.filter(pk=conversation.pk).update(**updates)
             for name, value in updates.items():
                 setattr(conversation, name, value)
+        if understanding is not None and understanding.intents and choice is None:
+            _shadow_offer(question, understanding)
     return {"conversation_id": str(conversation.pk), "status": conversation.status, "message_id": question.pk,
             "reply": reply_dict(reply) if reply else None}
+
+
+SHADOW_SUBJECT = "cs-message"
+
+
+def _shadow_offer(question: Message, understanding) -> None:
+    """What the active intent model said, for a running shadow deployment to compare (a cached
+    lookup when none runs; the candidate scores it later in the inference worker)."""
+    from apps.core.services.shadow import shadow_observe
+
+    intent, probability = understanding.intents[0]
+    shadow_observe(scenario=SCENARIO, subject=f"{SHADOW_SUBJECT}:{question.pk}", text=question.text, label=intent,
+                   confidence=probability, active_version_id=understanding.model_version)
+
+
+def shadow_labels(subjects: list[str]) -> dict[str, str]:
+    """The intents operators gave customer messages in the review queue: the shadow's truth."""
+    ids = {int(s.rsplit(":", 1)[1]): s for s in subjects if s.startswith(f"{SHADOW_SUBJECT}:")}
+    return {ids[pk]: label for pk, label in Message.objects.filter(pk__in=ids).exclude(labelled_intent="")
+            .values_list("pk", "labelled_intent")}
 
 
 def chat_handoff_request(*, site: Site, conversation_id) -> dict[str, Any]:

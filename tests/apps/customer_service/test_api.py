@@ -194,3 +194,30 @@ def test_a_chat_request_stays_lean(api, site, kb, intent_model, django_assert_ma
     # Going on: the site, the conversation, two messages, the conversation's update (+ the transaction).
     with django_assert_max_num_queries(7):
         post_chat(api, site, "track my parcel please", conversation_id=body["conversation_id"])
+
+
+def test_a_running_shadow_sees_every_understood_message_and_review_labels_are_its_truth(api, site, kb, intent_model):
+    from apps.core.models import ShadowPrediction
+    from apps.core.services import shadow
+    from apps.customer_service.models import Message
+    from apps.customer_service.serving import SCENARIO
+
+    from .conftest import train_intent_version
+
+    assert post_chat(api, site, "where is my order").status_code == 200  # no shadow: nothing recorded
+    assert not ShadowPrediction.objects.exists()
+    candidate = train_intent_version(activate=False)
+    deployment = shadow.shadow_start(candidate=candidate)
+    shadow.shadow_cache_clear()
+    for text in ("where is my order", "I forgot my password", "I want my money back"):
+        assert post_chat(api, site, text).status_code == 200
+    recorded = ShadowPrediction.objects.filter(deployment=deployment).order_by("pk")
+    assert recorded.count() == 3 and all(p.active_version_id == intent_model.pk for p in recorded)
+    first = Message.objects.get(pk=int(recorded[0].subject.rsplit(":", 1)[1]))
+    assert first.role == Message.Role.CUSTOMER and recorded[0].active_label == first.intent
+    Message.objects.filter(pk=first.pk).update(labelled_intent="track_order")
+    assert shadow.shadow_score_pending(deployment_id=deployment.pk) == 3
+    report = shadow.shadow_comparison(deployment=deployment)
+    # The candidate is trained the same way on the same knowledge base: it agrees everywhere.
+    assert report["n"] == 3 and report["agreement"] == 1.0 and report["labelled"]["n"] == 1
+    assert SCENARIO == deployment.scenario
