@@ -52,6 +52,8 @@ class Scenario:
     detail_url_name: str | None = None
     # Set for scenarios whose model is a text classifier (see classifier_scenario()).
     classifier: ClassifierTraining | None = None
+    # Whether serving reads this scenario's confidence policy (the control page lists only those).
+    has_policy: bool = True
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -77,11 +79,12 @@ def all_scenarios() -> list[Scenario]:
 
 
 def classifier_scenario(*, key: str, label: str, training: ClassifierTraining, description: str = "",
-                        detail_url_name: str = "model_version_detail") -> Scenario:
+                        detail_url_name: str = "model_version_detail", has_policy: bool = True) -> Scenario:
     """A scenario whose retraining is the generic classifier-training job (core.train_classifier)."""
     from functools import partial
 
     from .services.classifiers import classifier_training_start
 
     return Scenario(key=key, label=label, description=description, detail_url_name=detail_url_name,
-                    retrain=partial(classifier_training_start, scenario=key), classifier=training)
+                    retrain=partial(classifier_training_start, scenario=key), classifier=training,
+                    has_policy=has_policy)

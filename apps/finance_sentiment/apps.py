@@ -36,6 +36,7 @@ class FinanceSentimentConfig(AppConfig):
             description="Learns the operators' topic labels on documents; applied to the embedding that topic "
                         "similarity already computes.",
             training=ClassifierTraining(training_data=topic_training_data, default_config=TOPIC_DEFAULT_CONFIG),
+            has_policy=False,  # topics are assigned by each topic's own threshold (topics page)
         ))
         # Control page, shadow mode and data retention (apps.core; see services/trust.py).
         from apps.core.services.control import register_policy_defaults

@@ -177,6 +177,8 @@ def policy_overview(*, history: int = 5) -> list[PolicyRow]:
     """Every classifier scenario with its policy and its latest changes (the control page)."""
     rows = []
     for scenario in all_scenarios():
+        if not scenario.has_policy:
+            continue  # e.g. finance topics: each topic has its own similarity threshold instead
         if scenario.classifier is None and scenario.key not in _stores and scenario.key not in _defaults:
             continue  # a recommender has no confidence threshold
         events = list(AuditEvent.objects.filter(action=AuditEvent.Action.THRESHOLD_CHANGE, scenario=scenario.key)

@@ -144,3 +144,10 @@ def test_retention_page_actions_are_for_admins(admin_client, operator_client):
     response = admin_client.post(reverse("control_retention_run"))
     job = Job.objects.get(kind="core.apply_retention")
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+
+
+def test_the_control_page_lists_only_scenarios_whose_serving_reads_a_policy():
+    listed = {row.scenario.key for row in control.policy_overview()}
+    assert {"customer_service.intent", "finance_sentiment.sentiment"} <= listed
+    # Topics are assigned by each topic's own threshold; recommenders have no confidence.
+    assert "finance_sentiment.topics" not in listed and "recommendation.hybrid" not in listed
