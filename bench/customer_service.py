@@ -44,8 +44,9 @@ BANKING77_ANCHORS = [("BERT-large (Casanueva et al. 2020)", 0.9366), ("USE+Conve
 ORIGIN = "http://bench.localhost"
 
 
-def django_setup(scratch: Path) -> None:
+def django_setup(scratch: Path, encoder: str = "torch") -> None:
     os.environ.update({
+        "CUSTOMER_SERVICE_ENCODER": encoder,
         "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "false", "VAR_DIR": str(scratch),
         "DATABASE_URL": f"sqlite:///{scratch / 'db.sqlite3'}", "ARTIFACTS_ROOT": str(scratch / "artifacts"),
         "LOG_LEVEL": "WARNING", "CACHE_URL": "locmemcache://",
@@ -208,13 +209,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=54)
     p.add_argument("--threads", type=int, default=1, help="torch threads for training (serving uses 1)")
     p.add_argument("--limit", type=int, default=None, help="ask only this many questions per data set")
+    p.add_argument("--encoder", default="torch", choices=("torch", "onnx", "onnx-int8"),
+                   help="the chat's encoder (CUSTOMER_SERVICE_ENCODER): the knowledge base is embedded and "
+                        "messages are understood with it")
     args = p.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
     scratch = Path(tempfile.mkdtemp(prefix="bench-customer-service-"))
-    django_setup(scratch)
+    django_setup(scratch, args.encoder)
 
     if args.questions is None:
         kb_file, questions = bitext_split(args.kb, scratch, args.seed)
@@ -239,11 +243,12 @@ def main() -> None:
         ("handoff rate (unsure)", f"{bitext['handoff_rate']:.4f} ({bitext['unsure_handoff_rate']:.4f})", "", ""),
         ("clarifying questions", f"{bitext['clarify_rate']:.4f}", "", ""),
         ("p50 / p95 ms per request", f"{bitext['p50_ms']:.1f} / {bitext['p95_ms']:.1f}",
-         f"p95 <= {REQUIRED['p95_ms']:.0f} (int8 model)",
+         f"p95 <= {REQUIRED['p95_ms']:.0f} (int8 model)" + ("" if args.encoder == "onnx-int8" else
+                                                            f"; this run: {args.encoder}"),
          "met" if bitext["p95_ms"] <= REQUIRED["p95_ms"] else "not met"),
     ]
     print_table(f"{label}: {bitext['n']} questions, {bitext['kb_entries']} entries, "
-                f"{bitext['kb_questions']} KB questions, method {args.method}", ["figure", "value", "required", ""], rows)
+                f"{bitext['kb_questions']} KB questions, method {args.method}, encoder {args.encoder}", ["figure", "value", "required", ""], rows)
     if "banking77" in results:
         b77 = results["banking77"]
         print_table(f"Banking77 test.csv through the same pipeline ({b77['n']} questions)",
@@ -252,7 +257,7 @@ def main() -> None:
                       b77["p50_ms"], b77["p95_ms"])]
                     + [(name, value, None, None, None, None) for name, value in BANKING77_ANCHORS])
     figures = {**bitext, "banking77": results.get("banking77"), "peak_memory_mb": round(peak_memory_mb()),
-               "threads": args.threads}
+               "threads": args.threads, "encoder": args.encoder}
     if "banking77" in results:
         figures.update({f"banking77_{k}": results["banking77"][k] for k in
                         ("intent_accuracy", "right_intent_rate", "handoff_rate", "p50_ms", "p95_ms", "n")})

@@ -36,6 +36,16 @@ def _artifacts_root(settings, tmp_path):
     settings.ARTIFACTS_ROOT = tmp_path / "artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _shadow_cache():
+    """Which shadow deployment runs is cached per process for seconds: never across tests."""
+    from apps.core.services.shadow import shadow_cache_clear
+
+    shadow_cache_clear()
+    yield
+    shadow_cache_clear()
+
+
 # --- users and clients ------------------------------------------------------------------------
 def _user(django_user_model, username: str, group: str | None):
     sync_role_groups()

@@ -21,6 +21,7 @@ from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
@@ -41,9 +42,35 @@ SERVING_THREADS = 1  # torch intra-op threads in a process that answers chat mes
 
 
 # --- vectors stored in the database -----------------------------------------------------------
+ENCODER_VARIANTS = {"torch": None, "onnx": "fp32", "onnx-int8": "int8"}
+
+
+def _encoder_choice() -> str:
+    choice = str(getattr(settings, "CUSTOMER_SERVICE_ENCODER", "torch"))
+    if choice not in ENCODER_VARIANTS:
+        raise ImproperlyConfigured(
+            f"CUSTOMER_SERVICE_ENCODER must be one of {', '.join(ENCODER_VARIANTS)}, not {choice!r}")
+    return choice
+
+
 def embedding_model_name() -> str:
     """What the stored vectors were computed with; a different encoder means re-embedding."""
-    return str(settings.ML_BACKBONE)
+    choice = _encoder_choice()
+    return str(settings.ML_BACKBONE) if choice == "torch" else f"{settings.ML_BACKBONE} ({choice})"
+
+
+def serving_encoder():
+    """The shared encoder the chat uses (CUSTOMER_SERVICE_ENCODER), loaded once per process."""
+    variant = ENCODER_VARIANTS[_encoder_choice()]
+    if variant is None:
+        from apps.core.services.encoders import shared_encoder
+
+        return shared_encoder()
+    from apps.core.services.compression import shared_onnx_encoder
+
+    # One intra-op thread, as for torch (see Assistant._pin_threads): concurrent requests and
+    # processes share the cores better than one request split over them.
+    return shared_onnx_encoder(variant=variant, threads=SERVING_THREADS)
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
@@ -55,12 +82,11 @@ def vector_from_bytes(data: bytes | memoryview) -> np.ndarray:
 
 
 def embed_texts(texts: Sequence[str], progress=None, batch_size: int = 64) -> np.ndarray:
-    """Raw (not normalised) sentence embeddings from the shared encoder, one row per text."""
-    from apps.core.services.encoders import shared_encoder
+    """Raw (not normalised) sentence embeddings from the serving encoder, one row per text."""
     from ml_core.backbone import encode_texts
     from ml_core.progress import no_progress
 
-    return encode_texts(shared_encoder(), list(texts), batch_size=batch_size, progress=progress or no_progress,
+    return encode_texts(serving_encoder(), list(texts), batch_size=batch_size, progress=progress or no_progress,
                         normalize=False)
 
 
@@ -366,9 +392,7 @@ class Assistant:
         if not self._threads_pinned:
             import torch
 
-            from apps.core.services.encoders import shared_encoder
-
-            shared_encoder()  # loading it applies ML_CPU_THREADS; serving overrides that below
+            serving_encoder()  # loading it applies ML_CPU_THREADS; serving overrides that below
             torch.set_num_threads(SERVING_THREADS)
             self._threads_pinned = True
 

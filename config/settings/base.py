@@ -287,6 +287,10 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Customer service (apps/customer_service) --------------------------------------------------
 # Knowledge-base imports (console and import_kb): largest file and most rows in one import.
+# The encoder the chat embeds messages and knowledge-base questions with: "torch" (the
+# sentence-transformers model), "onnx" (the same on ONNX Runtime) or "onnx-int8" (dynamic int8,
+# about 3x faster on CPU; bench/customer_service.py --encoder shows what it costs in accuracy).
+CUSTOMER_SERVICE_ENCODER = env.str("CUSTOMER_SERVICE_ENCODER", default="torch")
 CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES", default=50 * 2**20)
 CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS", default=100_000)
 

@@ -179,7 +179,7 @@ _onnx_encoders: dict[tuple[str, str], Any] = {}
 _onnx_lock = threading.Lock()
 
 
-def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32"):
+def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32", threads: int | None = None):
     """The configured encoder (ML_BACKBONE) on ONNX Runtime, exported once and shared per process.
 
     A drop-in for services.encoders.shared_encoder() wherever texts are only embedded (not
@@ -195,7 +195,8 @@ def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32"):
     from ml_core.serving.onnx_backend import OnnxSentenceEncoder
 
     name = name or settings.ML_BACKBONE
-    key = (name, variant)
+    threads = threads or settings.ML_CPU_THREADS or None  # None: ONNX Runtime's default
+    key = (name, variant, threads)
     encoder = _onnx_encoders.get(key)
     if encoder is not None:
         return encoder
@@ -212,6 +213,5 @@ def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32"):
                 except ArtifactError:
                     if not folder.is_dir():  # not another process's finished export: a real error
                         raise
-            threads = settings.ML_CPU_THREADS or None
             encoder = _onnx_encoders[key] = OnnxSentenceEncoder(folder, variant=variant, threads=threads)
     return encoder

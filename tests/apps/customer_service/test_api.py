@@ -221,3 +221,32 @@ def test_a_running_shadow_sees_every_understood_message_and_review_labels_are_it
     # The candidate is trained the same way on the same knowledge base: it agrees everywhere.
     assert report["n"] == 3 and report["agreement"] == 1.0 and report["labelled"]["n"] == 1
     assert SCENARIO == deployment.scenario
+
+
+@pytest.fixture
+def int8_encoder(settings):
+    """The chat on the int8 ONNX export of the (tiny) encoder; set before the KB is embedded."""
+    from apps.customer_service.serving import assistant_reset
+
+    settings.CUSTOMER_SERVICE_ENCODER = "onnx-int8"
+    assistant_reset()
+    yield
+    assistant_reset()
+
+
+def test_the_chat_runs_on_the_int8_onnx_encoder(int8_encoder, settings, api, site, kb, intent_model):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.customer_service.models import KBExample
+    from apps.customer_service.serving import embedding_model_name, serving_encoder
+    from ml_core.serving.onnx_backend import OnnxSentenceEncoder
+
+    assert isinstance(serving_encoder(), OnnxSentenceEncoder) and serving_encoder().variant == "int8"
+    # The knowledge base was embedded with the encoder that understands the messages.
+    assert set(KBExample.objects.values_list("embedding_model", flat=True)) == {embedding_model_name()}
+    assert embedding_model_name().endswith("(onnx-int8)")
+    reply = post_chat(api, site, "where is my order").json()["reply"]
+    assert reply["intent"] == "track_order" and reply["source"] == "template"
+    settings.CUSTOMER_SERVICE_ENCODER = "int4"
+    with pytest.raises(ImproperlyConfigured, match="CUSTOMER_SERVICE_ENCODER must be one of torch, onnx, onnx-int8"):
+        serving_encoder()
