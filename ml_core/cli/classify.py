@@ -44,6 +44,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--max-length", type=int, default=None, help="tokens per text (longer texts are cut)")
     train.add_argument("--class-weights", choices=("balanced",), default=None,
                        help="weigh the loss by inverse class frequency")
+    train.add_argument("--label-smoothing", type=float, default=None,
+                       help="share of each target spread over the other labels (e.g. 0.1)")
     train.add_argument("--valid-fraction", type=float, default=None)
     train.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
     train.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -140,7 +142,7 @@ def _config(args: argparse.Namespace):
         "learning_rate": args.lr, "head_learning_rate": args.head_lr, "batch_size": args.batch_size,
         "max_length": args.max_length, "class_weights": args.class_weights,
         "valid_fraction": args.valid_fraction, "early_stopping_patience": args.patience,
-        "cpu_threads": args.threads, "device": args.device,
+        "label_smoothing": args.label_smoothing, "cpu_threads": args.threads, "device": args.device,
     }
     options.update({k: v for k, v in flags.items() if v is not None})
     from .augment import training_plugins
