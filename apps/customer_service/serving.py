@@ -372,8 +372,9 @@ class Understanding:
     embedding: np.ndarray
     intents: list[tuple[str, float]]
     hits: list[Hit]
-    model_version: int | None
+    model_version: int | None  # the version number (v3), as replies store it
     encode_ms: float
+    model_version_id: int | None = None  # the ModelVersion row
 
 
 class Assistant:
@@ -405,7 +406,8 @@ class Assistant:
         loaded = self.intent_models.get()
         intents = loaded.model.predict(text, embedding, top_k=top_k) if loaded else []
         hits = self.index.search(normalise(embedding), k=20)
-        return Understanding(embedding[0], intents, hits, loaded.version if loaded else None, encode_ms)
+        return Understanding(embedding[0], intents, hits, loaded.version if loaded else None, encode_ms,
+                             loaded.version_id if loaded else None)
 
     def warm_up(self) -> None:
         """Load the encoder, the model and the index now rather than on the first customer's message."""

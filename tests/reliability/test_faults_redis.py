@@ -70,10 +70,15 @@ def _use_broker(url: str, transport_options: dict) -> None:
     """Point this process's Celery app at `url`, dropping connections pooled for the old one."""
     app.conf.broker_url = url
     app.conf.broker_transport_options = transport_options
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    # kombu keeps producer pools per connection in a global registry: going back to the old URL
+    # would find the pool closed above ("Acquire on closed pool") in every later test.
+    pools.reset()
 
 
 @pytest.fixture

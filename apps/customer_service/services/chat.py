@@ -306,7 +306,7 @@ def _shadow_offer(question: Message, understanding) -> None:
 
     intent, probability = understanding.intents[0]
     shadow_observe(scenario=SCENARIO, subject=f"{SHADOW_SUBJECT}:{question.pk}", text=question.text, label=intent,
-                   confidence=probability, active_version_id=understanding.model_version)
+                   confidence=probability, active_version_id=understanding.model_version_id)
 
 
 def shadow_labels(subjects: list[str]) -> dict[str, str]:
