@@ -73,6 +73,7 @@ def server_environment(args, scratch: Path) -> dict[str, str]:
         "DATABASE_URL": args.database_url, "CACHE_URL": args.cache_url, "VAR_DIR": str(scratch),
         "ARTIFACTS_ROOT": str(scratch / "artifacts"), "CELERY_BROKER_URL": args.broker_url,
         "LOG_LEVEL": "WARNING", "ML_CPU_THREADS": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+        "CUSTOMER_SERVICE_ENCODER": args.encoder,
     })
     return env
 
@@ -179,11 +180,13 @@ def main() -> None:
     p.add_argument("--rec-users", type=int, default=4, help="shop servers asking for recommendations")
     p.add_argument("--rec-rate", type=float, default=2.0, help="requests per second per shop server")
     p.add_argument("--ingest-batch", type=int, default=20, help="documents per finance batch")
-    p.add_argument("--ingest-every", type=float, default=2.0, help="seconds between finance batches")
+    p.add_argument("--ingest-every", type=float, default=10.0, help="seconds between finance batches")
     p.add_argument("--duration", type=int, default=60, help="measured seconds (after the warm-up)")
     p.add_argument("--warmup", type=int, default=10, help="seconds of load before measuring")
     p.add_argument("--web-workers", type=int, default=3, help="gunicorn worker processes")
     p.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker")
+    p.add_argument("--encoder", default="onnx-int8", choices=("torch", "onnx", "onnx-int8"),
+                   help="the chat's encoder (CUSTOMER_SERVICE_ENCODER)")
     p.add_argument("--no-worker", action="store_true", help="no Celery worker (ingested documents stay queued)")
     p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/ai_suite_load",
                    help="a PostgreSQL database this bench may drop and create")
@@ -265,7 +268,7 @@ def main() -> None:
     rows = summary["endpoints"]
     print_table(f"Load over {summary['seconds']} s measured (after {args.warmup} s warm-up): "
                 f"{args.users} widget users at {args.chat_rate}/s, 1 feed, {args.rec_users} shop servers; "
-                f"gunicorn {args.web_workers}x{args.web_threads} on {os.cpu_count()} CPU cores",
+                f"gunicorn {args.web_workers}x{args.web_threads}, chat encoder {args.encoder}, {os.cpu_count()} CPU cores",
                 ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "5xx", "other errors"],
                 [[name, r["requests"], r["rps"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["errors_5xx"],
                   r["errors_other"]] for name, r in sorted(rows.items())])
@@ -278,6 +281,7 @@ def main() -> None:
         "requests": sum(r["requests"] for r in rows.values()),
         "seconds": summary["seconds"], "users": args.users, "chat_rate_per_user": args.chat_rate,
         "web_workers": args.web_workers, "web_threads": args.web_threads, "worker": not args.no_worker,
+        "encoder": args.encoder,
         "server_cpu_seconds_per_s": round(cpu_seconds / wall, 2) if wall else None,
         "documents_waiting_for_scores": queued, "load_average": round(os.getloadavg()[0], 1),
         "endpoints": {name: {k: v for k, v in r.items() if k != "statuses"} for name, r in rows.items()},
