@@ -186,7 +186,12 @@ def seed_demo_content(*, stdout) -> None:
         stdout.write(f"Finance sentiment: queued a first (demo-quality) model training, job {job.pk}.")
     if not Document.objects.exists():
         items = demo_stream(now=timezone.now())
-        accepted = sum(documents_ingest(items=items[i : i + 500], origin="demo", label="demo news").batch.accepted
+        # Before the first model is active a scoring job could only fail: leave the documents
+        # pending for beat's score_pending sweep, which starts once a model is active.
+        model_active = ModelVersion.objects.filter(scenario=scenario, is_active=True).exists()
+        accepted = sum(documents_ingest(items=items[i : i + 500], origin="demo", label="demo news",
+                                        score_now=model_active).batch.accepted
                        for i in range(0, len(items), 500))
-        stdout.write(f"Finance sentiment: {accepted} demo documents queued for scoring "
-                     "(scored as soon as the first model is active).")
+        stdout.write(f"Finance sentiment: {accepted} demo documents "
+                     + ("queued for scoring." if model_active else
+                        "wait for the first model; beat scores them within two minutes of its activation."))

@@ -251,9 +251,10 @@ def _document_row(c: _Candidate, *, batch: IngestBatch, feed: Feed | None, defau
 def documents_ingest(
     *, items: Iterable[Any], origin: str, label: str = "", submitted_by=None, api_key: ApiKey | None = None,
     feed: Feed | None = None, default_source: str = "", evaluate_alerts: bool = True,
-    rejections: list[Rejection] | None = None, wheres: list[str] | None = None,
+    rejections: list[Rejection] | None = None, wheres: list[str] | None = None, score_now: bool = True,
 ) -> IngestResult:
-    """Validate, deduplicate and store a batch; start its scoring job when anything was accepted.
+    """Validate, deduplicate and store a batch; start its scoring job when anything was accepted
+    (unless `score_now` is false: then beat's score_pending sweep scores them once a model is active).
 
     `rejections` carries problems found before this call (unreadable upload rows...); `wheres`
     gives each item a human location ("row 7"), in the order of `items`.
@@ -331,7 +332,7 @@ def documents_ingest(
         batch.rejected = len(rejected)
         batch.duplicates = duplicates
         batch.rejections = [r.to_dict() for r in rejected]
-        if documents:
+        if documents and score_now:
             job = job_create(kind=score_batch_job.name, title=f"Score {len(documents)} documents ({batch.get_origin_display().lower()})",
                              params={"batch": batch.pk}, scenario="finance_sentiment.sentiment",
                              created_by=submitted_by)

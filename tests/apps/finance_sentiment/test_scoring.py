@@ -47,6 +47,23 @@ def test_documents_wait_for_a_model_then_get_scored(tiny_backbone, tiny_sentimen
     assert not Document.objects.filter(status="pending").exists()
 
 
+def test_a_batch_stored_without_a_scoring_job_is_swept_once_a_model_is_active(tiny_backbone, tiny_sentiment_folder,
+                                                                               topic):
+    items = [{"text": sentence(label, i), "published_at": at(0, 9, i).isoformat()}
+             for i, label in enumerate(["negative", "neutral", "positive"])]
+    result = documents_ingest(items=items, origin="demo", score_now=False)
+    assert result.batch.job is None and Document.objects.filter(status="pending").count() == 3
+    assert score_pending() is None  # no model yet
+
+    def build(folder: Path) -> BuiltArtifact:
+        shutil.copytree(tiny_sentiment_folder, folder, dirs_exist_ok=True)
+        return BuiltArtifact()
+
+    model_version_activate(version=model_version_create(scenario="finance_sentiment.sentiment", build=build))
+    sentiment_cache.invalidate()
+    assert run_job(Job.objects.get(pk=score_pending())).metrics["scored"] == 3
+
+
 def test_rescoring_history_keeps_each_version_and_moves_trends(sentiment_model, tiny_sentiment_folder, topic,
                                                                admin_client):
     run_job(ingest(6).batch.job)
