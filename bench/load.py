@@ -259,7 +259,7 @@ def main() -> None:
         if not results.exists():
             raise SystemExit(f"locust wrote no results; see {logs / 'locust.log'}")
         summary = summarise(json.loads(results.read_text()))
-        queued = _queued_documents(env)
+        queued = _queued_documents()
     finally:
         for process in processes:
             try:
@@ -329,7 +329,7 @@ def _tree(pid: int) -> list[int]:
     return children
 
 
-def _queued_documents(env: dict[str, str]) -> int | None:
+def _queued_documents() -> int | None:
     try:
         from apps.finance_sentiment.models import Document
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from ml_core.errors import UserError
 from ml_core.progress import sub_progress
@@ -30,7 +29,8 @@ from ml_core.progress import sub_progress
 from ..models import Job, ModelVersion
 from ..scenarios import get_scenario
 from .jobs import JobOutcome, job_start
-from .registry import BuiltArtifact, artifact_dir, model_version_activate, model_version_create
+from .registry import (
+    BuiltArtifact, artifact_dir, model_version_activate, model_version_create, model_version_metrics_merge)
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,6 @@ def _headline(report: dict) -> dict[str, Any]:
             "throughput_speedup": row["throughput_speedup"], "p50_speedup": row["p50_speedup"]}
 
 
-def _store_report(version: ModelVersion, report: dict) -> None:
-    with transaction.atomic():  # merge into the metrics of the moment, not a stale copy
-        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        locked.metrics = {**locked.metrics, REPORT_KEY: report}
-        locked.save(update_fields=["metrics"])
-
-
 def model_compress(*, job: Job, progress) -> JobOutcome:
     """The work of `core.compress_model`: the report, and a promoted version when one passes."""
     from ml_core.compression import compress_classifier
@@ -153,7 +146,7 @@ def model_compress(*, job: Job, progress) -> JobOutcome:
             promoted_version = model_version_create(scenario=version.scenario, build=build,
                                                     created_by=job.created_by, job=job)
             report["promoted_version"] = promoted_version.version
-        _store_report(version, report)
+        model_version_metrics_merge(version=version, values={REPORT_KEY: report})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     activated = False

@@ -122,6 +122,15 @@ def _create_row(*, scenario, relative, sha, built, created_by, job) -> ModelVers
     raise RegistryError(f"could not allocate a version number for {scenario}")
 
 
+def model_version_metrics_merge(*, version: ModelVersion, values: dict[str, Any]) -> None:
+    """Add `values` to a version's metrics, merged into the metrics of the moment (another job may
+    have stored its own report meanwhile), not into a stale copy."""
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        locked.metrics = {**locked.metrics, **values}
+        locked.save(update_fields=["metrics"])
+
+
 def model_version_activate(*, version: ModelVersion, actor=None) -> ModelVersion:
     """Make `version` the one active version of its scenario, after re-checking its files.
 

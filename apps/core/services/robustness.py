@@ -16,7 +16,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from ml_core.errors import UserError
 from ml_core.progress import sub_progress
@@ -24,7 +23,7 @@ from ml_core.progress import sub_progress
 from ..models import Job, ModelVersion
 from ..scenarios import get_scenario
 from .jobs import JobOutcome, job_start
-from .registry import artifact_dir
+from .registry import artifact_dir, model_version_metrics_merge
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +135,7 @@ def robustness_evaluate(*, job: Job, progress) -> JobOutcome:
     if "attack" in report:
         report["attack"]["examples"] = report["attack"]["examples"][:EXAMPLES_KEPT]
     report = _json_safe(report)
-    with transaction.atomic():  # merge into the metrics of the moment, not a stale copy
-        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        locked.metrics = {**locked.metrics, REPORT_KEY: report}
-        locked.save(update_fields=["metrics"])
+    model_version_metrics_merge(version=version, values={REPORT_KEY: report})
     attack = report.get("attack", {})
     headline = {"clean_accuracy": report["clean_accuracy"], **{
         key: attack[key] for key in ("accuracy_under_attack", "attack_success_rate", "queries_per_example")
