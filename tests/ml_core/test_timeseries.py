@@ -3,6 +3,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from scipy import stats
 
 from ml_core.timeseries import (
     BucketCounts,
@@ -76,7 +77,9 @@ def test_a_surge_fires_and_each_guard_says_why_it_did_not():
     p0 = share_baseline(CALM, method="ewma", window=24).expected
     assert surge.expected == pytest.approx(p0)
     assert surge.sigma == pytest.approx(math.sqrt(p0 * (1 - p0) / 20))  # no excess variance: calm is binomial
-    assert surge.z == pytest.approx((0.6 - p0) / surge.sigma)
+    # z is the normal quantile of the exact tail: at least 12 negatives of 20 at p0.
+    assert surge.z == pytest.approx(stats.norm.isf(stats.binom.sf(11, 20, p0)))
+    assert 3 < surge.z < (0.6 - p0) / surge.sigma  # the approximation overstates small buckets
     assert "60% vs expected 10%" in surge.reason
 
     assert not detect(rule, CALM, BucketCounts(9, 9)).fired
@@ -86,6 +89,22 @@ def test_a_surge_fires_and_each_guard_says_why_it_did_not():
     assert not small.fired and small.z > 3 and "less than 15% above" in small.reason
     noisy = detect(rule, CALM, BucketCounts(10, 3))  # +19 points on 10 documents: within noise
     assert not noisy.fired and "is below 3" in noisy.reason
+
+
+def test_quiet_small_buckets_alert_no_more_often_than_the_threshold_says():
+    """Ten documents an hour at 20% negative: the chance that a calm hour fires, summed exactly
+    over every possible count of negatives, stays within the one-sided tail of z = 3 (0.135%).
+    The normal approximation (z = (share - p0) / sigma) would fire on six negatives, which
+    happens by chance about once in 160 hours."""
+    history = [BucketCounts(10, 2)] * 48
+    rule = SurgeRule(window=24, z_threshold=3.0, min_volume=10, min_increase=0.0)
+    p0 = share_baseline(history, method="ewma", window=24).expected
+    fires = [k for k in range(11) if detect(rule, history, BucketCounts(10, k)).fired]
+    false_alarm_rate = sum(stats.binom.pmf(k, 10, p0) for k in fires)
+    assert false_alarm_rate <= stats.norm.sf(3.0)
+    six = detect(rule, history, BucketCounts(10, 6))
+    assert (0.6 - p0) / six.sigma > 3 and not six.fired and "is below 3" in six.reason
+    assert stats.binom.sf(5, 10, p0) > 1 / 200  # what six negatives cost under the approximation
 
 
 def test_a_series_that_swings_needs_a_bigger_jump():
