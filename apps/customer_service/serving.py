@@ -21,7 +21,6 @@ from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
@@ -42,35 +41,24 @@ SERVING_THREADS = 1  # torch intra-op threads in a process that answers chat mes
 
 
 # --- vectors stored in the database -----------------------------------------------------------
-ENCODER_VARIANTS = {"torch": None, "onnx": "fp32", "onnx-int8": "int8"}
-
-
-def _encoder_choice() -> str:
-    choice = str(getattr(settings, "CUSTOMER_SERVICE_ENCODER", "torch"))
-    if choice not in ENCODER_VARIANTS:
-        raise ImproperlyConfigured(
-            f"CUSTOMER_SERVICE_ENCODER must be one of {', '.join(ENCODER_VARIANTS)}, not {choice!r}")
-    return choice
+ENCODER_SETTING = "CUSTOMER_SERVICE_ENCODER"
 
 
 def embedding_model_name() -> str:
     """What the stored vectors were computed with; a different encoder means re-embedding."""
-    choice = _encoder_choice()
+    from apps.core.services.encoders import encoder_choice
+
+    choice = encoder_choice(ENCODER_SETTING)
     return str(settings.ML_BACKBONE) if choice == "torch" else f"{settings.ML_BACKBONE} ({choice})"
 
 
 def serving_encoder():
     """The shared encoder the chat uses (CUSTOMER_SERVICE_ENCODER), loaded once per process."""
-    variant = ENCODER_VARIANTS[_encoder_choice()]
-    if variant is None:
-        from apps.core.services.encoders import shared_encoder
-
-        return shared_encoder()
-    from apps.core.services.compression import shared_onnx_encoder
+    from apps.core.services.encoders import configured_encoder
 
     # One intra-op thread, as for torch (see Assistant._pin_threads): concurrent requests and
     # processes share the cores better than one request split over them.
-    return shared_onnx_encoder(variant=variant, threads=SERVING_THREADS)
+    return configured_encoder(ENCODER_SETTING, threads=SERVING_THREADS)
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:

@@ -308,6 +308,9 @@ FINANCE_MAX_LABELLED_ROWS = env.int("FINANCE_MAX_LABELLED_ROWS", default=200_000
 FINANCE_NEAR_DUPLICATE_DAYS = env.int("FINANCE_NEAR_DUPLICATE_DAYS", default=7)
 FINANCE_SCORING_CHUNK = env.int("FINANCE_SCORING_CHUNK", default=256)
 FINANCE_SENTIMENT_BACKEND = env("FINANCE_SENTIMENT_BACKEND", default="")
+# The encoder documents and topic examples are embedded with for topic matching: "torch",
+# "onnx" or "onnx-int8" (as CUSTOMER_SERVICE_ENCODER; changing it re-embeds the topics).
+FINANCE_TOPIC_ENCODER = env.str("FINANCE_TOPIC_ENCODER", default="torch")
 FINANCE_PENDING_RESCUE_S = env.int("FINANCE_PENDING_RESCUE_S", default=300)
 FINANCE_FEED_TIMEOUT_S = env.float("FINANCE_FEED_TIMEOUT_S", default=15.0)
 FINANCE_FEED_MAX_BYTES = env.int("FINANCE_FEED_MAX_BYTES", default=10 * 2**20)

@@ -3,10 +3,11 @@
 - Sentiment: the active version of "finance_sentiment.sentiment" (a fine-tuned classifier served
   by ml_core.serving.ClassifierPredictor; FINANCE_SENTIMENT_BACKEND picks its backend, so an
   int8 ONNX backend slots in without touching this code). One encoder pass per document.
-- Topics: the shared sentence encoder embeds each document once; the embedding is compared
-  with the operators' topics (their name, keywords and example sentences), and, when an active
-  "finance_sentiment.topics" classifier exists, its head is applied to the same embedding (a
-  second pass only if that classifier was trained on another encoder or fine-tuned).
+- Topics: the shared sentence encoder (on FINANCE_TOPIC_ENCODER's runtime: torch, onnx or
+  onnx-int8) embeds each document once; the embedding is compared with the operators' topics
+  (their name, keywords and example sentences), and, when an active "finance_sentiment.topics"
+  classifier exists, its head is applied to the same embedding (a second pass only if that
+  classifier was trained on another encoder or fine-tuned).
 - Tickers: the watchlist compiled into a few regular expressions.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ NO_TOPIC_LABEL = "_none"
 KEYWORD_BONUS = 0.10
 MAX_TOPICS_PER_DOCUMENT = 3
 CLASSIFIER_MIN_CONFIDENCE = 0.5
+TOPIC_ENCODER_SETTING = "FINANCE_TOPIC_ENCODER"
 
 
 class ScoringUnavailable(Exception):
@@ -85,12 +87,13 @@ sentiment_cache: ActiveModelCache[SentimentModel] = ActiveModelCache(SENTIMENT_S
 
 # --- topics --------------------------------------------------------------------------------------
 def embed(texts: Sequence[str]) -> np.ndarray:
-    """Raw sentence embeddings from the shared encoder (not normalised; callers normalise)."""
+    """Raw sentence embeddings from the shared encoder on FINANCE_TOPIC_ENCODER's runtime (not
+    normalised; callers normalise)."""
     from ml_core.backbone import encode_texts
 
-    from apps.core.services.encoders import shared_encoder
+    from apps.core.services.encoders import configured_encoder
 
-    return encode_texts(shared_encoder(), list(texts), batch_size=128, normalize=False)
+    return encode_texts(configured_encoder(TOPIC_ENCODER_SETTING), list(texts), batch_size=128, normalize=False)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -222,7 +225,8 @@ class _Refreshing:
 
 
 def _topics_fingerprint():
-    return (settings.ML_BACKBONE, tuple(Topic.objects.aggregate(n=Count("pk"), last=Max("updated_at")).values()))
+    return (settings.ML_BACKBONE, getattr(settings, TOPIC_ENCODER_SETTING, "torch"),
+            tuple(Topic.objects.aggregate(n=Count("pk"), last=Max("updated_at")).values()))
 
 
 topic_matcher = _Refreshing(_topics_fingerprint, lambda: TopicMatcher(_topic_specs()))

@@ -138,3 +138,31 @@ def test_a_topic_classifier_is_applied_to_the_shared_embedding(sentiment_model, 
     links = {link.topic_id: link for link in DocumentTopic.objects.filter(document_id=result.document_ids[0])}
     assert links[other.pk].method == "classifier" and links[other.pk].is_primary
     assert not links[topic.pk].is_primary  # still assigned by similarity (threshold 0), not primary
+
+
+def test_topics_can_be_matched_on_the_int8_onnx_encoder(sentiment_model, topic, settings):
+    """FINANCE_TOPIC_ENCODER moves topic matching to ONNX Runtime; the topics' own vectors are
+    embedded again by the same encoder (a matcher built on torch's vectors is not reused)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.core.services.encoders import configured_encoder
+    from apps.finance_sentiment.services.analyzers import TOPIC_ENCODER_SETTING, scoring_models, topic_matcher
+    from ml_core.serving.onnx_backend import OnnxSentenceEncoder
+
+    on_torch = scoring_models(fresh=True).topics
+    settings.FINANCE_TOPIC_ENCODER = "onnx-int8"
+    topic_matcher.invalidate()
+    models = scoring_models()
+    encoder = configured_encoder(TOPIC_ENCODER_SETTING)
+    assert isinstance(encoder, OnnxSentenceEncoder) and encoder.variant == "int8"
+    assert models.topics is not on_torch
+    texts = [spec for t in models.topics.topics for spec in t.prototypes]
+    expected = embed(texts)
+    np.testing.assert_allclose(models.topics.prototypes, expected / np.linalg.norm(expected, axis=1, keepdims=True),
+                               atol=1e-5)
+    result = ingest(3)
+    assert run_job(result.batch.job).metrics["scored"] == 3
+    assert DocumentTopic.objects.filter(topic=topic).count() == 3  # threshold 0: every document
+    settings.FINANCE_TOPIC_ENCODER = "int4"
+    with pytest.raises(ImproperlyConfigured, match="FINANCE_TOPIC_ENCODER must be one of torch, onnx, onnx-int8"):
+        embed(["x"])
