@@ -118,6 +118,9 @@ def load_sentence_encoder(
     return encoder
 
 
+ENCODE_BATCHES_PER_CALL = 8
+
+
 def encode_texts(
     encoder: "SentenceTransformer",
     texts: Sequence[str],
@@ -125,23 +128,32 @@ def encode_texts(
     progress: ProgressCallback = no_progress,
     normalize: bool = True,
 ) -> "np.ndarray":
-    """Embed texts in batches, reporting progress after each batch (float32, L2-normalised)."""
+    """Embed texts in batches, reporting progress after each batch (float32, L2-normalised).
+
+    Batches are formed from the texts sorted by length (results come back in the given order):
+    a batch is padded to its longest text, so mixing short and long texts in one batch wastes
+    most of its computation (twice the time on news sentences).
+    """
     import numpy as np
 
-    chunks = []
     total = len(texts)
-    for start in range(0, total, batch_size):
-        batch = list(texts[start : start + batch_size])
-        chunks.append(
-            encoder.encode(batch, batch_size=batch_size, convert_to_numpy=True,
-                           normalize_embeddings=normalize, show_progress_bar=False)
-        )
-        done = min(start + batch_size, total)
-        progress(100.0 * done / max(total, 1), f"embedded {done}/{total} texts")
-    if not chunks:
+    if not total:
         dim = encoder.get_sentence_embedding_dimension() or 0
         return np.zeros((0, dim), dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+    order = sorted(range(total), key=lambda i: len(texts[i]), reverse=True)
+    # Several batches per call: each encode() call has a fixed cost (tokenizer, set-up).
+    chunk = batch_size * ENCODE_BATCHES_PER_CALL
+    out = None
+    for start in range(0, total, chunk):
+        positions = order[start : start + chunk]
+        vectors = encoder.encode([texts[i] for i in positions], batch_size=batch_size, convert_to_numpy=True,
+                                 normalize_embeddings=normalize, show_progress_bar=False)
+        if out is None:
+            out = np.empty((total, vectors.shape[1]), dtype=np.float32)
+        out[positions] = vectors
+        done = min(start + chunk, total)
+        progress(100.0 * done / max(total, 1), f"embedded {done}/{total} texts")
+    return out
 
 
 def encoder_check(

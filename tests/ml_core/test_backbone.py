@@ -57,6 +57,18 @@ def test_encoder_check_on_a_tiny_model_reports_progress(tiny_encoder_path):
     assert seen == sorted(seen)
 
 
+def test_encode_texts_batches_by_length_and_returns_the_given_order(tiny_encoder_path):
+    """Texts of mixed lengths are batched sorted by length; each vector still belongs to its text."""
+    encoder = load_sentence_encoder(str(tiny_encoder_path), select_device("cpu"))
+    texts = [("word " * n).strip() for n in (3, 40, 1, 25, 7, 60, 2, 12, 33, 5)] * 3
+    seen = []
+    together = encode_texts(encoder, texts, batch_size=2, progress=lambda p, m="": seen.append(p))
+    one_by_one = np.stack([encode_texts(encoder, [text])[0] for text in texts])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    assert together.dtype == np.float32 and seen[-1] == pytest.approx(100.0) and seen == sorted(seen)
+    assert encode_texts(encoder, []).shape == (0, 32)
+
+
 def test_encoder_check_needs_texts():
     with pytest.raises(ValueError, match="at least one text"):
         encoder_check([])

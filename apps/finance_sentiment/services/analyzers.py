@@ -93,7 +93,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 
     from apps.core.services.encoders import configured_encoder
 
-    return encode_texts(configured_encoder(TOPIC_ENCODER_SETTING), list(texts), batch_size=128, normalize=False)
+    return encode_texts(configured_encoder(TOPIC_ENCODER_SETTING), list(texts), batch_size=32, normalize=False)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.bulk import bulk_update_values
 from ml_core.progress import ProgressCallback, no_progress
 
 from ..models import SENTIMENT_LABELS, Document, DocumentTicker, DocumentTopic, SentimentScore
@@ -101,8 +102,8 @@ def _score_chunk(chunk: list[Document], models: ScoringModels, job, summary: Sco
                                                   ticker_ids=found_tickers[row] | given.get(document.pk, set())),
                        published_at=document.published_at, label=label, score=score)
             summary.label_counts[label] += 1
-        Document.objects.bulk_update(updated, ["status", "sentiment", "score", "p_negative", "p_neutral", "p_positive",
-                                               "sentiment_version", "scored_at"], batch_size=500)
+        bulk_update_values(Document, updated, ["status", "sentiment", "score", "p_negative", "p_neutral", "p_positive",
+                                               "sentiment_version", "scored_at"])
         SentimentScore.objects.bulk_create(scores, batch_size=500)
         DocumentTopic.objects.bulk_create(topic_links, batch_size=500, ignore_conflicts=True)
         DocumentTicker.objects.bulk_create(ticker_links, batch_size=500, ignore_conflicts=True)
@@ -192,8 +193,8 @@ def documents_rescore(*, job=None, since=None, progress: ProgressCallback = no_p
                 scores.append(SentimentScore(document=document, model_version_id=models.sentiment_version_id,
                                              label=label, p_negative=p_negative, p_neutral=p_neutral,
                                              p_positive=p_positive, score=score, job=job))
-            Document.objects.bulk_update(updated, ["sentiment", "score", "p_negative", "p_neutral", "p_positive",
-                                                   "sentiment_version", "scored_at"], batch_size=500)
+            bulk_update_values(Document, updated, ["sentiment", "score", "p_negative", "p_neutral", "p_positive",
+                                                   "sentiment_version", "scored_at"])
             SentimentScore.objects.bulk_create(scores, batch_size=500)
             trends_apply(deltas=deltas)
         summary.rescored += len(updated)
