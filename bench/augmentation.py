@@ -171,7 +171,8 @@ def main() -> None:
     p.add_argument("--paraphrase-batch-size", type=int, default=16)
     p.add_argument("--fewshot-epochs", type=int, default=8)
     p.add_argument("--adv-method", choices=("fgm", "pgd"), default="fgm")
-    p.add_argument("--adv-epsilon", type=float, default=1.0)
+    p.add_argument("--adv-epsilon", type=float, default=0.3, help="FGM/PGD strength per text (0.3: see "
+                   "ml_core.training.adversarial.DEFAULT_EPSILON)")
     p.add_argument("--adv-norm", choices=("token", "sequence"), default="sequence",
                    help="epsilon bounds each token's or each text's whole perturbation")
     p.add_argument("--pgd-steps", type=int, default=3)

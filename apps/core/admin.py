@@ -62,7 +62,7 @@ class RetrainForm(forms.Form):
     adversarial = forms.ChoiceField(required=False, label="Adversarial training",
                                     choices=[("", "none"), ("fgm", "FGM (about 2x a step)"),
                                              ("pgd", "PGD, 3 steps (about 4x a step)")])
-    adversarial_epsilon = forms.FloatField(required=False, min_value=0.0, max_value=5.0, initial=1.0,
+    adversarial_epsilon = forms.FloatField(required=False, min_value=0.0, max_value=5.0, initial=0.3,
                                            label="Adversarial strength (epsilon per text)")
 
     def __init__(self, *args, **kwargs) -> None:

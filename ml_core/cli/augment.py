@@ -119,7 +119,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--adversarial", choices=("fgm", "pgd"), default=None,
                        help="adversarial training on the word embeddings (full or lora)")
     group.add_argument("--adv-epsilon", type=float, default=None,
-                       help="size of the perturbation of each text's word embeddings (default 1.0)")
+                       help="size of the perturbation of each text's word embeddings (default 0.3)")
     group.add_argument("--adv-steps", type=int, default=None, help="PGD ascent steps (default 3)")
 
 

