@@ -109,8 +109,10 @@ def rate_limit_check(*, request, site: Site, kind: str = "chat") -> None:
             return
         if usage and usage["should_limit"]:
             who = "this visitor" if name == "ip" else "this site"
-            raise EdgeError(f"too many requests from {who} (limit {rate}); try again in "
-                            f"{usage['time_left']} s", status=429, retry_after=int(usage["time_left"]))
+            # At the very end of a window django-ratelimit says 0 s left: wait at least a second.
+            wait = max(1, int(usage["time_left"]))
+            raise EdgeError(f"too many requests from {who} (limit {rate}); try again in {wait} s", status=429,
+                            retry_after=wait)
 
 
 # --- idempotency keys ----------------------------------------------------------------------------
