@@ -199,7 +199,7 @@ def exact_tail_z(metric: str, observed: BucketCounts, expected: float, excess_va
         count, n, p0 = observed.negative, observed.volume, min(max(expected, 1e-9), 1 - 1e-9)
         # Beta(a, b) with mean p0 and variance excess: a + b = p0 (1 - p0) / excess - 1.
         concentration = p0 * (1 - p0) / excess_variance - 1 if excess_variance > 0 else math.inf
-        if concentration == math.inf or concentration > 1e9:
+        if concentration > 1e9:  # no excess to speak of: binomial
             tail = stats.binom.sf(count - 1, n, p0)
         else:
             concentration = max(concentration, 1e-6)

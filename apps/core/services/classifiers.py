@@ -197,8 +197,6 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
         metrics.update(_faithfulness(folder, data, device=result.metrics["device"], progress=progress))
         best = f", best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}" \
             if config.method != "head" else ""
-        if hasattr(progress, "raise_if_cancelled"):  # the version row is written next
-            progress.raise_if_cancelled()
         return BuiltArtifact(
             metrics=_json_safe(metrics), base_model=config.base_model,
             training_data_summary=_json_safe({**result.training_data_summary, "config": config.to_dict(),

@@ -184,11 +184,6 @@ class JobProgress:
         if message:
             fields["message"] = message[:300]
         Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
-        self.raise_if_cancelled()
-
-    def raise_if_cancelled(self) -> None:
-        """Also called right before work stores its result: a cancel that arrived between two
-        throttled progress writes must still stop it."""
         if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
             raise Cancelled(f"job {self.job_id} was cancelled")
 

@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ml_core.artifacts import MANIFEST_NAME, ArtifactError, atomic_directory, verify_directory
+from ml_core.progress import Cancelled
 
 from ..models import AuditEvent, Job, ModelVersion
 from .audit import audit_record
@@ -78,7 +79,8 @@ def model_version_create(
     """Build an artifact folder with `build(folder)` and register it (inactive).
 
     The folder becomes visible only once complete; if anything fails, nothing is registered and
-    no folder is left behind.
+    no folder is left behind. A `job` cancelled meanwhile registers nothing either: its progress
+    callback checks for a cancel only when it writes (throttled), which a short build can miss.
     """
     relative = Path(scenario) / f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     final = Path(settings.ARTIFACTS_ROOT) / relative
@@ -87,6 +89,8 @@ def model_version_create(
         _write_model_card(partial, scenario=scenario, built=built)
     sha = verify_directory(final)
     try:
+        if job is not None and Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+            raise Cancelled(f"job {job.pk} was cancelled")
         return _create_row(scenario=scenario, relative=relative, sha=sha, built=built,
                            created_by=created_by, job=job)
     except BaseException:
