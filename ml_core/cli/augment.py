@@ -35,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--few-shot-k", type=int, default=None, help="first keep only K examples per class")
     parser.add_argument("--filter", default="encoder", help="encoder | model | none")
     parser.add_argument("--filter-model", default=None, help="model folder for --filter model")
-    parser.add_argument("--lexicon", default=None, help="synonym file (JSON or TSV) instead of the encoder's neighbours")
+    parser.add_argument("--lexicon", default=None, help="synonyms from 'wordnet' (apt-get install wordnet-base), a WordNet database folder or a file (JSON or TSV) instead of the encoder's neighbours")
     parser.add_argument("--translation-models", default=None, help="FORWARD,BACKWARD model folders for backtranslation")
     parser.add_argument("--seed", type=int, default=42)
     parser.set_defaults(handler=run)
@@ -58,6 +58,13 @@ def availability() -> dict[str, str]:
     models = [m for m in os.environ.get("ML_TRANSLATION_MODELS", "").split(",") if m.strip()]
     available, why = backtranslation_status(models)
     status["backtranslation"] = "available" if available else why
+    from ml_core.augmentation.synonyms import find_wordnet
+    from ml_core.errors import UserError
+
+    try:  # a synonym source (--lexicon wordnet), not an augmenter of its own
+        status["wordnet_synonyms"] = f"available ({find_wordnet()})"
+    except UserError as exc:
+        status["wordnet_synonyms"] = f"unavailable: {exc}"
     return status
 
 

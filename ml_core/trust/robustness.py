@@ -299,14 +299,14 @@ def robustness_of_model(model_dir, data: LabelledTexts, *, settings: RobustnessS
     """`evaluate_robustness` for a classifier folder: loads it, and the backbone it was trained from
     (or `similarity_encoder`) for the similarity constraint and the synonym neighbourhood."""
     from ..augmentation.encoder import TextEmbedder
-    from ..augmentation.synonyms import LexiconSynonyms
+    from ..augmentation.synonyms import load_lexicon
     from ..serving import ClassifierPredictor
 
     progress(0.0, "loading the model")
     predictor = ClassifierPredictor.load(model_dir, device=device)
     embedder = TextEmbedder(similarity_encoder or predictor.base_model, device=predictor.backend.device
                             if hasattr(predictor.backend, "device") else "cpu")
-    synonyms = LexiconSynonyms.from_file(lexicon) if lexicon else None
+    synonyms = load_lexicon(lexicon) if lexicon else None
     report = evaluate_robustness(predictor, data, settings=settings, embedder=embedder, synonyms=synonyms,
                                  vocabulary_texts=vocabulary_texts, progress=sub_progress(progress, 2.0, 100.0))
     report.update({"model": str(model_dir), "method": predictor.method, "base_model": predictor.base_model,

@@ -19,12 +19,17 @@ def data_file(tmp_path):
     return path
 
 
-def test_list_says_what_can_run_and_why_not(capsys, monkeypatch):
+def test_list_says_what_can_run_and_why_not(capsys, monkeypatch, tmp_path):
+    from ml_core.augmentation import synonyms
+
     monkeypatch.delenv("ML_TRANSLATION_MODELS", raising=False)
+    monkeypatch.setenv("WNSEARCHDIR", str(tmp_path))  # no WordNet there, nor at the default place
+    monkeypatch.setattr(synonyms, "WORDNET_DEFAULT_DIRS", (str(tmp_path / "nowhere"),))
     assert cli_main(["augment", "--list"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["eda"] == "available" and status["paraphrase"].startswith("available")
     assert status["backtranslation"].startswith("back-translation is unavailable: no translation model")
+    assert status["wordnet_synonyms"].startswith("unavailable: WordNet's database is not installed")
 
 
 def test_augment_writes_originals_and_marked_rows(data_file, tmp_path, tiny_encoder_path, capsys):
