@@ -3,7 +3,8 @@
 Part `fewshot`: k examples per class (default 10) with and without augmentation, the same
 training otherwise (method, epochs, seed, validation set of 3 other examples per class), scored
 on the full test set. `--last-epoch` keeps the last epoch instead of the best on that small
-validation set (the validation set then only calibrates). Anchor (Banking77, 10-shot): USE+ConveRT 85.19%, best published 89.79%.
+validation set (which then only calibrates). Anchor (Banking77, 10-shot): USE+ConveRT 85.19%,
+best published 89.79%.
 Required: augmentation raises 10-shot Banking77 accuracy by >= 2 points.
 
 Part `adversarial`: full training data with and without adversarial training (FGM or PGD on
@@ -170,7 +171,8 @@ def main() -> None:
     p.add_argument("--ops", default="eda,paraphrase", help="augmentations of the few-label part")
     p.add_argument("--per-example", type=int, default=2)
     p.add_argument("--synonyms", default="encoder",
-                   help="synonym source of eda/synonym/word_insertion: encoder, wordnet, a WordNet folder or a lexicon file")
+                   help="synonym source of eda, synonym and word_insertion: encoder, wordnet, a WordNet "
+                        "folder or a lexicon file")
     p.add_argument("--paraphrase-batch-size", type=int, default=16)
     p.add_argument("--fewshot-epochs", type=int, default=8)
     p.add_argument("--last-epoch", action="store_true",

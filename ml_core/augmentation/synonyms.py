@@ -86,7 +86,8 @@ class LexiconSynonyms:
 
     name = "lexicon"
 
-    def __init__(self, table: dict[str, list[str]], source: str = "") -> None:
+    def __init__(self, table: dict[str, list[str]], source: str = "", name: str = "lexicon") -> None:
+        self.name = name
         self.table = {k.lower(): [s for s in v if s and s.lower() != k.lower()] for k, v in table.items()}
         self.source = source
 
@@ -189,9 +190,8 @@ def load_lexicon(spec: str, *, max_senses: int = 1) -> LexiconSynonyms:
     """A lexicon from "wordnet" (the installed WordNet), a WordNet database folder or a file."""
     if spec == "wordnet" or is_wordnet_folder(spec):
         folder = find_wordnet() if spec == "wordnet" else Path(spec)
-        lexicon = LexiconSynonyms(wordnet_table(folder, max_senses=max_senses), source=f"WordNet at {folder}")
-        lexicon.name = "wordnet"
-        return lexicon
+        return LexiconSynonyms(wordnet_table(folder, max_senses=max_senses), source=f"WordNet at {folder}",
+                               name="wordnet")
     return LexiconSynonyms.from_file(spec)
 
 

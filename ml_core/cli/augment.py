@@ -35,7 +35,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--few-shot-k", type=int, default=None, help="first keep only K examples per class")
     parser.add_argument("--filter", default="encoder", help="encoder | model | none")
     parser.add_argument("--filter-model", default=None, help="model folder for --filter model")
-    parser.add_argument("--lexicon", default=None, help="synonyms from 'wordnet' (apt-get install wordnet-base), a WordNet database folder or a file (JSON or TSV) instead of the encoder's neighbours")
+    parser.add_argument("--lexicon", default=None,
+                        help="synonyms from 'wordnet' (apt-get install wordnet-base), a WordNet database folder "
+                             "or a file (JSON or TSV) instead of the encoder's neighbours")
     parser.add_argument("--translation-models", default=None, help="FORWARD,BACKWARD model folders for backtranslation")
     parser.add_argument("--seed", type=int, default=42)
     parser.set_defaults(handler=run)

@@ -35,7 +35,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-perturbed", type=float, default=0.3, help="share of words the attack may change")
     parser.add_argument("--vocab-data", default=None,
                         help="more texts (CSV/JSONL with --text-col, or .txt) whose words join the synonym vocabulary")
-    parser.add_argument("--lexicon", default=None, help="synonyms from 'wordnet' (apt-get install wordnet-base), a WordNet database folder or a file (JSON or TSV) instead of the encoder's neighbours")
+    parser.add_argument("--lexicon", default=None,
+                        help="synonyms from 'wordnet' (apt-get install wordnet-base), a WordNet database folder "
+                             "or a file (JSON or TSV) instead of the encoder's neighbours")
     parser.add_argument("--similarity-encoder", default=None,
                         help="encoder for the similarity constraint (default: the model's base model)")
     parser.add_argument("--seed", type=int, default=0)
