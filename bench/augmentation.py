@@ -160,6 +160,8 @@ def adversarial(name: str, args) -> dict:
 
 
 def main() -> None:
+    from ml_core.training.adversarial import DEFAULT_EPSILON
+
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--banking77-train", default=str(data_path("banking77", "train.csv")))
     p.add_argument("--banking77-test", default=str(data_path("banking77", "test.csv")))
@@ -179,8 +181,8 @@ def main() -> None:
                    help="few-label part: keep the last epoch instead of the best on the 3-per-class validation "
                         "(a fixed schedule; 231 validation texts make the choice of epoch noisy)")
     p.add_argument("--adv-method", choices=("fgm", "pgd"), default="fgm")
-    p.add_argument("--adv-epsilon", type=float, default=0.3, help="FGM/PGD strength per text (0.3: see "
-                   "ml_core.training.adversarial.DEFAULT_EPSILON)")
+    p.add_argument("--adv-epsilon", type=float, default=DEFAULT_EPSILON,
+                   help=f"FGM/PGD strength per text (default {DEFAULT_EPSILON}: ml_core.training.adversarial)")
     p.add_argument("--adv-norm", choices=("token", "sequence"), default="sequence",
                    help="epsilon bounds each token's or each text's whole perturbation")
     p.add_argument("--pgd-steps", type=int, default=3)

@@ -9,6 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ml_core.training.adversarial import DEFAULT_EPSILON
+
 from .models import ApiKey, AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
 from .roles import is_admin
 from .services.api_keys import ApiKeyError, api_key_create, api_key_revoke
@@ -62,7 +64,7 @@ class RetrainForm(forms.Form):
     adversarial = forms.ChoiceField(required=False, label="Adversarial training",
                                     choices=[("", "none"), ("fgm", "FGM (about 2x a step)"),
                                              ("pgd", "PGD, 3 steps (about 4x a step)")])
-    adversarial_epsilon = forms.FloatField(required=False, min_value=0.0, max_value=5.0, initial=0.3,
+    adversarial_epsilon = forms.FloatField(required=False, min_value=0.0, max_value=5.0, initial=DEFAULT_EPSILON,
                                            label="Adversarial strength (epsilon per text)")
 
     def __init__(self, *args, **kwargs) -> None:

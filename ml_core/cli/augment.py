@@ -15,6 +15,8 @@ import csv
 import json
 from pathlib import Path
 
+from ml_core.training.adversarial import DEFAULT_EPSILON
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     from ml_core.augmentation import OPS
@@ -50,6 +52,8 @@ def availability() -> dict[str, str]:
     from ml_core.augmentation import RULE_OPS
     from ml_core.augmentation.backtranslation import backtranslation_status
     from ml_core.augmentation.paraphrase import ParaphraseUnavailable, smollm2_location
+    from ml_core.augmentation.synonyms import find_wordnet
+    from ml_core.errors import UserError
 
     status = {op: "available" for op in RULE_OPS}
     try:
@@ -60,9 +64,6 @@ def availability() -> dict[str, str]:
     models = [m for m in os.environ.get("ML_TRANSLATION_MODELS", "").split(",") if m.strip()]
     available, why = backtranslation_status(models)
     status["backtranslation"] = "available" if available else why
-    from ml_core.augmentation.synonyms import find_wordnet
-    from ml_core.errors import UserError
-
     try:  # a synonym source (--lexicon wordnet), not an augmenter of its own
         status["wordnet_synonyms"] = f"available ({find_wordnet()})"
     except UserError as exc:
@@ -128,7 +129,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--adversarial", choices=("fgm", "pgd"), default=None,
                        help="adversarial training on the word embeddings (full or lora)")
     group.add_argument("--adv-epsilon", type=float, default=None,
-                       help="size of the perturbation of each text's word embeddings (default 0.3)")
+                       help=f"size of the perturbation of each text's word embeddings (default {DEFAULT_EPSILON})")
     group.add_argument("--adv-steps", type=int, default=None, help="PGD ascent steps (default 3)")
 
 

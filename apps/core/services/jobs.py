@@ -102,6 +102,12 @@ def job_claim(*, job_id, worker: str = "") -> bool:
     return claimed == 1
 
 
+def job_raise_if_cancelled(job_id: int) -> None:
+    """Raise Cancelled when someone asked the job to stop (the check running work makes)."""
+    if Job.objects.filter(pk=job_id, cancel_requested=True).exists():
+        raise Cancelled(f"job {job_id} was cancelled")
+
+
 def job_cancel(*, job: Job, actor=None) -> Job:
     """Cancel a queued job at once; ask a running one to stop at its next progress report."""
     now = timezone.now()
@@ -184,8 +190,7 @@ class JobProgress:
         if message:
             fields["message"] = message[:300]
         Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
-        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
-            raise Cancelled(f"job {self.job_id} was cancelled")
+        job_raise_if_cancelled(self.job_id)
 
     def log(self, line: str) -> None:
         self.logs.append(line)

@@ -25,10 +25,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ml_core.artifacts import MANIFEST_NAME, ArtifactError, atomic_directory, verify_directory
-from ml_core.progress import Cancelled
 
 from ..models import AuditEvent, Job, ModelVersion
 from .audit import audit_record
+from .jobs import job_raise_if_cancelled
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,8 +89,8 @@ def model_version_create(
         _write_model_card(partial, scenario=scenario, built=built)
     sha = verify_directory(final)
     try:
-        if job is not None and Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
-            raise Cancelled(f"job {job.pk} was cancelled")
+        if job is not None:
+            job_raise_if_cancelled(job.pk)
         return _create_row(scenario=scenario, relative=relative, sha=sha, built=built,
                            created_by=created_by, job=job)
     except BaseException:

@@ -225,7 +225,9 @@ class _Refreshing:
 
 
 def _topics_fingerprint():
-    return (settings.ML_BACKBONE, getattr(settings, TOPIC_ENCODER_SETTING, "torch"),
+    from apps.core.services.encoders import encoder_choice
+
+    return (settings.ML_BACKBONE, encoder_choice(TOPIC_ENCODER_SETTING),
             tuple(Topic.objects.aggregate(n=Count("pk"), last=Max("updated_at")).values()))
 
 
