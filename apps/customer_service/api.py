@@ -87,6 +87,7 @@ class ChatResponseSerializer(serializers.Serializer):
 
 class FeedbackRequestSerializer(serializers.Serializer):
     site_key = serializers.CharField(max_length=64)
+    conversation_id = serializers.UUIDField(help_text="The conversation the reply belongs to (as /chat/ returned it)")
     message_id = serializers.IntegerField(help_text="The reply's id")
     helpful = serializers.BooleanField()
 
@@ -214,12 +215,15 @@ class FeedbackView(PublicChatView):
                    responses={200: inline_serializer("FeedbackResult", {
                        "message_id": serializers.IntegerField(), "feedback": serializers.CharField()}), **ERRORS},
                    parameters=[IDEMPOTENCY_HEADER, WIDGET_TOKEN_HEADER],
-                   summary="Say whether a reply helped")
+                   summary="Say whether a reply helped",
+                   description="Only for a reply of the conversation named: a reply of another conversation "
+                               "is answered 404 and nothing changes.")
     def post(self, request: Request) -> Response:
         body = self.validated(FeedbackRequestSerializer, request.data)
         site = self.edge(request, body["site_key"])
         return self.idempotent(request, site, "feedback", body, lambda: chat_feedback_record(
-            site=site, message_id=body["message_id"], helpful=body["helpful"]))
+            site=site, conversation_id=body["conversation_id"], message_id=body["message_id"],
+            helpful=body["helpful"]))
 
 
 class HandoffView(PublicChatView):

@@ -129,7 +129,9 @@
       button.textContent = pair[0];
       if (message.feedback === (pair[1] ? "helpful" : "not_helpful")) { button.classList.add("chosen"); }
       button.addEventListener("click", function () {
-        write(cfg.feedbackUrl, { site_key: cfg.siteKey, message_id: message.id, helpful: pair[1] })
+        // The reply's conversation id proves the vote comes from the customer who holds it.
+        write(cfg.feedbackUrl, { site_key: cfg.siteKey, conversation_id: state.conversationId,
+                                 message_id: message.id, helpful: pair[1] })
           .then(function () {
             box.querySelectorAll("button").forEach(function (b) { b.classList.remove("chosen"); });
             button.classList.add("chosen");

@@ -317,7 +317,8 @@ def shadow_labels(subjects: list[str]) -> dict[str, str]:
 
 
 def chat_handoff_request(*, site: Site, conversation_id) -> dict[str, Any]:
-    """The customer asked for a person (the widget's button)."""
+    """The customer asked for a person (the widget's button); only the holder of the conversation's
+    random id can ask, for that conversation."""
     conversation = _conversation_for(site=site, conversation_id=conversation_id, create=False)
     reply = None
     with transaction.atomic():
@@ -333,11 +334,14 @@ def chat_handoff_request(*, site: Site, conversation_id) -> dict[str, Any]:
             "reply": reply_dict(reply) if reply else None}
 
 
-def chat_feedback_record(*, site: Site, message_id: int, helpful: bool) -> dict[str, Any]:
-    reply = (Message.objects.select_related("conversation")
-             .filter(pk=message_id, role=Message.Role.ASSISTANT, conversation__site=site).first())
+def chat_feedback_record(*, site: Site, conversation_id, message_id: int, helpful: bool) -> dict[str, Any]:
+    """The customer says whether a reply helped. Message ids are sequential, so the reply must belong
+    to the conversation the caller holds (its random id is the customer's secret): "helpful" replies
+    become training data, and nobody else may vote on them."""
+    conversation = _conversation_for(site=site, conversation_id=conversation_id, create=False)
+    reply = Message.objects.filter(pk=message_id, role=Message.Role.ASSISTANT, conversation=conversation).first()
     if reply is None:
-        raise ChatError("unknown reply for this site", status=404)
+        raise ChatError("unknown reply in this conversation", status=404)
     feedback = Message.Feedback.HELPFUL if helpful else Message.Feedback.NOT_HELPFUL
     with transaction.atomic():
         Message.objects.filter(pk=reply.pk).update(feedback=feedback, feedback_at=timezone.now())

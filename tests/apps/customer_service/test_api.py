@@ -142,12 +142,14 @@ def test_duplicate_idempotency_key_replays_the_first_response(api, site, kb):
 def test_feedback_and_handoff_requests(api, site, kb):
     reply = post_chat(api, site, "how do I get a refund").json()
     feedback = api.post("/api/v1/chat/feedback/", {"site_key": site.public_key, "message_id": reply["reply"]["id"],
-                                                   "helpful": False}, format="json", HTTP_ORIGIN=ORIGIN)
+                                                   "conversation_id": reply["conversation_id"], "helpful": False},
+                        format="json", HTTP_ORIGIN=ORIGIN)
     assert feedback.status_code == 200 and feedback.json()["feedback"] == "not_helpful"
     question = Message.objects.get(pk=reply["message_id"])
     assert question.needs_review and question.embedding is not None
     wrong = api.post("/api/v1/chat/feedback/", {"site_key": site.public_key, "message_id": reply["message_id"],
-                                                "helpful": True}, format="json", HTTP_ORIGIN=ORIGIN)
+                                                "conversation_id": reply["conversation_id"], "helpful": True},
+                     format="json", HTTP_ORIGIN=ORIGIN)
     assert wrong.status_code == 404  # a customer message is not a reply
 
     handoff = api.post("/api/v1/chat/handoff/", {"site_key": site.public_key,
