@@ -9,7 +9,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from apps.customer_service.models import Site
+from apps.customer_service.models import Message, Site
 from apps.customer_service.serving import assistant_reset
 from apps.customer_service.services.kb import EntryFields, kb_entry_create
 from tests.e2e.conftest import login
@@ -70,6 +70,9 @@ def test_widget_on_another_origin_answers_hands_over_and_shows_the_operators_rep
     expect(answer.locator(".msg-sources")).to_have_text("From: Where is my order?")
     answer.get_by_role("button", name="Helpful", exact=True).click()
     expect(answer.locator("button.chosen")).to_have_text("Helpful")
+    # The vote names the widget's conversation, so the server records it on that reply.
+    voted = Message.objects.get(role="assistant", feedback="helpful")
+    assert voted.text == "Follow your parcel under Order History." and voted.conversation.site == site
 
     chat.locator("#chat-person").click()
     expect(chat.locator("#chat-status")).to_contain_text("A colleague will join shortly")
