@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from . import selectors
 from .models import Job, ModelVersion
 from .roles import admin_required, operator_required
+from .safe_redirect import redirect_next
 from .services.jobs import job_cancel, job_start
 from ml_core.errors import UserError
 
@@ -98,7 +99,7 @@ def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{version.scenario} v{version.version} is now active.")
-    return redirect(request.POST.get("next") or "registry")
+    return redirect_next(request, "registry")
 
 
 @operator_required

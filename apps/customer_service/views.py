@@ -4,12 +4,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.models import Job, ModelVersion
 from apps.core.roles import admin_required, is_admin, operator_required
+from apps.core.safe_redirect import redirect_next, safe_next_url
 from ml_core.errors import UserError
 
 from . import selectors
@@ -150,8 +150,7 @@ def message_label_view(request: HttpRequest, message_id: int) -> HttpResponse:
         messages.success(request, f"Labelled as {message.labelled_intent}; the next retraining learns it.")
     except ConsoleError as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or reverse("customer_service:conversation_detail",
-                                                        args=[message.conversation_id]))
+    return redirect_next(request, "customer_service:conversation_detail", conversation_id=message.conversation_id)
 
 
 @require_POST
@@ -159,7 +158,7 @@ def message_label_view(request: HttpRequest, message_id: int) -> HttpResponse:
 def teach(request: HttpRequest) -> HttpResponse:
     """One click: customer question(s) (+ the operator's reply) -> knowledge-base example(s)."""
     form = TeachForm(request.POST)
-    back = request.POST.get("next") or reverse("customer_service:review")
+    back = safe_next_url(request, "customer_service:review")
     if not form.is_valid():
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect(back)

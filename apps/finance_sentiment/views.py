@@ -10,11 +10,11 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.models import ModelVersion
 from apps.core.roles import admin_required, operator_required
+from apps.core.safe_redirect import redirect_next
 from apps.core.scenarios import get_scenario
 from apps.core.services.audit import audit_record
 from ml_core.data import DataError
@@ -202,10 +202,7 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.headers.get("HX-Request"):
         return render(request, "finance_sentiment/_alert_row.html", {"alert": selectors.alert_get(pk=alert.pk)})
     messages.success(request, "Alert acknowledged.")
-    next_url = request.POST.get("next", "")
-    if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        return redirect(next_url)
-    return redirect("finance_sentiment:alert_detail", pk=pk)
+    return redirect_next(request, "finance_sentiment:alert_detail", pk=pk)
 
 
 # --- topics, rules, watchlist, feeds -----------------------------------------------------------------
