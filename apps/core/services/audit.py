@@ -7,6 +7,7 @@ import csv
 import io
 from typing import Iterable
 
+from ..csv_safe import csv_row
 from ..models import AuditEvent
 from ..observability import request_id_var, request_var
 
@@ -43,6 +44,6 @@ def audit_events_csv(events: Iterable[AuditEvent]) -> str:
     writer = csv.writer(out)
     writer.writerow(AUDIT_CSV_COLUMNS)
     for event in events:
-        writer.writerow([event.created_at.isoformat(), event.actor_name, event.action, event.scenario,
-                         event.target, event.details, event.ip_address or "", event.request_id])
+        writer.writerow(csv_row([event.created_at.isoformat(), event.actor_name, event.action, event.scenario,
+                                 event.target, event.details, event.ip_address or "", event.request_id]))
     return out.getvalue()

@@ -9,7 +9,8 @@ Any column can be mapped (`{"question": "utterance", ...}`). Rows are grouped in
 questions as its examples; `intent` (default for bitext) makes one entry per intent, answered
 with the first answer given for it. An entry that already exists (same intent, and same answer
 in `answer` grouping) receives the new questions instead of being duplicated, so importing a
-file twice adds nothing.
+file twice adds nothing. The CSV export escapes cells a spreadsheet would run as formulas
+(apps.core.csv_safe), and the `csv` import undoes that escape.
 
 The whole file is checked before anything is stored, and stored in one transaction: a bad row
 is reported by number (the header is row 1) with the field and the problem, and nothing is
@@ -26,6 +27,8 @@ from typing import Any, Iterator
 
 from django.conf import settings
 from django.db import transaction
+
+from apps.core.csv_safe import csv_cell_restore, csv_row
 
 from ..models import KBEntry, KBExample
 from .kb import EntryFields, KBError, clean_question, kb_revision_bump
@@ -150,6 +153,8 @@ def kb_import_read(*, data: bytes, name: str, format: str, columns: dict[str, st
         def value(role: str) -> Any:
             column = mapping.get(role)
             raw = row.get(column) if column else None
+            if format == "csv" and isinstance(raw, str):
+                raw = csv_cell_restore(raw)  # undo the export's formula escape
             if raw is not None and not isinstance(raw, (str, int, float, list)):
                 raise KBImportError(f"{where}: field {column!r} is {type(raw).__name__}, not text")
             return raw
@@ -269,7 +274,7 @@ def kb_export_lines(*, format: str) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     for record in _export_records():
-        writer.writerow([";".join(record[c]) if c == "tags" else record[c] for c in EXPORT_COLUMNS])
+        writer.writerow(csv_row(";".join(record[c]) if c == "tags" else record[c] for c in EXPORT_COLUMNS))
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)
