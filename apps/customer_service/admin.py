@@ -11,7 +11,7 @@ from apps.core.roles import is_admin
 from ml_core.errors import UserError
 
 from .models import AssistantSettings, Conversation, KBEntry, Message, Site
-from .services.chat import assistant_settings
+from .services.chat import assistant_settings, assistant_settings_update
 from .services.kb import EntryFields, KBError, kb_entry_create, kb_entry_delete, kb_entry_update
 from .services.training import intent_retrain_start
 
@@ -119,9 +119,9 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change) -> None:
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
-        assistant_settings(fresh=True)
+        # Through the console's service: validated the same way and audited with what changed.
+        values = {name: form.cleaned_data[name] for name in form.fields if name in form.cleaned_data}
+        obj.pk = assistant_settings_update(values=values, updated_by=request.user).pk
 
     def get_urls(self):
         return [path("retrain/", self.admin_site.admin_view(self.retrain_view),
