@@ -9,7 +9,12 @@ import os
 
 from celery import Celery
 
+from apps.core.broker import register_transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+# filesystem:// (the embedded broker) gets atomic writes and survives torn message files.
+register_transport()
 
 app = Celery("ai_suite")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -35,6 +35,11 @@ class Job(models.Model):
     log_tail = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker claimed the job")
+    # What is needed to send the job's message again when the broker lost it (jobs_resend_lost).
+    task_name = models.CharField(max_length=200, blank=True, help_text="The Celery task that runs the job")
+    task_args = models.JSONField(default=list, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When its message was last sent")
+    sends = models.PositiveIntegerField(default=0, help_text="Messages sent for the job (first and re-sends)")
     worker = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

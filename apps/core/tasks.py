@@ -5,7 +5,7 @@ from django.conf import settings
 from ml_core.backbone import encoder_check, select_device
 
 from .demo import DEMO_SENTENCES
-from .services.jobs import JobOutcome, jobs_fail_stale
+from .services.jobs import JobOutcome, jobs_fail_stale, jobs_resend_lost
 from .tasking import job_task
 
 
@@ -27,6 +27,12 @@ def encoder_check_job(job, progress) -> JobOutcome:
 def fail_stale_jobs() -> int:
     """Periodic (beat): jobs whose worker died are marked failed instead of running forever."""
     return jobs_fail_stale()
+
+
+@shared_task(name="core.resend_lost_jobs")
+def resend_lost_jobs() -> int:
+    """Periodic (beat): queued jobs whose message was lost are sent again (a duplicate does nothing)."""
+    return jobs_resend_lost()
 
 
 @job_task("core.train_classifier", queue="training")

@@ -186,7 +186,7 @@ CELERY_FILESYSTEM_BROKER_DIR = Path(
 
 def filesystem_broker_options(folder: Path, polling_interval: float) -> dict:
     """kombu's filesystem transport: one folder of message files shared by senders and workers."""
-    for sub in ("queue", "control", "processed"):
+    for sub in ("queue", "control", "processed", "quarantine"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
@@ -195,6 +195,11 @@ def filesystem_broker_options(folder: Path, polling_interval: float) -> dict:
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
         "polling_interval": polling_interval,
+        # --- lost jobs (issue 15, apps/core/broker.py): a message file still unreadable after
+        # this long is moved to quarantine/ instead of stopping the worker.
+        "quarantine_folder": str(folder / "quarantine"),
+        "unreadable_grace_s": env.float("CELERY_FILESYSTEM_UNREADABLE_GRACE_S", default=60.0),
+        # --- end lost jobs
     }
 
 
@@ -237,6 +242,9 @@ CELERY_INFERENCE_MAX_RETRIES = env.int("CELERY_INFERENCE_MAX_RETRIES", default=5
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "core.fail_stale_jobs": {"task": "core.fail_stale_jobs", "schedule": 60.0},
+    # --- lost jobs (issue 15): send again the queued jobs whose message never reached a worker.
+    "core.resend_lost_jobs": {"task": "core.resend_lost_jobs", "schedule": 60.0},
+    # --- end lost jobs
     # Delete stored data past its retention age (the control page sets the ages), daily at 02:40.
     "core.retention_daily": {"task": "core.retention_daily", "schedule": crontab(hour=2, minute=40)},
     # Score shadow-mode inputs a lost task left waiting.
@@ -257,6 +265,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A running job whose worker has not reported for this long is marked failed (worker lost).
 JOB_STALE_AFTER_S = env.int("JOB_STALE_AFTER_S", default=900)
+# --- lost jobs (issue 15): the job row is the truth, the broker message a hint. A queued job
+# whose last message is older than JOB_RESEND_AFTER_S while no job of its queue is running is
+# sent again (a duplicate does nothing); after JOB_RESEND_MAX re-sends it fails, saying why.
+# Keep JOB_RESEND_AFTER_S above the inference retries' longest backoff (300 s).
+JOB_RESEND_AFTER_S = env.int("JOB_RESEND_AFTER_S", default=600)
+JOB_RESEND_MAX = env.int("JOB_RESEND_MAX", default=5)
+# --- end lost jobs
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 # json: one JSON object per line (for log shippers); plain: readable lines. Both carry the

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ml_core.progress import Cancelled
@@ -56,14 +57,17 @@ def job_create(
 def job_enqueue(*, job: Job, task) -> None:
     """Send the task once the surrounding transaction has committed the job row.
 
-    When the broker cannot be reached the job is marked failed and says so, rather than
-    waiting for a worker forever (or the request failing after the job was stored).
+    The row records the task and its arguments, so that jobs_resend_lost can send the message
+    again if the broker loses it. When the broker cannot be reached the job is marked failed and
+    says so, rather than waiting for a worker forever (or the request failing after the job was stored).
     """
     job_id = str(job.id)
+    job.task_name, job.task_args, job.sent_at, job.sends = task.name, [job_id], timezone.now(), 1
+    job.save(update_fields=["task_name", "task_args", "sent_at", "sends"])
 
     def send() -> None:
         try:
-            task.apply_async(args=[job_id])
+            task.apply_async(args=job.task_args)
         except Exception as exc:  # kombu's OperationalError, a refused connection...
             log.error("job %s could not be queued: %s: %s", job_id, type(exc).__name__, exc)
             job_fail(job_id=job_id, from_states=(Job.State.QUEUED,),
@@ -93,8 +97,6 @@ def job_start(*, task, kind: str | None = None, title: str = "", params: dict | 
 def job_claim(*, job_id, worker: str = "") -> bool:
     """Move a queued job to running. False when it is not queued (a duplicate delivery)."""
     now = timezone.now()
-    from django.db.models import F
-
     claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED, cancel_requested=False).update(
         state=Job.State.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200],
         message="Started", attempts=F("attempts") + 1,
@@ -151,7 +153,8 @@ def job_requeue(*, job_id, reason: str) -> bool:
     """A transient error: put the job back so the retried delivery can claim it again."""
     return bool(
         Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
-            state=Job.State.QUEUED, message=f"Retrying after: {reason}"[:300]
+            # Celery sends the retry (after a backoff): the resend sweep counts from now.
+            state=Job.State.QUEUED, message=f"Retrying after: {reason}"[:300], sent_at=timezone.now(),
         )
     )
 
@@ -166,6 +169,63 @@ def jobs_fail_stale(*, older_than_s: int | None = None) -> int:
               "nothing it was writing was activated.",
         message="Worker lost",
     )
+
+
+def jobs_resend_lost(*, older_than_s: int | None = None, max_resends: int | None = None) -> int:
+    """Send again the queued jobs whose message never reached a worker; fail those sent too often.
+
+    The row is the truth and the message a hint: a message may be lost (a torn file, a worker
+    killed while holding it) and a duplicate does nothing (job_claim). A job waits its turn while
+    another job of its queue runs, as its message is then most likely behind that one. Returns
+    how many messages were sent.
+    """
+    from celery import current_app
+
+    from ..tasking import routed_queue
+
+    older_than_s = settings.JOB_RESEND_AFTER_S if older_than_s is None else older_than_s
+    max_resends = settings.JOB_RESEND_MAX if max_resends is None else max_resends
+    now = timezone.now()
+    overdue = list(
+        Job.objects.filter(state=Job.State.QUEUED, cancel_requested=False,
+                           sent_at__lt=now - timezone.timedelta(seconds=older_than_s))
+        .exclude(task_name="").order_by("sent_at")
+        .values_list("pk", "task_name", "task_args", "sent_at", "sends")
+    )
+    if not overdue:
+        return 0
+    busy_queues = {
+        routed_queue(task_name or kind) for task_name, kind in Job.objects.filter(
+            state=Job.State.RUNNING,
+            heartbeat_at__gte=now - timezone.timedelta(seconds=settings.JOB_STALE_AFTER_S),
+        ).values_list("task_name", "kind")
+    }
+    sent = 0
+    for job_id, task_name, task_args, sent_at, sends in overdue:
+        queue = routed_queue(task_name)
+        if queue in busy_queues:
+            continue
+        unchanged = Job.objects.filter(pk=job_id, state=Job.State.QUEUED, sent_at=sent_at)
+        if sends > max_resends:
+            error = (f"No worker took this job: its message was sent {sends} times, {older_than_s} s apart, "
+                     f"while nothing else ran on the '{queue}' queue. Check that a worker for that queue "
+                     "is running and can reach the broker, then start the job again.")
+            if unchanged.update(state=Job.State.FAILED, finished_at=now, error=error, message=error[:300]):
+                log.error("job %s failed: %s", job_id, error)
+            continue
+        # The conditional update makes a second sweep running at the same moment send nothing.
+        if not unchanged.update(sent_at=now, sends=F("sends") + 1,
+                                message=f"Waiting for a worker (sent again, {sends} of {max_resends})"):
+            continue
+        try:
+            current_app.send_task(task_name, args=task_args)
+        except Exception as exc:  # the broker is down: the next sweep tries again
+            log.error("job %s could not be sent again: %s: %s", job_id, type(exc).__name__, exc)
+            continue
+        log.warning("job %s was still queued %s s after its message was sent: sent again (%s of %s)",
+                    job_id, older_than_s, sends, max_resends)
+        sent += 1
+    return sent
 
 
 class JobProgress:
