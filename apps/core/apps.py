@@ -8,6 +8,12 @@ def _sync_roles(sender, **kwargs) -> None:
     sync_role_groups()
 
 
+def _audit_login_lockout(sender, request, username, ip_address, **kwargs) -> None:
+    from .services.login_lockout import login_lockout_record
+
+    login_lockout_record(request=request, username=username, ip_address=ip_address)
+
+
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
@@ -16,3 +22,6 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         # Permissions exist only after migrate has run for every app, hence post_migrate.
         post_migrate.connect(_sync_roles, dispatch_uid="core.sync_roles")
+        from axes.signals import user_locked_out
+
+        user_locked_out.connect(_audit_login_lockout, dispatch_uid="core.audit_login_lockout")

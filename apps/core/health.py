@@ -6,7 +6,6 @@ settings, hosts or stack traces.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
@@ -16,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .metrics import render_metrics
+from .metrics import metrics_access_allowed, render_metrics
 from .models import ModelVersion
 from .services.registry import ActiveModelCache, artifact_problem
 
@@ -89,18 +88,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": status, "checks": checks}, status=200 if essential_ok else 503)
 
 
-def _metrics_allowed(request: HttpRequest) -> bool:
-    token = getattr(settings, "METRICS_TOKEN", "")
-    if token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given, token)
-    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
-
-
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not _metrics_allowed(request):
+    if not metrics_access_allowed(request):
         return HttpResponse("Forbidden: set METRICS_TOKEN and send it as a bearer token.\n",
                             status=403, content_type="text/plain")
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,12 +1,17 @@
 """Prometheus metrics: request latency (observed in-process), and at scrape time queue depth,
 jobs by kind and state, job durations, and the model version active per scenario.
 
+Who may read it: anyone sending METRICS_TOKEN as a bearer token; callers on this machine only
+where METRICS_ALLOW_LOOPBACK says so (off by default: behind a reverse proxy on the same host,
+every visitor arrives from a loopback address).
+
 Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR to an empty folder shared by
 them (prometheus_client's multiprocess mode); the scrape-time figures come from the database
 and the broker, so they are the same whichever process answers.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -16,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
+
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 
 REQUEST_LATENCY = Histogram(
     "suite_http_request_duration_seconds", "Time to answer an HTTP request",
@@ -93,3 +100,15 @@ def render_metrics() -> bytes:
         registry.register(REQUEST_LATENCY)
     registry.register(SuiteCollector())
     return generate_latest(registry)
+
+
+def metrics_access_allowed(request) -> bool:
+    """The bearer token when one is configured; a loopback caller only if METRICS_ALLOW_LOOPBACK."""
+    from django.conf import settings
+
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode(), token.encode()):
+            return True
+    return settings.METRICS_ALLOW_LOOPBACK and request.META.get("REMOTE_ADDR") in LOOPBACK_ADDRESSES

@@ -1,17 +1,65 @@
-"""Edge middleware: query strings holding NUL are refused; an unavailable database answers 503.
+"""Edge middleware: the client's address behind trusted proxies; query strings holding NUL are
+refused; an unavailable database answers 503.
 
-Neither ever shows a stack trace: JSON under /api/, a short text or HTML answer elsewhere.
+None ever shows a stack trace: JSON under /api/, a short text or HTML answer elsewhere.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .validation import NUL_MESSAGE
 
 log = logging.getLogger(__name__)
+
+
+def forwarded_client_address(forwarded_for: str, remote_addr: str, trusted_proxies: int) -> str:
+    """The client's address as the outermost of `trusted_proxies` proxies saw it.
+
+    Each proxy appends the address it received the request from to X-Forwarded-For, so the
+    last `trusted_proxies` entries were written by our proxies; anything to their left came from
+    the client and may be forged. With no proxy trusted, or a header that is too short or not an
+    address, the TCP peer (`remote_addr`) is the answer.
+    """
+    if trusted_proxies <= 0:
+        return remote_addr
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    if len(hops) < trusted_proxies:
+        return remote_addr
+    try:
+        address = ipaddress.ip_address(hops[-trusted_proxies])
+    except ValueError:
+        return remote_addr
+    # An IPv4 client seen by an IPv6 socket (::ffff:a.b.c.d) counts as the same client.
+    return str(getattr(address, "ipv4_mapped", None) or address)
+
+
+class ClientAddressMiddleware:
+    """Puts the client's address in REMOTE_ADDR when the app runs behind TRUSTED_PROXY_COUNT
+    reverse proxies, so that rate limits, the login lockout (django-axes), /metrics and the audit
+    trail all see the client, not the proxy. With no proxy trusted (the default) it does nothing:
+    X-Forwarded-For is then whatever the client chose to send."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        trusted = settings.TRUSTED_PROXY_COUNT
+        if trusted:
+            peer = request.META.get("REMOTE_ADDR", "")
+            request.META["REMOTE_ADDR"] = forwarded_client_address(
+                request.META.get("HTTP_X_FORWARDED_FOR", ""), peer, trusted)
+        return self.get_response(request)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address (django-axes' AXES_CLIENT_IP_CALLABLE): REMOTE_ADDR, which
+    ClientAddressMiddleware has already resolved through the trusted proxies."""
+    return request.META.get("REMOTE_ADDR") or None
 
 
 class RejectNulQueryMiddleware:

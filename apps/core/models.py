@@ -132,6 +132,7 @@ class AuditEvent(models.Model):
         SETTINGS_CHANGE = "settings.change", "Changed a setting"
         API_KEY_CREATE = "apikey.create", "Created an API key"
         API_KEY_REVOKE = "apikey.revoke", "Revoked an API key"
+        LOGIN_LOCKOUT = "login.lockout", "Locked out sign-ins after repeated failures"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -356,7 +356,7 @@ def widget_frame(request: HttpRequest) -> HttpResponse:
     if site is None or not origin_allowed(site, origin):
         response = render(request, "customer_service/widget_refused.html", {
             "reason": "unknown site key" if site is None else f"{origin or 'this page'} is not allowed"}, status=403)
-        response["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response._csp_replace = {"frame-ancestors": ["'none'"]}  # django-csp: the site-wide policy, amended
         return response
     from .models import normalise_origin
     from .serving import assistant_warm_up_soon
@@ -366,7 +366,8 @@ def widget_frame(request: HttpRequest) -> HttpResponse:
     response = render(request, "customer_service/widget_frame.html", {
         "site": site, "parent_origin": parent, "token": widget_token_issue(site=site, origin=parent)})
     # Only the allowed page may frame this panel (the browser enforces it), and no other origin
-    # can get a token for it through a frame.
-    response["Content-Security-Policy"] = f"frame-ancestors {parent}"
+    # can get a token for it through a frame. django-csp writes the site-wide policy with this
+    # one directive replaced.
+    response._csp_replace = {"frame-ancestors": [parent]}
     response["Cache-Control"] = "no-store"
     return response

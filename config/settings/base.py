@@ -4,10 +4,12 @@ Every variable is documented in `.env.example`. With no environment at all the s
 SQLite, the embedded filesystem broker and the bundled all-MiniLM-L6-v2 encoder.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -38,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # login lockout (issue 15)
+    "csp",  # Content-Security-Policy (issue 15)
     "apps.core",
     "apps.customer_service",
     "apps.finance_sentiment",
@@ -45,10 +49,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Behind TRUSTED_PROXY_COUNT proxies: the client's address into REMOTE_ADDR, before anyone reads it.
+    "apps.core.middleware.ClientAddressMiddleware",
     "apps.core.observability.RequestContextMiddleware",
     # 503 with Retry-After (JSON under /api/) when the database is unreachable.
     "apps.core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -297,8 +306,60 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
-# /metrics answers requests from this machine, or anyone sending this bearer token.
+# /metrics answers anyone sending this bearer token; callers on this machine only with
+# METRICS_ALLOW_LOOPBACK (off: a reverse proxy on the same host makes every visitor loopback).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=False)
+
+# --- edge security (issue 15): proxies, Content-Security-Policy, login lockout -----------------
+# Reverse proxies in front of the app, each appending the address it saw to X-Forwarded-For.
+# 0 (default; compose's gunicorn is exposed directly): the TCP peer is the client and every
+# X-Forwarded-* header is ignored, since a client can send them. N > 0, only when the app cannot
+# be reached except through those proxies: the client is the Nth address from the right of
+# X-Forwarded-For (for rate limits, the lockout, /metrics, the audit trail) and the outermost
+# proxy's X-Forwarded-Proto says whether the request came over https.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+
+# django-csp. Scripts and stylesheets are static files; an inline one needs
+# nonce="{{ request.csp_nonce }}". No page may be framed, except the chat widget's frame, whose
+# view allows the one origin that embeds it (apps.customer_service.views.widget_frame).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # style="width: 40%" attributes draw server-computed bars and scores; an attribute can
+        # neither run code nor load anything (img-src and font-src stay 'self').
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# django-axes: LOGIN_FAILURE_LIMIT failed sign-ins (/login/ and /admin/login/) for one username
+# from anywhere, or from one address for any usernames, lock that username / address out for
+# LOGIN_LOCKOUT_MINUTES after the last failure (every try meanwhile restarts the wait). An admin
+# unlocks sooner: `manage.py axes_reset_username NAME`, `axes_reset_ip ADDRESS`, or by deleting
+# the access attempts in the back office.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "apps.core.middleware.client_address"
+# A success does not clear the counts: it would let anyone with an account of their own reset
+# the count of the address they share with the user they are guessing at.
+AXES_RESET_ON_SUCCESS = False
+# --- end edge security
 
 # --- Customer service (apps/customer_service) --------------------------------------------------
 # Knowledge-base imports (console and import_kb): largest file and most rows in one import.

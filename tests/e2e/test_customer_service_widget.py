@@ -100,4 +100,5 @@ def test_widget_on_another_origin_answers_hands_over_and_shows_the_operators_rep
     refused = page.context.new_page()
     response = refused.goto(f"{live_server.url}/customer-service/widget/frame/?key={site.public_key}"
                             "&origin=https://evil.example")
-    assert response.status == 403 and response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert response.status == 403
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"].split("; ")

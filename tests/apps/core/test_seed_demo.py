@@ -1,8 +1,9 @@
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate as django_authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from apps.core.models import Job
 from apps.core.roles import is_admin, is_operator
@@ -19,6 +20,11 @@ def _seed(*args) -> str:
 def _password(output: str, username: str) -> str:
     line = next(line for line in output.splitlines() if f"username: {username} " in line)
     return line.rsplit("password: ", 1)[1].strip()
+
+
+def authenticate(**credentials):
+    """As a sign-in page does: the login lockout (django-axes) needs the request."""
+    return django_authenticate(RequestFactory().post("/login/"), **credentials)
 
 
 def test_seed_demo_creates_users_prints_passwords_once_and_queues_a_demo_job():
