@@ -25,6 +25,49 @@ class DataError(UserError):
     """A data file cannot be used as it is; the message names the file, row and field."""
 
 
+# Deeper JSON is refused: Python's decoder recurses once per level and fails with RecursionError
+# near 1,000 levels, and every walk over the result (NUL checks, rendering, jsonb) recurses too.
+MAX_JSON_DEPTH = 64
+
+
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than the limit. A ValueError, as malformed JSON is; `msg` as JSONDecodeError's."""
+
+    def __init__(self, max_depth: int) -> None:
+        self.msg = f"JSON nested deeper than {max_depth} levels"
+        self.max_depth = max_depth
+        super().__init__(self.msg)
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def json_loads_bounded(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
+    """json.loads for input from users: JSONTooDeep beyond `max_depth` nested arrays / objects.
+
+    The decoder's own RecursionError (near 1,000 levels) becomes JSONTooDeep; shallower input is
+    measured after parsing, and only when it holds more brackets than the limit (a C-speed count).
+    """
+    try:
+        value = json.loads(text, **options)
+    except RecursionError:
+        raise JSONTooDeep(max_depth) from None
+    opening = (b"[", b"{") if isinstance(text, (bytes, bytearray)) else ("[", "{")
+    if isinstance(value, (dict, list)) and text.count(opening[0]) + text.count(opening[1]) > max_depth \
+            and _deeper_than(value, max_depth):
+        raise JSONTooDeep(max_depth)
+    return value
+
+
 @dataclass
 class LabelledTexts:
     """Texts with one label each, plus each row's other columns (source, language...) in `meta`."""
@@ -76,8 +119,9 @@ def label_counts(data: LabelledTexts) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def parse_label_map(spec: str | Mapping[str, str] | None) -> dict[str, str] | None:
-    """A label map from a dict, a JSON object, a JSON file, or "0=bearish,1=bullish"."""
+def parse_label_map(spec: str | Mapping[str, str] | None, *, files: bool = True) -> dict[str, str] | None:
+    """A label map from a dict, a JSON object, a JSON file (unless `files` is false: a web form's
+    value must not name a server path), or "0=bearish,1=bullish"."""
     if spec is None or isinstance(spec, Mapping):
         return dict(spec) if spec is not None else None
     spec = spec.strip()
@@ -85,12 +129,12 @@ def parse_label_map(spec: str | Mapping[str, str] | None) -> dict[str, str] | No
         return None
     if spec.startswith("{"):
         try:
-            mapping = json.loads(spec)
+            mapping = json_loads_bounded(spec)
         except ValueError as exc:
             raise DataError(f"label map is not valid JSON: {exc}") from exc
-    elif Path(spec).is_file():
+    elif files and Path(spec).is_file():
         try:
-            mapping = json.loads(Path(spec).read_text(encoding="utf-8"))
+            mapping = json_loads_bounded(Path(spec).read_text(encoding="utf-8"))
         except ValueError as exc:
             raise DataError(f"label map file {spec} is not valid JSON: {exc}") from exc
     else:
@@ -105,19 +149,45 @@ def parse_label_map(spec: str | Mapping[str, str] | None) -> dict[str, str] | No
     return {str(k).strip(): v.strip() for k, v in mapping.items()}
 
 
-def _decode(path: Path, encoding: str) -> str:
-    raw = path.read_bytes()
+def decode_text(raw: bytes, name: str | Path, encoding: str = "utf-8", *,
+                hint: str = "give the file's encoding, e.g. --encoding latin-1") -> str:
+    """`raw` as text, without a leading BOM; DataError naming the line of the first bad byte.
+
+    `hint` ends that message: the CLI's flag by default; callers serving people on the web
+    pass their own ("save the file as UTF-8").
+    """
     try:
         text = raw.decode(encoding)
     except LookupError as exc:
-        raise DataError(f"{path}: unknown encoding {encoding!r}") from exc
+        raise DataError(f"{name}: unknown encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
-            f"{path}: line {line} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset "
-            f"{exc.start}); give the file's encoding, e.g. --encoding latin-1"
+            f"{name}: line {line} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); {hint}"
         ) from exc
     return text.removeprefix("\ufeff")  # a BOM written by spreadsheet programs
+
+
+def _decode(path: Path, encoding: str) -> str:
+    return decode_text(path.read_bytes(), path, encoding)
+
+
+# A header wider than this is refused: no labelled or document file needs it, and every message
+# that lists the columns would grow with it (names_shown bounds those lists too).
+MAX_COLUMNS = 1_000
+
+
+def names_shown(names: Sequence[str], limit: int = 8) -> str:
+    """The first `limit` names and how many more: "a, b, c and 999,997 more" (bounded error text)."""
+    shown = ", ".join(str(n)[:80] for n in names[:limit]) or "none"
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit:,} more"
+
+
+def check_header_width(header: Sequence[str], name: str | Path) -> None:
+    if len(header) > MAX_COLUMNS:
+        raise DataError(f"{name}: the header has {len(header):,} columns ({names_shown(header, 3)}); "
+                        f"at most {MAX_COLUMNS:,} are read")
 
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
@@ -127,6 +197,9 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list
         header = next(reader)
     except StopIteration:
         raise DataError(f"{path} is empty: no header row") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}, row 1 (the header): {exc}") from None
+    check_header_width(header, path)
     header = [h.strip() for h in header]
     row_number = 1
     try:
@@ -150,12 +223,15 @@ def jsonl_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+def _jsonl_rows(path: Path, text: str, *, max_depth: int = MAX_JSON_DEPTH
+                ) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
     for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json_loads_bounded(line, max_depth=max_depth)
+        except JSONTooDeep as exc:
+            raise DataError(f"{path}, line {number}: {exc}") from None
         except ValueError as exc:
             raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(row, dict):
@@ -167,13 +243,14 @@ def _is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
 
 
-def _records(path: Path, encoding: str, columns: dict[str, str]
-             ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+def _records(path: Path, encoding: str, columns: dict[str, str], *, text: str | None = None,
+             jsonl: bool | None = None) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """(where, number, row) for each data row, after checking that `columns` ({role: name}) exist."""
-    if not path.is_file():
-        raise DataError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
-    text = _decode(path, encoding)
-    jsonl = _is_jsonl(path)
+    if text is None:
+        if not path.is_file():
+            raise DataError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        text = _decode(path, encoding)
+    jsonl = _is_jsonl(path) if jsonl is None else jsonl
     rows = _jsonl_rows(path, text) if jsonl else _csv_rows(path, text)
     unit = "line" if jsonl else "row"
     checked = False
@@ -183,7 +260,7 @@ def _records(path: Path, encoding: str, columns: dict[str, str]
             for role, name in columns.items():
                 if name not in row:
                     raise DataError(f"{path if not jsonl else where} has no {role} column {name!r} "
-                                    f"(columns: {', '.join(header) or 'none'})")
+                                    f"(columns: {names_shown(header)})")
             checked = True
         yield where, number, row
 
@@ -218,8 +295,14 @@ def load_labelled(
     encoding: str = "utf-8",
     dedupe: bool = True,
     min_per_class: int = 2,
+    text: str | None = None,
+    jsonl: bool | None = None,
 ) -> LabelledTexts:
     """Read labelled texts from a CSV (header row) or JSON Lines file.
+
+    With `text` (the content, decoded by the caller: an upload) nothing is read from disk: `path`
+    only names the data in messages, and a label map is never read from a file. `jsonl` overrides
+    the format that the suffix implies.
 
     `label_map` renames raw labels (e.g. {"0": "bearish"}); labels are stripped of surrounding
     space. With `allowed_labels`, any other label is an error naming its row. With `dedupe`,
@@ -227,9 +310,10 @@ def load_labelled(
     counted in `stats["conflicting_texts"]`. Every label must have `min_per_class` examples.
     """
     path = Path(path)
-    label_map = parse_label_map(label_map)
+    label_map = parse_label_map(label_map, files=text is None)
     allowed = set(allowed_labels) if allowed_labels is not None else None
-    unit = "line" if _is_jsonl(path) else "row"
+    jsonl = _is_jsonl(path) if jsonl is None else jsonl
+    unit = "line" if jsonl else "row"
     texts: list[str] = []
     labels: list[str] = []
     meta: list[dict[str, Any]] = []
@@ -237,7 +321,8 @@ def load_labelled(
     seen: set[tuple[str, str]] = set()
     labels_of_text: dict[str, set[str]] = {}
     duplicates = 0
-    for where, number, row in _records(path, encoding, {"text": text_col, "label": label_col}):
+    for where, number, row in _records(path, encoding, {"text": text_col, "label": label_col}, text=text,
+                                       jsonl=jsonl):
         item_text = _text_field(row, text_col, where)
         raw_label = row[label_col]
         if raw_label is None or (isinstance(raw_label, str) and not raw_label.strip()):

@@ -19,3 +19,19 @@ def contains_nul(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(contains_nul(v) for v in value)
     return False
+
+
+# The largest id a database integer column holds (bigint; SQLite's INTEGER too).
+MAX_DATABASE_ID = 2**63 - 1
+
+
+def is_ascii_integer(value: Any, *, maximum: int = MAX_DATABASE_ID) -> bool:
+    """Whether `value` is a whole number written with 0-9 only, at most `maximum`.
+
+    str.isdigit() is true for '²' and '٣', which int() refuses or reads; a number that overflows
+    the database's integer column fails when the query runs. Both were server errors.
+    """
+    text = str(value).strip()
+    return (0 < len(text) <= len(str(maximum)) and text.isascii() and text.isdigit()
+            and int(text) <= maximum)
+

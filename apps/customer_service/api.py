@@ -17,6 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.validation import is_ascii_integer
+
 from .services.chat import (
     ChatError,
     chat_feedback_record,
@@ -251,7 +253,7 @@ class HistoryView(PublicChatView):
     def get(self, request: Request, conversation_id) -> Response:
         site = self.edge(request, request.query_params.get("site_key", ""), kind="history")
         after = request.query_params.get("after") or None
-        if after is not None and not str(after).isdigit():
-            raise EdgeError("after must be a message id")
+        if after is not None and not is_ascii_integer(after):
+            raise EdgeError("after must be a message id (a whole number, digits 0-9)")
         return Response(conversation_history(site=site, conversation_id=conversation_id,
                                              after=int(after) if after else None))

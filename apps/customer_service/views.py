@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.core.models import Job, ModelVersion
 from apps.core.roles import admin_required, is_admin, operator_required
 from apps.core.safe_redirect import redirect_next, safe_next_url
+from apps.core.validation import is_ascii_integer
 from ml_core.errors import UserError
 
 from . import selectors
@@ -186,7 +187,7 @@ def review(request: HttpRequest) -> HttpResponse:
 @require_POST
 @operator_required
 def review_dismiss_view(request: HttpRequest) -> HttpResponse:
-    ids = [int(x) for x in request.POST.get("questions", "").split(",") if x.strip().isdigit()]
+    ids = [int(x) for x in request.POST.get("questions", "").split(",") if is_ascii_integer(x)]
     done = review_dismiss(message_ids=ids)
     messages.success(request, f"Dismissed {done} question(s).")
     return redirect("customer_service:review")

@@ -6,18 +6,15 @@ apps.core.api_keys); people use their session (CSRF applies to writes).
 """
 from __future__ import annotations
 
-import json
-
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import parsers
 from apps.core.api_keys import ApiKeyAuthentication, IsOperatorOrApiKey, request_api_key
 from apps.core.models import ApiKey
 
@@ -37,38 +34,15 @@ from .services.alerts import alert_acknowledge
 from .services.ingestion import IngestError, documents_ingest
 
 
-class LimitedJSONParser(BaseParser):
+class LimitedJSONParser(parsers.LimitedJSONParser):
     """JSON bodies up to FINANCE_MAX_REQUEST_BYTES, with a clear 413 beyond.
 
-    Batches are larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) allows for form posts:
-    an oversized item must be rejected on its own while the rest of the batch is kept. So this
-    parser reads the stream itself (DRF's JSONParser would go through request.body) and applies
-    this endpoint's own limit.
+    Batches are larger than API_MAX_REQUEST_BYTES allows other endpoints: an oversized item must
+    be rejected on its own while the rest of the batch is kept.
     """
 
-    media_type = "application/json"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        request = parser_context["request"]
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        limit = settings.FINANCE_MAX_REQUEST_BYTES
-        if length > limit:
-            raise RequestTooLarge(f"the request body is {length:,} bytes; the limit is {limit:,}")
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise RequestTooLarge(f"the request body is over {limit:,} bytes")
-        try:
-            return json.loads(raw.decode(parser_context.get("encoding") or settings.DEFAULT_CHARSET))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"the body is not valid JSON: {exc}") from exc
-
-
-class RequestTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_large"
+    limit_setting = "FINANCE_MAX_REQUEST_BYTES"
+    invalid_message = "the body is not valid JSON"
 
 
 def _bad_filter(exc: FilterError) -> exceptions.ValidationError:

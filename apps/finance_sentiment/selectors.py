@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.core.validation import is_ascii_integer
 from ml_core.timeseries import GRANULARITIES
 
 from .models import (
@@ -61,7 +62,7 @@ def parse_moment(value: str | None, parameter: str, *, end_of_day: bool = False)
 def topic_from(value: str | None) -> Topic | None:
     if not value:
         return None
-    topic = Topic.objects.filter(pk=int(value)).first() if value.isdigit() else Topic.objects.filter(
+    topic = Topic.objects.filter(pk=int(value)).first() if is_ascii_integer(value) else Topic.objects.filter(
         Q(slug=value) | Q(name__iexact=value)).first()
     if topic is None:
         raise FilterError("topic", f"no topic {value!r}")
@@ -98,8 +99,8 @@ class DocumentFilters:
         if status and status not in Document.Status.values:
             raise FilterError("status", f"{status!r} is not one of {', '.join(Document.Status.values)}")
         batch = params.get("batch") or None
-        if batch is not None and not str(batch).isdigit():
-            raise FilterError("batch", f"{batch!r} is not a batch id")
+        if batch is not None and not is_ascii_integer(batch):
+            raise FilterError("batch", f"{str(batch)[:40]!r} is not a batch id (a whole number, digits 0-9)")
         return cls(topic=topic_from(params.get("topic")), ticker=ticker_from(params.get("ticker")),
                    sentiment=sentiment, source=(params.get("source") or "").strip(), q=(params.get("q") or "").strip(),
                    start=parse_moment(params.get("from"), "from"),

@@ -147,6 +147,10 @@ REST_FRAMEWORK = {
 # Largest JSON body any API endpoint reads (chat, recommendation batches, jobs...); the finance
 # batch endpoint has its own FINANCE_MAX_REQUEST_BYTES.
 API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=10 * 2**20)
+# --- hostile input (issue 15): JSON nested deeper than this (API bodies, JSON Lines uploads and
+# imports) is refused with a 400 / a row error, not the decoder's RecursionError.
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
+# --- end hostile input
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI application suite API",
     "DESCRIPTION": "Customer service, finance sentiment monitoring and recommendation.",

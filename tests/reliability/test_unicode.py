@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core.models import ApiKey
@@ -98,3 +99,48 @@ def test_recommendation_items_keep_their_text_and_refuse_nul(operator_client):
     # No recommender is trained here: a clear 503, not a failure on the text.
     similar = operator_client.get(f"/api/v1/recommendation/items/{items[0]['id']}/similar/")
     assert similar.status_code == 503 and "trained" in similar.json()["detail"]
+
+
+# --- numbers written with other digits: '²' passes str.isdigit() but int() refuses it -------------------
+UNICODE_NUMBERS = ["²", "٣", "１２", "1²", "9" * 20, "9" * 5000]
+
+
+@pytest.mark.parametrize("value", UNICODE_NUMBERS)
+def test_chat_history_after_must_be_an_ascii_message_id(site, value):
+    response = APIClient().get(
+        "/api/v1/chat/conversations/4b9a4d6e-2f1c-4c4e-9a52-2d5f6b1e0c11/",
+        {"site_key": site.public_key, "after": value}, HTTP_ORIGIN=ORIGIN, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 400, response.content[:300]
+    assert "after must be a message id" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("value", UNICODE_NUMBERS)
+def test_finance_filters_answer_400_naming_the_parameter(operator_client, value):
+    batch = operator_client.get("/api/v1/finance/documents/", {"batch": value})
+    assert batch.status_code == 400 and "is not a batch id" in batch.json()["batch"][0]
+    for path in ("/api/v1/finance/documents/", "/api/v1/finance/trends/"):
+        topic = operator_client.get(path, {"topic": value})
+        assert topic.status_code == 400 and "no topic" in topic.json()["topic"][0], topic.content[:300]
+    for query in ({"topic": value}, {"batch": value}, {"page": value}):
+        assert operator_client.get("/finance/documents/", query).status_code == 200
+    assert "is not a batch id" in operator_client.get("/finance/documents/", {"batch": value}).content.decode()
+
+
+def test_a_topic_given_by_ascii_id_still_filters(operator_client):
+    from apps.finance_sentiment.models import Topic
+
+    topic = Topic.objects.create(name="Shipping", slug="shipping", keywords=["port"])
+    assert operator_client.get("/api/v1/finance/documents/", {"topic": str(topic.pk)}).status_code == 200
+    assert operator_client.get("/api/v1/finance/trends/", {"topic": str(topic.pk)}).status_code == 200
+
+
+def test_console_forms_with_unicode_digits_answer_without_a_server_error(operator_client):
+    from apps.finance_sentiment.services.catalog import document_label
+
+    dismissed = operator_client.post("/customer-service/review/dismiss/", {"questions": "²,٣,1²," + "9" * 30})
+    assert dismissed.status_code == 302
+    document = Document.objects.create(text="Profit rose.", title="t", published_at=timezone.now())
+    labelled = operator_client.post(f"/finance/documents/{document.pk}/label/", {"label": "positive", "topic": "²"})
+    assert labelled.status_code < 500
+    # The service itself (called by other paths than that form) reads no topic from '²'.
+    assert document_label(document=document, label="positive", topic="²", user=None).topic_label is None

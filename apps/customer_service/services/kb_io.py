@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.csv_safe import csv_cell_restore, csv_row
+from ml_core.data import names_shown
 
 from ..models import KBEntry, KBExample
 from .kb import EntryFields, KBError, clean_question, kb_revision_bump
@@ -120,7 +121,10 @@ def _rows(text: str, name: str, jsonl: bool) -> Iterator[tuple[int, dict[str, An
     """(number, row, header) per data row, read as ml_core.data reads labelled files (same messages)."""
     from ml_core.data import DataError, _csv_rows, _jsonl_rows
 
-    rows = (_jsonl_rows if jsonl else _csv_rows)(Path(name), text)
+    if jsonl:
+        rows = _jsonl_rows(Path(name), text, max_depth=settings.JSON_MAX_DEPTH)
+    else:
+        rows = _csv_rows(Path(name), text)
     try:
         yield from rows
     except DataError as exc:
@@ -143,7 +147,7 @@ def kb_import_read(*, data: bytes, name: str, format: str, columns: dict[str, st
             for role in REQUIRED:
                 if mapping[role] not in row:
                     raise KBImportError(f"{where if format == 'jsonl' else name}: no {role} column "
-                                        f"{mapping[role]!r} (columns: {', '.join(header) or 'none'}); "
+                                        f"{mapping[role]!r} (columns: {names_shown(header)}); "
                                         f"map it, e.g. {role}=<column>")
             checked_header = True
         if len(result) >= settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS:

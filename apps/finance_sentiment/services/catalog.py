@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.services.audit import audit_record
+from apps.core.validation import is_ascii_integer
 
 from ..models import AlertRule, Document, Feed, Topic
 
@@ -77,7 +78,7 @@ def feed_poll_soon(*, feed: Feed) -> None:
 def document_label(*, document: Document, label: str, topic: str, user) -> Document:
     """An operator's answer: sentiment label and topic ("none" = none of the topics; "" = unknown)."""
     document.label = label
-    document.topic_label = Topic.objects.filter(pk=int(topic)).first() if topic and topic.isdigit() else None
+    document.topic_label = Topic.objects.filter(pk=int(topic)).first() if is_ascii_integer(topic) else None
     document.topic_labelled_none = topic == "none"
     labelled = bool(label or topic)
     document.labelled_by = user if labelled else None

@@ -18,7 +18,15 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.scenarios import TrainingData
-from ml_core.data import DataError, LabelledTexts, check_min_per_class, label_counts, load_labelled
+from ml_core.data import (
+    DataError,
+    LabelledTexts,
+    check_min_per_class,
+    decode_text,
+    jsonl_lines,
+    label_counts,
+    load_labelled,
+)
 
 from ..models import SENTIMENT_LABELS, Document, LabelledExample, LabelledSet, Topic
 from .analyzers import NO_TOPIC_LABEL
@@ -29,18 +37,30 @@ SENTIMENT_DEFAULT_CONFIG: dict[str, Any] = {"method": "full", "epochs": 5, "max_
 TOPIC_DEFAULT_CONFIG: dict[str, Any] = {"method": "head", "max_length": 256}
 
 
-def _phrasebank_rows(raw: bytes, name: str) -> list[dict[str, str]]:
-    """`sentence@label` lines (Financial PhraseBank): Latin-1, split on the last @, CR stripped."""
+def _phrasebank_rows(text: str, name: str) -> list[dict[str, str]]:
+    """`sentence@label` lines (Financial PhraseBank): split on the last @, CR stripped. A blank
+    line stays as an empty row so that line numbers in later messages match the file's."""
     rows = []
-    for number, line in enumerate(raw.decode("latin-1").splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         line = line.strip("\r\n ")
         if not line:
+            rows.append({})
             continue
-        text, sep, label = line.rpartition("@")
-        if not sep or not text.strip():
+        sentence, sep, label = line.rpartition("@")
+        if not sep or not sentence.strip():
             raise DataError(f"{name}, line {number}: expected 'sentence@label'")
-        rows.append({"text": text.strip(), "label": label.strip()})
+        rows.append({"text": sentence.strip(), "label": label.strip()})
     return rows
+
+
+def _upload_text(content: bytes, file_name: str, *, latin1_fallback: bool) -> str:
+    """UTF-8 first; the PhraseBank's own files are Latin-1, so a .txt that is not UTF-8 is read as that."""
+    try:
+        return decode_text(content, file_name, "utf-8", hint="save the file as UTF-8")
+    except DataError:
+        if not latin1_fallback:
+            raise
+        return decode_text(content, file_name, "latin-1")
 
 
 def labelled_set_upload(*, name: str, file_name: str, content: bytes, role: str = LabelledSet.Role.TRAIN,
@@ -48,23 +68,19 @@ def labelled_set_upload(*, name: str, file_name: str, content: bytes, role: str 
     """Store a labelled set (all rows or none): PhraseBank .txt, CSV (text,label) or JSON Lines.
 
     Labels must end up as negative / neutral / positive; `label_map` renames others
-    (e.g. "0=negative,1=positive,2=neutral" for the Twitter financial news set).
+    (e.g. "0=negative,1=positive,2=neutral" for the Twitter financial news set). The content is
+    read in memory, so messages name the uploaded file (never a server path).
     """
-    import tempfile
+    import json
 
     suffix = Path(file_name).suffix.lower()
     if suffix not in {".txt", ".csv", ".tsv", ".jsonl", ".ndjson", ".json"}:
         raise DataError(f"{file_name}: use a PhraseBank .txt (sentence@label), .csv or .jsonl file")
+    text = _upload_text(content, file_name, latin1_fallback=suffix == ".txt")
     if suffix == ".txt":
-        import json
-
-        rows = _phrasebank_rows(content, file_name)
-        content = "\n".join(json.dumps(r) for r in rows).encode()
-        suffix = ".jsonl"
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / (Path(file_name).stem + suffix)
-        path.write_bytes(content)
-        data = load_labelled(path, label_map=label_map, allowed_labels=SENTIMENT_LABELS, min_per_class=1)
+        text = "\n".join(json.dumps(r) if r else "" for r in _phrasebank_rows(text, file_name))
+    data = load_labelled(file_name, text=text, jsonl=True if suffix == ".txt" else None, label_map=label_map,
+                         allowed_labels=SENTIMENT_LABELS, min_per_class=1)
     data.source = file_name
     limit = settings.FINANCE_MAX_LABELLED_ROWS
     if len(data) > limit:

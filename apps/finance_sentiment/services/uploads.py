@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from typing import Any
 
-from ml_core.data import jsonl_lines
+from apps.core.parsers import JSONTooDeep, json_loads
+from ml_core.data import DataError, check_header_width, jsonl_lines, names_shown
 
 from ..models import IngestBatch
 from .ingestion import IngestError, IngestResult, UnreadableRow, documents_ingest
@@ -36,8 +36,12 @@ def _csv_items(text: str, name: str) -> tuple[list[Any], list[str]]:
         raise IngestError(f"{name} is empty") from None
     except csv.Error as exc:
         raise IngestError(f"{name}, row 1: {exc}") from exc
+    try:
+        check_header_width(header, name)
+    except DataError as exc:
+        raise IngestError(str(exc)) from None
     if "text" not in header:
-        raise IngestError(f"{name} has no 'text' column (columns: {', '.join(header) or 'none'})")
+        raise IngestError(f"{name} has no 'text' column (columns: {names_shown(header)})")
     items: list[Any] = []
     wheres: list[str] = []
     row_number = 1
@@ -74,7 +78,9 @@ def _jsonl_items(text: str) -> tuple[list[Any], list[str]]:
             continue
         wheres.append(f"line {number}")
         try:
-            items.append(json.loads(line))
+            items.append(json_loads(line))
+        except JSONTooDeep as exc:
+            items.append(UnreadableRow(str(exc)))
         except ValueError as exc:
             items.append(UnreadableRow(f"not valid JSON ({getattr(exc, 'msg', exc)})"))
     return items, wheres

@@ -1,10 +1,10 @@
 """`python manage.py import_recommendation_data --items F --users F --events F` (JSON Lines)."""
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from apps.core.parsers import json_loads
 from apps.recommendation.services import import_chunk_rows, interactions_record, items_upsert, users_upsert
 from ml_core.data import jsonl_lines
 
@@ -51,7 +51,7 @@ class Command(BaseCommand):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append(json_loads(line))
                 numbers.append(number)
             except ValueError as exc:
                 raise CommandError(f"{path.name} line {number}: not JSON ({exc}). Nothing was imported.") from None
