@@ -8,6 +8,11 @@ Requests are authenticated as a real caller would be: an admin's session cookie 
 (operators' and admins' endpoints), a finance API key (`Authorization: Bearer fin_...`) where the
 schema offers it, and for the public chat API the site's key with an allowed `Origin` header.
 Some path ids and site keys are swapped for ones that exist, so that fuzzing reaches past the 404s.
+
+Generated values are mixed with what broke the API before (issue 15): numbers written with other
+digits ('²' passes str.isdigit() but int() refuses it; '９'; past a bigint) in every query parameter
+and body field, and JSON nested past the decoder's recursion limit. The explicit test sends those to
+every operation, so they are tried whatever hypothesis draws.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from apps.core.models import ApiKey
@@ -87,6 +93,44 @@ def fuzz_world(db, admin_user, client) -> World:
 
 # Loaded once at collection, as CI serves it: the schema view needs no database.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+# Numbers as people paste them: superscripts and other scripts' digits (str.isdigit() is true for
+# '²', int() refuses it), full-width digits, Roman numerals, a number past any integer column, one
+# past int()'s 4,300-digit limit.
+UNICODE_NUMBERS = ["²", "1²", "¹⁰", "٣", "１２", "Ⅻ", "9" * 25, "9" * 5000]
+UNICODE_NUMBER = st.one_of(st.sampled_from(UNICODE_NUMBERS),
+                           st.text(st.characters(categories=["Nd", "No", "Nl"]), min_size=1, max_size=4))
+DEEP_JSON = "[" * 100_000  # never closed: past the decoder's recursion limit
+
+
+def _with_unicode_numbers(strategy, names):
+    """The generated values, or the same with some of `names` replaced by Unicode numbers."""
+    if not names:
+        return strategy
+    replacement = st.fixed_dictionaries({}, optional={name: UNICODE_NUMBER for name in names})
+    return st.one_of(strategy, strategy.flatmap(
+        lambda value: replacement.map(lambda hostile: {**value, **hostile}) if isinstance(value, dict)
+        else st.just(value)))
+
+
+@schema.hook
+def before_generate_query(context, strategy):
+    return _with_unicode_numbers(strategy, [parameter.name for parameter in context.operation.query])
+
+
+@schema.hook
+def before_generate_body(context, strategy):
+    return _with_unicode_numbers(strategy, sorted({name for body in context.operation.body
+                                                   for name in _body_properties(context.operation, body)}))
+
+
+def _body_properties(operation, body) -> dict[str, dict]:
+    """The top-level properties of a request body's schema ({} when it has none by name)."""
+    definition = operation.schema.raw_schema["paths"][operation.path][operation.method.lower()]["requestBody"]
+    body_schema = definition["content"][body.media_type]["schema"]
+    if "$ref" in body_schema:
+        body_schema = operation.schema.raw_schema["components"]["schemas"][body_schema["$ref"].rsplit("/", 1)[1]]
+    return body_schema.get("properties", {})
 
 
 def _pick(case, choices: list):
@@ -162,3 +206,56 @@ def test_api_operation_never_answers_a_server_error_and_matches_its_schema(case,
     # success, not the 400/401/403/404 every endpoint may give; client_error_says_why checks those.
     case.validate_response(response, headers=headers, checks=[
         no_server_error, content_type_conformance, response_schema_conformance, client_error_says_why])
+
+
+# Fields of the batch items ({"items": [...]}, {"events": [...]}) that the schema leaves open.
+ITEM_FIELDS = ("id", "user", "item", "kind", "value", "timestamp", "event_id", "text", "title", "published_at")
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+def _existing_path_parameters(operation, world: World) -> dict:
+    """Path parameters that name rows that exist (any UUID for a conversation), to reach the query."""
+    found = {}
+    for parameter in operation.path_parameters:
+        if parameter.name == "conversation_id":
+            found[parameter.name] = "4b9a4d6e-2f1c-4c4e-9a52-2d5f6b1e0c11"
+            continue
+        collection = {"item": "items", "user": "users"}.get(parameter.name) or operation.path.split("/")[
+            4 if operation.path.startswith("/api/v1/finance/") else 3]
+        found[parameter.name] = (world.ids.get(collection) or ["1"])[0]
+    return found
+
+
+def _hostile_cases(operation, world: World):
+    """(case, raw body or None): each query parameter set to each Unicode number on its own (a
+    check that fails first must not hide the next one), every body field at once (serializers
+    report all fields), path parameters, and a JSON body nested past the decoder's limit."""
+    existing = _existing_path_parameters(operation, world)
+    site_key = {"site_key": world.site_key} if operation.path.startswith("/api/v1/chat/") else {}
+    for value in UNICODE_NUMBERS:
+        for parameter in operation.query:
+            query = {**site_key, parameter.name: value} if any(p.name == "site_key" for p in operation.query) \
+                else {parameter.name: value}
+            yield operation.Case(path_parameters=existing, query=query), None
+        if operation.path_parameters:
+            yield operation.Case(path_parameters={p.name: value for p in operation.path_parameters}), None
+        for body in operation.body:
+            payload = {}
+            for name, definition in _body_properties(operation, body).items():
+                is_batch = definition.get("type") == "array" and body.media_type == "application/json"
+                payload[name] = [{field: value for field in ITEM_FIELDS}] if is_batch else value
+            yield operation.Case(path_parameters=existing, body=payload, media_type=body.media_type), None
+    if any(body.media_type == "application/json" for body in operation.body):
+        yield operation.Case(path_parameters=existing, body={}, media_type="application/json"), DEEP_JSON
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[f"{op.method.upper()} {op.path}" for op in OPERATIONS])
+def test_unicode_numbers_and_deep_json_never_cause_a_server_error(operation, fuzz_world):
+    for case, raw_body in _hostile_cases(operation, fuzz_world):
+        headers, cookies = _authenticate(case, fuzz_world)
+        extra = {"data": raw_body} if raw_body is not None else {}
+        response = case.call(headers=headers, cookies=cookies, environ_overrides={"REMOTE_ADDR": "203.0.113.7"},
+                             **extra)
+        case.validate_response(response, headers=headers, checks=[no_server_error, client_error_says_why])
+        if raw_body is not None and response.status_code == 400:
+            assert "JSON nested deeper than" in response.json()["detail"]
