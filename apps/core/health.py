@@ -3,6 +3,10 @@
 Health answers 200 when the database and the broker answer (models still loading or missing
 make it "degraded", not down) and 503 otherwise, naming the failing part but never leaking
 settings, hosts or stack traces.
+
+Each active version's files are checked against their manifest at every call; hashes of files
+whose size, mtime, ctime and inode did not change are reused (services.model_files), so the
+check costs a few `stat` calls, notices a damaged file at once and clears once it is repaired.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from django.views.decorators.http import require_GET
 
 from .metrics import metrics_access_allowed, render_metrics
 from .models import ModelVersion
-from .services.registry import ActiveModelCache, artifact_problem
+from .services.model_files import model_version_files_check
+from .services.registry import ActiveModelCache
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +62,24 @@ def check_broker() -> dict:
 
 
 def check_models() -> dict:
-    """Each active version's folder is complete; each model this process serves loaded."""
+    """Each active version's files are sound ("ok", "missing" or "corrupted"); each model this
+    process serves loaded. Not ok names the scenarios with a problem."""
     scenarios = {}
     for version in ModelVersion.objects.filter(is_active=True):
-        problem = artifact_problem(version)
-        scenarios[version.scenario] = {"version": version.version, "artifact_ok": not problem}
-        if problem:
-            # Named for operators in the log; the response itself says only which scenario.
-            log.error("active %s: %s", version, problem)
+        files = model_version_files_check(version)
+        scenarios[version.scenario] = {"version": version.version, "files": files.state}
+        if not files.ok:
+            # Named for operators in the log; the response itself says only which scenario and state.
+            log.error("active %s: %s", version, files.detail)
     for cache in ActiveModelCache.all():
         entry = scenarios.setdefault(cache.scenario, {})
         loaded = cache._loaded
         entry["served_version"] = loaded.version if loaded else None
-        if cache.last_error:
-            entry["error"] = cache.last_error
-    problems = [s for s, e in scenarios.items() if not e.get("artifact_ok", True) or e.get("error")]
+        if cache.last_error:  # its words (logged when it happened) may name server paths
+            entry["load_failed"] = True
+    problems = sorted(s for s, e in scenarios.items() if e.get("files", "ok") != "ok" or e.get("load_failed"))
     if problems:
-        raise RuntimeError("models: " + ", ".join(sorted(problems)))
+        return {"ok": False, "problems": problems, "scenarios": scenarios}
     return {"scenarios": scenarios}
 
 

@@ -15,6 +15,7 @@ from .roles import admin_required, operator_required
 from .services import control, retention, shadow
 from .services.explanations import classifier_explanation, explanation_segments
 from .services.model_cards import model_card_markdown
+from .services.model_files import ModelFilesError
 
 MAX_EXPLAIN_CHARS = 5000
 
@@ -130,8 +131,11 @@ def model_version_explain(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         try:
             explanation = classifier_explanation(version=version, text=text)
+        except ModelFilesError as exc:  # the server's files are damaged: unavailable, not a bad request
+            context.update(error=str(exc), status=503)
         except UserError as exc:
             context["error"] = str(exc)
         else:
             context.update(explanation=explanation, segments=explanation_segments(explanation))
-    return render(request, "core/_explanation.html", context, status=400 if "error" in context else 200)
+    status = context.pop("status", 400 if "error" in context else 200)
+    return render(request, "core/_explanation.html", context, status=status)

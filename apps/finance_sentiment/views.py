@@ -140,12 +140,15 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def document_explanation_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Which words drove the document's sentiment (an htmx partial, computed when asked for)."""
     from apps.core.services.explanations import explanation_segments
+    from apps.core.services.model_files import ModelFilesError
 
     from .services.trust import document_explanation
 
     document = get_object_or_404(Document.objects.select_related("sentiment_version"), pk=pk)
     try:
         explanation = document_explanation(document=document)
+    except ModelFilesError as exc:  # the server's files are damaged: unavailable, not the user's fault
+        return render(request, "core/_explanation.html", {"error": str(exc)}, status=503)
     except UserError as exc:
         return render(request, "core/_explanation.html", {"error": str(exc)}, status=409)
     return render(request, "core/_explanation.html",

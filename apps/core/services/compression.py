@@ -29,8 +29,9 @@ from ml_core.progress import sub_progress
 from ..models import Job, ModelVersion
 from ..scenarios import get_scenario
 from .jobs import JobOutcome, job_start
+from .model_files import model_version_files_verified
 from .registry import (
-    BuiltArtifact, artifact_dir, model_version_activate, model_version_create, model_version_metrics_merge)
+    BuiltArtifact, model_version_activate, model_version_create, model_version_metrics_merge)
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,8 @@ def _config(params: dict):
     return CompressionConfig.from_dict(options)
 
 
-def _data(version: ModelVersion, params: dict):
-    """(evaluation data, what it is, training texts) for a version's scenario."""
+def _data(version: ModelVersion, folder: Path, params: dict):
+    """(evaluation data, what it is, training texts) for a version's scenario (its files in `folder`)."""
     from ml_core.data import stratified_split
     from ml_core.training.model import read_artifact_config
 
@@ -90,7 +91,7 @@ def _data(version: ModelVersion, params: dict):
     if data.valid is not None:
         return data.valid, "validation set", data.train
     # The trainer held this split out of the training data: same fraction, same seed.
-    training = read_artifact_config(artifact_dir(version)).training_config
+    training = read_artifact_config(folder).training_config
     train, valid = stratified_split(data.train, test_fraction=float(training.get("valid_fraction", 0.1)),
                                     seed=int(training.get("seed", 42)))
     return valid, "validation split held out of the training data", train
@@ -118,12 +119,13 @@ def model_compress(*, job: Job, progress) -> JobOutcome:
     except ModelVersion.DoesNotExist:
         raise UserError(f"model version {params.get('model_version_id')} no longer exists") from None
     config = _config(params)
+    folder = model_version_files_verified(version)
     progress(1.0, "loading the evaluation data")
-    eval_data, described, train = _data(version, params)
+    eval_data, described, train = _data(version, folder, params)
     work = Path(settings.ARTIFACTS_ROOT) / WORK_DIR / str(job.pk)
     shutil.rmtree(work, ignore_errors=True)  # a retried job starts clean
     try:
-        result = compress_classifier(artifact_dir(version), eval_data=eval_data, train_data=train, config=config,
+        result = compress_classifier(folder, eval_data=eval_data, train_data=train, config=config,
                                      out_dir=work / "promoted", work_dir=work,
                                      progress=sub_progress(progress, 2.0, 94.0))
         report = _json_safe({**result.report, "data": described, "model": f"{version.scenario} v{version.version}",

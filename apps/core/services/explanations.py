@@ -57,19 +57,24 @@ def _kept(key, build):
 
 
 def classifier_explainer(*, version: ModelVersion, predictor=None):
-    """The version's explainer; reuses `predictor`'s PyTorch network when it serves one."""
+    """The version's explainer; reuses `predictor`'s PyTorch network when it serves one.
+
+    Otherwise the version's files are checked at every call, also when its explainer is already
+    loaded (cheap: unchanged files are not hashed again), so a version whose files were damaged
+    is refused with ModelFilesError, as /healthz reports it, until they are repaired."""
     from ml_core.backbone import select_device
     from ml_core.trust.explain import Explainer, ExplainSettings
 
-    from .registry import artifact_dir
+    from .model_files import model_version_files_verified
 
     explain_settings = ExplainSettings(steps=_steps())
+    folder = None if predictor is not None else model_version_files_verified(version)
 
     def build():
         if predictor is not None:
             return Explainer.from_predictor(predictor, settings=explain_settings)
         device = select_device(settings.ML_DEVICE, settings.ML_CPU_THREADS).device
-        return Explainer.load(artifact_dir(version), device=device, settings=explain_settings)
+        return Explainer.load(folder, device=device, settings=explain_settings)
 
     return _kept(("classifier", version.pk, version.sha256), build)
 

@@ -5,11 +5,11 @@ renamed into place when complete, with a manifest of sha256s). Activation re-ver
 folder and flips the active flag in one transaction; a partial unique index guarantees at most
 one active version per scenario. Processes that serve a model hold an `ActiveModelCache`,
 which notices a new active version within seconds and reloads it without a restart; when the
-new version cannot be loaded it keeps serving the old one and says why.
+new version cannot be loaded it keeps serving the old one and says why. Every load reaches the
+files through services.model_files (checked against their manifest first).
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
@@ -24,11 +24,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ml_core.artifacts import MANIFEST_NAME, ArtifactError, atomic_directory, verify_directory
+from ml_core.artifacts import ArtifactError, atomic_directory, verify_directory
 
 from ..models import AuditEvent, Job, ModelVersion
 from .audit import audit_record
 from .jobs import job_raise_if_cancelled
+from .model_files import (
+    ModelFilesError,
+    artifact_dir,
+    model_version_files_check,
+    model_version_files_verified,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,29 +54,13 @@ class BuiltArtifact:
     notes: str = ""
 
 
-def artifact_dir(version: ModelVersion) -> Path:
-    return Path(settings.ARTIFACTS_ROOT) / version.artifact_path
-
-
 def artifact_problem(version: ModelVersion) -> str:
-    """What is wrong with a version's files on disk, or "" when they look complete.
+    """What is wrong with a version's files on disk (naming the folder, for operators), or "".
 
-    Cheap (no hashing), for pages and health checks: the folder, its manifest and every file
-    the manifest lists must exist. Activation and loading still verify every sha256.
+    Every file is checked against the manifest; hashes of files unchanged since they were last
+    hashed in this process are reused (model_files), so pages and health checks stay cheap.
     """
-    folder = artifact_dir(version)
-    if not folder.is_dir():
-        return f"artifact folder {folder} does not exist"
-    try:
-        listed = json.loads((folder / MANIFEST_NAME).read_text())["files"]
-    except FileNotFoundError:
-        return f"artifact folder {folder} has no {MANIFEST_NAME}"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"{folder / MANIFEST_NAME} is unreadable: {exc}"
-    missing = sorted(rel for rel in listed if not (folder / rel).is_file())
-    if missing:
-        return f"artifact folder {folder} lacks {', '.join(missing[:5])}"
-    return ""
+    return model_version_files_check(version).detail
 
 
 def model_version_create(
@@ -205,10 +195,12 @@ class ActiveModelCache(Generic[T]):
         self.scenario = scenario
         self.loader = loader
         self.check_interval_s = check_interval_s
-        self.last_error: str = ""
+        self._last_error = ""
         self._loaded: LoadedModel[T] | None = None
         self._checked_at = 0.0
         self._failed_version_id: int | None = None
+        # The version whose files were damaged: checked again at every refresh, loaded once repaired.
+        self._damaged_version: ModelVersion | None = None
         self._lock = threading.Lock()
         ActiveModelCache._instances.append(self)
 
@@ -224,6 +216,20 @@ class ActiveModelCache(Generic[T]):
     def invalidate(self) -> None:
         self._checked_at = 0.0
 
+    @property
+    def last_error(self) -> str:
+        """Why the active version is not the one served, "" when it is (or when its damaged files
+        have been repaired since: the next get() loads them)."""
+        damaged = self._damaged_version
+        if damaged is not None and model_version_files_check(damaged).ok:
+            return ""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str) -> None:
+        self._last_error = value
+        self._damaged_version = None
+
     def _refresh(self) -> None:
         active = ModelVersion.objects.filter(scenario=self.scenario, is_active=True).first()
         if active is None:
@@ -234,19 +240,29 @@ class ActiveModelCache(Generic[T]):
         if self._failed_version_id == active.pk:
             return  # already failed; do not retry the same broken artifact on every request
         try:
-            verify_directory(artifact_dir(active))
-            model = self.loader(artifact_dir(active), active)
+            folder = model_version_files_verified(active)
+        except ModelFilesError as exc:  # keep serving what we have; load once the files are repaired
+            error = f"{active.scenario} v{active.version} could not be loaded: {exc.check.reason}"
+            if error != self._last_error:  # logged once, not at every refresh
+                log.error("%s (%s); still serving %s", error, exc.check.detail, self._serving())
+            self.last_error = error
+            self._damaged_version = active
+            return
+        try:
+            model = self.loader(folder, active)
         except Exception as exc:  # keep serving what we have
             self._failed_version_id = active.pk
             self.last_error = (f"{active.scenario} v{active.version} could not be loaded: "
                                f"{type(exc).__name__}: {exc}")
-            log.error("%s; still serving %s", self.last_error,
-                      f"v{self._loaded.version}" if self._loaded else "nothing")
+            log.error("%s; still serving %s", self.last_error, self._serving())
             return
         self._loaded = LoadedModel(active.pk, active.version, self.scenario, model, time.time())
         self._failed_version_id = None
         self.last_error = ""
         log.info("serving %s", active)
+
+    def _serving(self) -> str:
+        return f"v{self._loaded.version}" if self._loaded else "nothing"
 
     @classmethod
     def all(cls) -> list["ActiveModelCache"]:

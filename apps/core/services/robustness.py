@@ -23,7 +23,8 @@ from ml_core.progress import sub_progress
 from ..models import Job, ModelVersion
 from ..scenarios import get_scenario
 from .jobs import JobOutcome, job_start
-from .registry import artifact_dir, model_version_metrics_merge
+from .model_files import model_version_files_verified
+from .registry import model_version_metrics_merge
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +125,11 @@ def robustness_evaluate(*, job: Job, progress) -> JobOutcome:
         raise UserError(f"model version {params.get('model_version_id')} no longer exists") from None
     scenario = get_scenario(version.scenario)
     settings_ = _settings(params)
+    folder = model_version_files_verified(version)
     progress(1.0, "loading the evaluation data")
     data, described, vocabulary = _evaluation_data(scenario.classifier, params)
     device = select_device(settings.ML_DEVICE, settings.ML_CPU_THREADS).device
-    report = robustness_of_model(artifact_dir(version), data, settings=settings_, device=device,
+    report = robustness_of_model(folder, data, settings=settings_, device=device,
                                  vocabulary_texts=vocabulary, progress=sub_progress(progress, 2.0, 98.0))
     report["data"] = described
     report["model"] = f"{version.scenario} v{version.version}"

@@ -182,7 +182,7 @@ def _schedule_scoring(deployment_id: int) -> None:
 
 
 # --- scoring (the worker side) -----------------------------------------------------------------------
-_predictors: dict[int, Any] = {}
+_predictors: dict[tuple[int, str], Any] = {}
 _predictor_lock = threading.Lock()
 
 
@@ -193,18 +193,19 @@ def _candidate_predictor(version: ModelVersion):
     from ml_core.backbone import select_device
     from ml_core.serving import ClassifierPredictor
 
-    from .registry import artifact_dir
+    from .model_files import model_version_files_verified
 
-    predictor = _predictors.get(version.pk)
+    key = (version.pk, version.sha256)  # a reused id (a test database) is not the same model
+    predictor = _predictors.get(key)
     if predictor is None:
         with _predictor_lock:
-            predictor = _predictors.get(version.pk)
+            predictor = _predictors.get(key)
             if predictor is None:
                 device = select_device(settings.ML_DEVICE, settings.ML_CPU_THREADS).device
-                predictor = ClassifierPredictor.load(artifact_dir(version), device=device)
+                predictor = ClassifierPredictor.load(model_version_files_verified(version), device=device)
                 while len(_predictors) >= 2:
                     _predictors.pop(next(iter(_predictors)))
-                _predictors[version.pk] = predictor
+                _predictors[key] = predictor
     return predictor
 
 

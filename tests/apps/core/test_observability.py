@@ -30,7 +30,10 @@ def test_health_names_a_broken_model_without_leaking_details(client):
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200 and body["status"] == "degraded"
-    assert body["checks"]["models"] == {"ok": False, "error": "RuntimeError", "ms": body["checks"]["models"]["ms"]}
+    models = body["checks"]["models"]
+    assert models["ok"] is False and models["problems"] == ["tests.health"]
+    assert models["scenarios"]["tests.health"] == {"version": 1, "files": "missing"}
+    assert "MANIFEST" not in response.content.decode() and str(artifact_dir(version)) not in response.content.decode()
     assert "SECRET" not in response.content.decode() and "Traceback" not in response.content.decode()
 
 
