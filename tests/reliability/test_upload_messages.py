@@ -101,3 +101,13 @@ def test_a_missing_column_lists_the_first_few_of_a_wide_header():
         upload_parse(content=f"{header}\n".encode(), name="w.csv")
     with pytest.raises(KBImportError, match=r"no question column 'question' \(columns: column0, .* and 892 more\)"):
         kb_import_read(data=f"{header}\n{','.join(['x'] * 900)}\n".encode(), name="w.csv", format="csv")
+
+
+def test_a_field_over_the_csv_limit_in_the_header_is_a_named_error_not_a_crash():
+    content = ("text," + "h" * 200_000 + "\nProfit rose.,x\n").encode()
+    with pytest.raises(KBImportError, match=r"^big.csv, row 1 \(the header\): field larger than field limit"):
+        kb_import_read(data=content, name="big.csv", format="csv")
+    with pytest.raises(DataError, match=r"^big.csv, row 1 \(the header\): field larger than field limit"):
+        labelled_set_upload(name="big", file_name="big.csv", content=content)
+    with pytest.raises(IngestError, match=r"^big.csv, row 1: field larger than field limit"):
+        upload_parse(content=content, name="big.csv")
