@@ -21,7 +21,7 @@ PUBLIC = {
     "login": "the sign-in page",
     "logout": "signing out needs no role (POST only)",
     "healthz": "load balancers and monitors probe it",
-    "metrics": "answers this machine or a bearer token (METRICS_TOKEN); the test client is 127.0.0.1",
+    "metrics": "answers its bearer token (METRICS_TOKEN), or this machine only with METRICS_ALLOW_LOOPBACK",
     "api-schema": "the OpenAPI schema documents the public chat API too",
     "api-docs": "the schema's browsable page",
     "customer_service:widget_frame": "the chat widget's frame, embedded by customers' sites (guarded by site key "

@@ -50,3 +50,18 @@ def test_the_audit_trail_records_the_client_behind_a_proxy(settings, admin_clien
     assert response["Content-Type"] == "text/csv"
     export = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_EXPORT).exclude(pk=event.pk).get()
     assert export.ip_address == "203.0.113.9"
+
+
+def test_rate_limits_count_each_client_behind_the_proxy(settings):
+    """django-ratelimit's "ip" key reads REMOTE_ADDR, which the middleware has resolved."""
+    from django.core.cache import cache
+    from django_ratelimit.core import get_usage
+
+    cache.clear()
+    settings.TRUSTED_PROXY_COUNT = 1
+    counts = []
+    middleware = ClientAddressMiddleware(lambda request: counts.append(
+        get_usage(request, group="tests.client_address", key="ip", rate="100/h", increment=True)["count"]))
+    for client in ("203.0.113.9", "203.0.113.9", "198.51.100.4"):
+        middleware(RequestFactory().get("/", REMOTE_ADDR=PEER, HTTP_X_FORWARDED_FOR=client))
+    assert counts == [1, 2, 1]
