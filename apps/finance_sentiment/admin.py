@@ -1,6 +1,8 @@
 """Back office for finance sentiment: browse documents and batches; manage topics, rules, feeds."""
 from django.contrib import admin
+from django.db import models
 
+from .forms import WebhookTargetForm
 from .models import (
     Alert,
     AlertDelivery,
@@ -33,6 +35,7 @@ class TickerAdmin(admin.ModelAdmin):
 
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # as the console's feed form
     list_display = ("name", "url", "status", "consecutive_failures", "last_polled_at", "next_poll_at", "is_active")
     list_filter = ("status", "is_active")
     readonly_fields = ("etag", "last_modified", "last_error", "last_http_status", "consecutive_failures",
@@ -66,8 +69,17 @@ class IngestBatchAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in IngestBatch._meta.fields]
 
 
+class AlertRuleAdminForm(WebhookTargetForm):
+    class Meta:
+        model = AlertRule
+        fields = "__all__"
+
+
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
+    # The webhook secret is write-only here too; feed and webhook URLs are checked against the
+    # outbound policy by the models' validators (apps.core.outbound_http).
+    form = AlertRuleAdminForm
     list_display = ("name", "topic", "metric", "granularity", "baseline", "z_threshold", "min_volume", "is_active")
     list_filter = ("metric", "granularity", "is_active")
 

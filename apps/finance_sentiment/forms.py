@@ -62,15 +62,43 @@ class TopicForm(forms.ModelForm):
         return topic
 
 
-class AlertRuleForm(forms.ModelForm):
-    webhook_url = forms.URLField(max_length=1000, required=False, assume_scheme="https",
-                                 help_text="Receives a JSON POST per alert, retried with back-off until it answers 2xx")
+class WebhookTargetForm(forms.ModelForm):
+    """An alert rule's webhook: the URL (checked against the outbound policy by the model's
+    validator) and a write-only secret, never rendered back; leaving it blank keeps the stored one.
 
+    Shared by the console form and the back office (a ModelForm without Meta: subclasses name the model).
+    """
+    webhook_url = forms.URLField(max_length=1000, required=False, assume_scheme="https",
+                                 help_text="Receives a JSON POST per alert, retried with back-off until it answers 2xx; "
+                                           "internal addresses are refused")
+    webhook_secret = forms.CharField(
+        max_length=200, required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Signs the body: X-Signature-SHA256 = HMAC-SHA256(secret, body)")
+    webhook_secret_clear = forms.BooleanField(required=False, label="Remove the stored webhook secret")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        names = [n for n in self.fields if n != "webhook_secret_clear"]
+        self.order_fields(names[: names.index("webhook_secret") + 1] + ["webhook_secret_clear"])
+        if self.instance.pk and self.instance.webhook_secret:
+            self.fields["webhook_secret"].help_text = ("A secret is set; it is never shown. Leave blank to keep it, "
+                                                       "type a new one to replace it.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("webhook_secret_clear"):
+            data["webhook_secret"] = ""
+        elif not data.get("webhook_secret"):
+            data["webhook_secret"] = self.instance.webhook_secret if self.instance.pk else ""
+        return data
+
+
+class AlertRuleForm(WebhookTargetForm):
     class Meta:
         model = AlertRule
         fields = ["name", "topic", "metric", "granularity", "baseline", "window", "z_threshold", "min_volume",
                   "min_increase", "min_history", "email_recipients", "webhook_url", "webhook_secret", "is_active"]
-        widgets = {"email_recipients": forms.TextInput(), "webhook_secret": forms.PasswordInput(render_value=True)}
+        widgets = {"email_recipients": forms.TextInput()}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.core.outbound_http import validate_outbound_url
+
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 GRANULARITY_CHOICES = [("hour", "Hour"), ("day", "Day")]
 
@@ -70,7 +72,8 @@ class Feed(models.Model):
         ERROR = "error", "Error"
 
     name = models.CharField(max_length=200)
-    url = models.URLField(max_length=1000, unique=True)
+    # Checked against the outbound policy at save time too (and again at every poll).
+    url = models.URLField(max_length=1000, unique=True, validators=[validate_outbound_url])
     is_active = models.BooleanField(default=True)
     poll_interval_s = models.PositiveIntegerField(default=900)
     etag = models.CharField(max_length=300, blank=True)
@@ -287,7 +290,7 @@ class AlertRule(models.Model):
     )
     min_history = models.PositiveIntegerField(default=6, help_text="Buckets of history needed first")
     email_recipients = models.TextField(blank=True, help_text="Comma-separated e-mail addresses")
-    webhook_url = models.URLField(max_length=1000, blank=True)
+    webhook_url = models.URLField(max_length=1000, blank=True, validators=[validate_outbound_url])
     webhook_secret = models.CharField(max_length=200, blank=True,
                                       help_text="Signs the body: X-Signature-SHA256 = HMAC-SHA256(secret, body)")
     is_active = models.BooleanField(default=True)

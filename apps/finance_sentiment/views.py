@@ -351,6 +351,9 @@ def feed_poll_now(request: HttpRequest, pk: int) -> HttpResponse:
     from .tasks import poll_feed
 
     feed = get_object_or_404(Feed, pk=pk)
+    if not feed.is_active:
+        messages.error(request, f"{feed.name!r} is paused: activate it to poll it.")
+        return redirect("finance_sentiment:feed_list")
     feed_poll_soon(feed=feed)
     poll_feed.delay(feed.pk)
     messages.success(request, f"Polling {feed.name!r} now; refresh in a few seconds.")

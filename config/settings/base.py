@@ -379,6 +379,17 @@ CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_RO
 # API_MAX_REQUEST_BYTES).
 RECOMMENDATION_MAX_BATCH_ROWS = env.int("RECOMMENDATION_MAX_BATCH_ROWS", default=1000)
 
+# --- outbound HTTP (issue 15, apps/core/outbound_http.py): feeds, webhooks, any URL a user gives.
+# Loopback, private, link-local, multicast and reserved addresses are refused at every hop unless
+# they are in OUTBOUND_HTTP_ALLOWED_NETWORKS (CIDRs, e.g. 10.20.0.0/16) or the host name is in
+# OUTBOUND_HTTP_ALLOWED_HOSTS (e.g. feeds.corp.example, or .corp.example for a whole domain).
+OUTBOUND_HTTP_ALLOWED_NETWORKS = env.list("OUTBOUND_HTTP_ALLOWED_NETWORKS", default=[])
+OUTBOUND_HTTP_ALLOWED_HOSTS = env.list("OUTBOUND_HTTP_ALLOWED_HOSTS", default=[])
+OUTBOUND_HTTP_MAX_REDIRECTS = env.int("OUTBOUND_HTTP_MAX_REDIRECTS", default=5)
+OUTBOUND_HTTP_TIMEOUT_S = env.float("OUTBOUND_HTTP_TIMEOUT_S", default=15.0)  # whole exchange, redirects included
+OUTBOUND_HTTP_MAX_BYTES = env.int("OUTBOUND_HTTP_MAX_BYTES", default=10 * 2**20)
+# --- end outbound HTTP
+
 # --- Finance sentiment (apps/finance_sentiment) ------------------------------------------------
 FINANCE_MAX_BATCH_ITEMS = env.int("FINANCE_MAX_BATCH_ITEMS", default=1000)
 FINANCE_MAX_TEXT_CHARS = env.int("FINANCE_MAX_TEXT_CHARS", default=100_000)

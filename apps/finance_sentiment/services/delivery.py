@@ -4,8 +4,10 @@ Each delivery is a row. An attempt first claims the row with one conditional UPD
 due -> sending), so a retry sweep and a task never send the same attempt twice. A failure that
 may pass (connection refused, timeout, HTTP 408/429/5xx, SMTP errors) is retried after
 FINANCE_ALERT_RETRY_BASE_S x 2^(attempt - 1) seconds, up to FINANCE_ALERT_MAX_ATTEMPTS attempts;
-other HTTP 4xx answers are permanent failures. The beat task `finance_sentiment.retry_alert_deliveries`
-sends what is due, and re-queues attempts whose worker died mid-send.
+other HTTP answers and a webhook address that is not allowed (apps.core.outbound_http: private,
+loopback, link-local, reserved, unless allow-listed) are permanent failures. The beat task
+`finance_sentiment.retry_alert_deliveries` sends what is due, and re-queues attempts whose worker
+died mid-send.
 """
 from __future__ import annotations
 
@@ -13,9 +15,6 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,12 +23,13 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import outbound_http
+
 from ..models import Alert, AlertDelivery
 
 log = logging.getLogger(__name__)
 
 STUCK_SENDING_AFTER = timedelta(minutes=10)
-RETRYABLE_STATUS = {408, 425, 429}
 
 
 class DeliveryError(Exception):
@@ -72,16 +72,15 @@ def _send_webhook(delivery: AlertDelivery) -> int:
     secret = delivery.alert.rule.webhook_secret
     if secret:
         headers["X-Signature-SHA256"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(delivery.target, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=settings.FINANCE_WEBHOOK_TIMEOUT_S) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        retryable = exc.code in RETRYABLE_STATUS or exc.code >= 500
-        raise DeliveryError(f"HTTP {exc.code} {exc.reason}", retryable=retryable, status=exc.code) from exc
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"cannot reach {delivery.target}: {reason}") from exc
+        # No redirects: a webhook answers itself; a 3xx is reported like any other non-2xx answer.
+        response = outbound_http.request("POST", delivery.target, headers=headers, body=body,
+                                         timeout_s=settings.FINANCE_WEBHOOK_TIMEOUT_S, max_redirects=0,
+                                         read_body=False)
+        response.raise_for_status()
+    except outbound_http.OutboundHTTPError as exc:
+        raise DeliveryError(str(exc), retryable=exc.retryable, status=exc.status) from None
+    return response.status
 
 
 def _send_email(delivery: AlertDelivery) -> None:

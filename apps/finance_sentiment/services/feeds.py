@@ -2,19 +2,18 @@
 
 Beat runs `finance_sentiment.poll_feeds` every minute; it claims the feeds that are due (one
 conditional UPDATE each, so two beats or workers never poll a feed twice) and polls each in its
-own task. A poll sends If-None-Match / If-Modified-Since from the last answer; 304 means
-nothing new. New entries (URL not stored yet) go through the same ingestion as the API, as one
-batch with its scoring job. Failures (HTTP errors, timeouts, not a feed) are stored on the feed
-and push its next poll back: interval x 2^failures, at most FINANCE_FEED_MAX_BACKOFF_S.
+own task. Every request goes through apps.core.outbound_http (public addresses only, unless an
+admin allow-lists an intranet server; bounded redirects, size and time). A poll sends
+If-None-Match / If-Modified-Since from the last answer; 304 means nothing new. New entries (URL
+not stored yet) go through the same ingestion as the API, as one batch with its scoring job.
+Failures (an address not allowed, HTTP errors, timeouts, not a feed) are stored on the feed and
+push its next poll back: interval x 2^failures, at most FINANCE_FEED_MAX_BACKOFF_S.
 """
 from __future__ import annotations
 
 import calendar
 import html
 import logging
-import socket
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -23,6 +22,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import strip_tags
+
+from apps.core import outbound_http
 
 from ..fingerprints import url_hash
 from ..models import Document, Feed, IngestBatch
@@ -44,7 +45,7 @@ class FeedError(Exception):
 
 @dataclass
 class PollResult:
-    outcome: str  # "new" | "nothing new" | "not modified" | "error"
+    outcome: str  # "new" | "nothing new" | "not modified" | "error" | "paused"
     http_status: int | None = None
     entries: int = 0
     batch: IngestBatch | None = None
@@ -64,33 +65,20 @@ def feeds_claim_due(*, now: datetime | None = None) -> list[int]:
 
 
 def _fetch(feed: Feed) -> tuple[int, bytes, dict[str, str]]:
+    """GET the feed through the outbound client (public addresses only, bounded redirects, size, time)."""
     headers = {"User-Agent": USER_AGENT,
                "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"}
     if feed.etag:
         headers["If-None-Match"] = feed.etag
     if feed.last_modified:
         headers["If-Modified-Since"] = feed.last_modified
-    request = urllib.request.Request(feed.url, headers=headers)
-    timeout = settings.FINANCE_FEED_TIMEOUT_S
-    limit = settings.FINANCE_FEED_MAX_BYTES
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read(limit + 1)
-            if len(body) > limit:
-                raise FeedError(f"the feed is larger than {limit:,} bytes", response.status)
-            return response.status, body, {k.lower(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304:
-            return 304, b"", {k.lower(): v for k, v in exc.headers.items()}
-        raise FeedError(f"HTTP {exc.code} {exc.reason}", exc.code) from exc
-    except (socket.timeout, TimeoutError) as exc:
-        raise FeedError(f"no answer within {timeout:g} s (timeout)") from exc
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, (socket.timeout, TimeoutError)):
-            raise FeedError(f"no answer within {timeout:g} s (timeout)") from exc
-        raise FeedError(f"cannot connect: {exc.reason}") from exc
-    except (ConnectionError, OSError) as exc:
-        raise FeedError(f"cannot connect: {exc}") from exc
+        response = outbound_http.request("GET", feed.url, headers=headers, timeout_s=settings.FINANCE_FEED_TIMEOUT_S,
+                                         max_bytes=settings.FINANCE_FEED_MAX_BYTES)
+        response.raise_for_status()
+    except outbound_http.OutboundHTTPError as exc:
+        raise FeedError(str(exc), exc.status) from None
+    return response.status, response.body, response.headers
 
 
 def _entry_time(entry) -> str | None:
@@ -123,6 +111,8 @@ def feed_poll(*, feed_id: int) -> PollResult:
     import feedparser
 
     feed = Feed.objects.get(pk=feed_id)
+    if not feed.is_active:  # paused after its poll was queued
+        return PollResult("paused")
     now = timezone.now()
     try:
         status, body, headers = _fetch(feed)

@@ -26,7 +26,7 @@ class Seen:
 class ScriptedServer:
     """`answers[path]` is a list: each request takes the next answer (the last one repeats)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.answers: dict[str, list[Answer]] = {}
         self.requests: list[Seen] = []
         server = self
@@ -56,13 +56,13 @@ class ScriptedServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"http://{self.httpd.server_address[0]}:{self.httpd.server_address[1]}"
 
     def __enter__(self) -> "ScriptedServer":
         self.thread.start()

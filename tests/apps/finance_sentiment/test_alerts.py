@@ -4,11 +4,11 @@ with retries against a real HTTP server."""
 import hashlib
 import hmac
 import json
-import time
 
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.finance_sentiment.models import Alert, AlertDelivery, AlertRule
@@ -159,8 +159,18 @@ def test_operators_acknowledge_alerts_and_others_cannot(sentiment_model, topic, 
     assert plain.post(url).status_code == 403 and plain.get(f"/finance/alerts/{alert.pk}/").status_code == 403
 
 
+def seconds_until_due(delivery) -> float:
+    return (delivery.next_attempt_at - timezone.now()).total_seconds()
+
+
+def time_passes(delivery) -> None:
+    """The retry comes due (instead of sleeping through the back-off, which a busy machine makes flaky)."""
+    AlertDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+
+
 def test_a_webhook_is_retried_until_it_succeeds(sentiment_model, topic, settings):
-    settings.FINANCE_ALERT_RETRY_BASE_S = 0.2
+    settings.FINANCE_ALERT_RETRY_BASE_S = 60
+    settings.OUTBOUND_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the test server is on loopback
     with ScriptedServer() as server:
         server.answers["/hook"] = [Answer(500, b"oops"), Answer(503, b"busy"), Answer(200, b"ok")]
         AlertRule.objects.create(name="Hook", topic=topic, min_volume=10, webhook_url=server.base_url + "/hook",
@@ -169,16 +179,17 @@ def test_a_webhook_is_retried_until_it_succeeds(sentiment_model, topic, settings
         ingest_hour(2, 0, negative=8, neutral=4)
         delivery = AlertDelivery.objects.get()
         first = delivery_attempt(delivery_id=delivery.pk)
-        assert (first.state, first.attempts, first.last_status, first.last_error) == ("pending", 1, 500,
-                                                                                     "HTTP 500 Internal Server Error")
+        assert (first.state, first.attempts, first.last_status) == ("pending", 1, 500)
+        assert first.last_error == f"could not send to {server.base_url}/hook: HTTP 500 Internal Server Error"
+        assert 55 < seconds_until_due(first) <= 60  # 60 s, then 120 s
         assert delivery_attempt(delivery_id=delivery.pk) is None  # not due yet: no second send
         assert deliveries_due() == []
-        time.sleep(0.25)
+        time_passes(delivery)
         assert deliveries_due() == [delivery.pk]
         second = delivery_attempt(delivery_id=delivery.pk)
         assert (second.state, second.attempts, second.last_status) == ("pending", 2, 503)
-        assert (second.next_attempt_at - first.next_attempt_at).total_seconds() > 0.3  # 0.2 s, then 0.4 s
-        time.sleep(0.45)
+        assert 115 < seconds_until_due(second) <= 120
+        time_passes(delivery)
         third = delivery_attempt(delivery_id=delivery.pk)
         assert (third.state, third.attempts, third.last_status, third.last_error) == ("sent", 3, 200, "")
         assert len(server.requests) == 3
@@ -195,6 +206,7 @@ def test_a_webhook_that_refuses_or_never_answers_gives_up(sentiment_model, topic
     settings.FINANCE_ALERT_RETRY_BASE_S = 0.0
     settings.FINANCE_ALERT_MAX_ATTEMPTS = 2
     settings.FINANCE_WEBHOOK_TIMEOUT_S = 0.3
+    settings.OUTBOUND_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     with ScriptedServer() as server:
         server.answers["/refuse"] = [Answer(410, b"gone")]
         server.answers["/slow"] = [Answer(200, b"late", delay_s=1.0)]
@@ -208,3 +220,49 @@ def test_a_webhook_that_refuses_or_never_answers_gives_up(sentiment_model, topic
         assert delivery_attempt(delivery_id=slow.pk).state == "pending"
         last = delivery_attempt(delivery_id=slow.pk)
         assert last.state == "failed" and last.attempts == 2 and "timed out" in last.last_error
+
+
+# --- webhooks inside the network, and the write-only secret (issue 15) --------------------------------
+
+RULE_FORM = {"name": "Hooked", "metric": "negative_share", "granularity": "hour", "baseline": "ewma", "window": "48",
+             "z_threshold": "3", "min_volume": "10", "min_increase": "0.15", "min_history": "6", "is_active": "on"}
+
+
+def test_a_webhook_inside_the_network_is_refused_when_saved_and_not_retried(sentiment_model, topic, settings,
+                                                                            operator_client):
+    for url in ("http://169.254.169.254/latest/", "http://localhost:6379/", "http://[::1]:8020/", "http://0x7f.1/",
+                "ftp://127.0.0.1/x"):
+        response = operator_client.post("/finance/rules/", {**RULE_FORM, "topic": topic.pk, "webhook_url": url})
+        assert response.status_code == 200 and response.context["form"].errors["webhook_url"], url
+    assert not AlertRule.objects.exists()
+
+    settings.FINANCE_ALERT_RETRY_BASE_S = 0.0
+    with ScriptedServer() as server:  # on loopback and not allow-listed
+        AlertRule.objects.create(name="Inside", topic=topic, min_volume=10, webhook_url=server.base_url + "/hook")
+        calm_history(topic)
+        ingest_hour(2, 0, negative=8, neutral=4)
+        delivery = delivery_attempt(delivery_id=AlertDelivery.objects.get().pk)
+        assert (delivery.state, delivery.attempts, delivery.last_status) == ("failed", 1, None)  # permanent
+        assert delivery.last_error == (f"could not send to {server.base_url}/hook: the address is not allowed "
+                                       "(private, loopback, link-local or reserved)")
+        assert deliveries_due() == [] and server.requests == []
+
+
+def test_the_webhook_secret_is_never_shown_and_blank_keeps_it(operator_client, admin_client, topic):
+    data = {**RULE_FORM, "topic": topic.pk, "webhook_url": "https://93.184.216.34/hook"}
+    assert operator_client.post("/finance/rules/", {**data, "webhook_secret": "s3cret-value"}).status_code == 302
+    rule = AlertRule.objects.get()
+    assert rule.webhook_secret == "s3cret-value"
+    page = operator_client.get(f"/finance/rules/{rule.pk}/")
+    assert b"s3cret-value" not in page.content and b"A secret is set" in page.content
+    assert b"s3cret-value" not in admin_client.get(f"/admin/finance_sentiment/alertrule/{rule.pk}/change/").content
+
+    assert operator_client.post(f"/finance/rules/{rule.pk}/", {**data, "webhook_secret": ""}).status_code == 302
+    rule.refresh_from_db()
+    assert rule.webhook_secret == "s3cret-value"  # blank keeps it
+    operator_client.post(f"/finance/rules/{rule.pk}/", {**data, "webhook_secret": "rotated"})
+    rule.refresh_from_db()
+    assert rule.webhook_secret == "rotated"
+    operator_client.post(f"/finance/rules/{rule.pk}/", {**data, "webhook_secret_clear": "on"})
+    rule.refresh_from_db()
+    assert rule.webhook_secret == ""

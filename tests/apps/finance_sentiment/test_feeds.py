@@ -1,5 +1,10 @@
 """Feed polling against a real HTTP server on 127.0.0.1: a valid feed (then 304 on a conditional
-GET), malformed XML, an HTML page, 404 and a timeout, with the error state and back-off."""
+GET), malformed XML, an HTML page, 404 and a timeout, with the error state and back-off; feed URLs
+that point inside the network, refused when saved and when polled.
+
+Loopback is refused like any internal address, so the tests allow-list 127.0.0.1/32
+(OUTBOUND_HTTP_ALLOWED_NETWORKS) as an admin would for an intranet feed, except where they check
+the refusal."""
 from datetime import timedelta
 
 import pytest
@@ -23,7 +28,8 @@ RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def server():
+def server(settings):
+    settings.OUTBOUND_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     with ScriptedServer() as running:
         yield running
 
@@ -100,7 +106,8 @@ def test_a_slow_feed_times_out(server, settings):
     server.answers["/slow"] = [Answer(200, RSS, delay_s=1.5)]
     feed = make_feed(server, "/slow")
     result = feed_poll(feed_id=feed.pk)
-    assert result.outcome == "error" and result.error == "no answer within 0.3 s (timeout)"
+    assert result.outcome == "error"
+    assert result.error == f"could not fetch {feed.url}: timed out (no complete answer within 0.3 s)"
     feed.refresh_from_db()
     assert feed.status == "error" and feed.consecutive_failures == 1
 
@@ -130,3 +137,75 @@ def test_due_feeds_are_claimed_once(server):
     assert feeds_claim_due(now=now) == [due.pk]
     assert feeds_claim_due(now=now) == []  # claimed: a second beat does not poll it again
     assert later.pk and paused.pk
+
+
+# --- SSRF: feed URLs that point inside the network (issue 15) -----------------------------------------
+
+INTERNAL_FEED_URLS = ["http://169.254.169.254/latest/meta-data/", "http://localhost:6379/", "http://[::1]:8020/",
+                      "ftp://127.0.0.1/x", "http://2130706433/", "http://0x7f.1/", "http://127.1/",
+                      "http://[::ffff:127.0.0.1]/", "http://10.1.2.3/rss", "http://user:pw@93.184.216.34/rss"]
+
+
+@pytest.mark.parametrize("url", INTERNAL_FEED_URLS)
+def test_a_feed_url_inside_the_network_is_refused_when_saved(operator_client, admin_client, url):
+    response = operator_client.post("/finance/feeds/", {"name": "Inside", "url": url, "poll_interval_s": "600",
+                                                        "is_active": "on"})
+    assert response.status_code == 200 and response.context["form"].errors["url"]
+    response = admin_client.post("/admin/finance_sentiment/feed/add/", {
+        "name": "Inside", "url": url, "poll_interval_s": "600", "is_active": "on", "status": "new",
+        "consecutive_failures": "0", "documents_added": "0"})
+    assert response.status_code == 200 and response.context["adminform"].form.errors["url"]
+    assert not Feed.objects.exists()
+
+
+def test_the_refusal_names_the_rule_and_a_public_feed_is_saved(operator_client):
+    response = operator_client.post("/finance/feeds/", {"name": "Inside", "url": "http://localhost:6379/",
+                                                        "poll_interval_s": "600"})
+    assert response.context["form"].errors["url"] == [(
+        "The address is not allowed (private, loopback, link-local or reserved); an admin can allow an intranet "
+        "server.")]
+    response = operator_client.post("/finance/feeds/", {"name": "Wire", "url": "https://93.184.216.34/rss",
+                                                        "poll_interval_s": "600"})
+    assert response.status_code == 302 and Feed.objects.get().url == "https://93.184.216.34/rss"
+
+
+@pytest.mark.parametrize("url", INTERNAL_FEED_URLS)
+def test_a_feed_url_inside_the_network_is_refused_when_polled(url):
+    feed = Feed.objects.create(name="Inside", url=url, poll_interval_s=600)  # e.g. stored before the check existed
+    result = feed_poll(feed_id=feed.pk)
+    assert result.outcome == "error" and result.error.startswith(f"could not fetch {url}: ")
+    feed.refresh_from_db()
+    assert feed.status == "error" and feed.consecutive_failures == 1 and Document.objects.count() == 0
+
+
+def test_a_redirect_into_the_network_is_refused_and_nothing_is_stored(server):
+    with ScriptedServer(host="127.0.0.2") as inside:  # loopback too, but not allow-listed (127.0.0.1/32)
+        inside.answers["/admin"] = [Answer(200, RSS, {"Content-Type": "application/rss+xml"})]
+        internal = inside.base_url + "/admin"
+        server.answers["/rss"] = [Answer(302, b"", {"Location": internal})]
+        feed = make_feed(server, "/rss")
+        result = feed_poll(feed_id=feed.pk)
+        assert result.error == f"could not fetch {feed.url}: a redirect leads to an address that is not allowed"
+        assert inside.requests == [] and Document.objects.count() == 0
+
+
+def test_poll_errors_say_nothing_about_internal_ports(settings):
+    settings.OUTBOUND_HTTP_ALLOWED_NETWORKS = []
+    with ScriptedServer() as running:  # an open port on loopback
+        open_feed = make_feed(running, "/rss")
+        closed_feed = Feed.objects.create(name="Closed", url="http://127.0.0.1:1/rss", poll_interval_s=600)
+        errors = [feed_poll(feed_id=f.pk).error.split(": ", 1)[1] for f in (open_feed, closed_feed)]
+        assert running.requests == []
+    assert errors[0] == errors[1] == "the address is not allowed (private, loopback, link-local or reserved)"
+
+
+def test_poll_now_refuses_a_paused_feed(server, operator_client):
+    server.answers["/rss"] = [Answer(200, RSS, {"Content-Type": "application/rss+xml"})]
+    paused = make_feed(server, "/rss", is_active=False)
+    response = operator_client.post(f"/finance/feeds/{paused.pk}/poll/", follow=True)
+    assert b"is paused: activate it to poll it" in response.content
+    paused.refresh_from_db()
+    assert paused.next_poll_at is None  # not made due either
+    # A poll queued before the feed was paused does nothing.
+    assert feed_poll(feed_id=paused.pk).outcome == "paused" and server.requests == []
+    assert b"Poll now" not in operator_client.get("/finance/feeds/").content
