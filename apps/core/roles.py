@@ -55,7 +55,8 @@ admin_required = _require(is_admin, "admins")
 def sync_role_groups() -> None:
     """Create the two groups and give them their permissions (idempotent; runs after migrate).
 
-    Admins get every permission of the suite's apps. Operators get view permissions on them
+    Admins get every permission of the suite's apps, and may view and delete django-axes'
+    sign-in lockouts (that is how they unlock an account). Operators get view permissions on them
     plus what each app lists in its AppConfig.operator_permissions ("app_label.codename").
     """
     from django.apps import apps as django_apps
@@ -69,6 +70,9 @@ def sync_role_groups() -> None:
     admins, _ = Group.objects.get_or_create(name=ADMINS)
     operators, _ = Group.objects.get_or_create(name=OPERATORS)
     admins.permissions.add(*suite_perms)
+    # Admins unlock sign-in lockouts in the back office: django-axes' attempt and lockout rows.
+    admins.permissions.add(*Permission.objects.filter(
+        content_type__app_label="axes", codename__regex=r"^(view|delete)_"))
 
     extra = {p for c in suite_configs for p in getattr(c, "operator_permissions", ())}
     operator_perms = [

@@ -15,7 +15,7 @@ SYSTEM = "system"
 
 
 def _client_ip(request) -> str | None:
-    # Behind a proxy REMOTE_ADDR is the proxy; the proxy's own access log has the client.
+    # ClientAddressMiddleware has put the client's address here when TRUSTED_PROXY_COUNT proxies front us.
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -119,3 +119,19 @@ def test_behind_a_trusted_proxy_the_lockout_is_per_client_not_per_proxy(settings
     # Another visitor through the same proxy still signs in.
     assert _signed_in(_sign_in(Client(), operator_user.username, "pw-oscar-operator", proxy,
                                HTTP_X_FORWARDED_FOR=ELSEWHERE))
+
+
+def test_an_admin_who_is_not_a_superuser_unlocks_in_the_back_office(settings, admin_user, admin_client,
+                                                                       operator_client):
+    assert not admin_user.is_superuser
+    _fail(admin_user.username, ATTACKER, settings.AXES_FAILURE_LIMIT)
+    attempt = AccessAttempt.objects.get(username=admin_user.username)
+    assert _locked_out(_sign_in(Client(), admin_user.username, "pw-alice-admin", ATTACKER))
+
+    assert operator_client.get("/admin/axes/accessattempt/").status_code == 403  # operators cannot unlock
+    listing = admin_client.get("/admin/axes/accessattempt/")
+    assert listing.status_code == 200 and admin_user.username in listing.content.decode()
+    deleted = admin_client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not AccessAttempt.objects.exists()
+    assert _signed_in(_sign_in(Client(), admin_user.username, "pw-alice-admin", ATTACKER))
