@@ -328,7 +328,9 @@ def _connect(target: Target, deadline: _Deadline, ssl_context) -> _PinnedHTTPCon
             return connection
         except OSError as exc:
             connection.release()
-            if isinstance(exc, (ssl.SSLError, TimeoutError)) or deadline.passed():
+            if deadline.passed():  # the watchdog may have cut a TLS handshake short
+                raise TimeoutError from None
+            if isinstance(exc, (ssl.SSLError, TimeoutError)):
                 raise
             last_error = exc
     raise last_error
@@ -398,7 +400,7 @@ def request(method: str, url: str, *, headers: dict[str, str] | None = None, bod
         try:
             target = url_vet(current, verb=verb)
         except OutboundHTTPError as exc:
-            if current == url:
+            if hops == 0:
                 raise
             if isinstance(exc, URLNotAllowed):
                 raise URLNotAllowed(url, "a redirect leads to an address that is not allowed", verb=verb) from None
@@ -418,8 +420,8 @@ def request(method: str, url: str, *, headers: dict[str, str] | None = None, bod
         except OSError:  # one message for every network failure: no errno text, nothing about ports
             raise OutboundHTTPError(url, "the server could not be reached or broke off the answer",
                                     verb=verb) from None
-        except http.client.HTTPException:
-            raise OutboundHTTPError(url, "the answer is not valid HTTP", verb=verb) from None
+        except (http.client.HTTPException, ValueError):  # ValueError: a header http.client will not send
+            raise OutboundHTTPError(url, "the exchange is not valid HTTP", verb=verb) from None
         answer.url = current
         location = answer.headers.get("location")
         follow = answer.status in (307, 308) or (answer.status in FOLLOWED_REDIRECTS and method in ("GET", "HEAD"))
