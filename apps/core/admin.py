@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ml_core.errors import UserError
 from ml_core.training.adversarial import DEFAULT_EPSILON
 
 from .models import ApiKey, AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
@@ -16,8 +17,9 @@ from .roles import is_admin
 from .services.api_keys import ApiKeyError, api_key_create, api_key_revoke
 from .services.audit import audit_events_csv, audit_record
 from .scenarios import all_scenarios, get_scenario
+from .services.activation import activation_by_hand
 from .services.jobs import job_cancel
-from .services.registry import RegistryError, model_version_activate
+from .services.registry import RegistryError
 
 
 @admin.register(Job)
@@ -44,6 +46,15 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="duration")
     def duration(self, job: Job) -> str:
         return f"{job.duration_s:.1f} s" if job.duration_s is not None else ""
+
+    def get_fields(self, request, obj=None):
+        # The log tail holds the traceback of a failed job: admins only (the page shows `error`).
+        fields = super().get_fields(request, obj)
+        return fields if is_admin(request.user) else [f for f in fields if f != "log_tail"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if is_admin(request.user) else [f for f in fields if f != "log_tail"]
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset) -> None:
@@ -77,8 +88,6 @@ class RetrainForm(forms.Form):
         self.fields["augment"].choices = [(op, op.replace("_", " ")) for op in OPS]
 
     def clean(self):
-        from ml_core.errors import UserError
-
         from .services.robustness import training_plugins_from_form
 
         data = super().clean()
@@ -96,7 +105,7 @@ class RetrainForm(forms.Form):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("scenario", "version", "is_active", "activate_button", "headline_metric",
+    list_display = ("scenario", "version", "is_active", "activate_button", "policy_verdict", "headline_metric",
                     "base_model", "created_by", "created_at")
     list_filter = ("scenario", "is_active")
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
@@ -132,9 +141,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def activate_button(self, version: ModelVersion) -> str:
         if version.is_active:
             return "active"
-        # A submit button inside the change-list form: one click, CSRF token included.
+        # A submit button inside the change-list form: one click, CSRF token included; the
+        # activation policy's verdict is in the next column (and in the button's tooltip).
         url = reverse("admin:core_modelversion_activate", args=[version.pk])
-        return format_html('<button type="submit" class="button" formaction="{}">Activate</button>', url)
+        return format_html('<button type="submit" class="button" formaction="{}" title="{}">Activate</button>', url,
+                           version.activation_reason or "The activation policy did not decide on this version.")
+
+    @admin.display(description="activation policy")
+    def policy_verdict(self, version: ModelVersion) -> str:
+        if not version.activation_decision:
+            return "–"
+        return format_html('<strong>{}</strong><br><span class="help">{}</span>',
+                           version.get_activation_decision_display(), version.activation_reason[:300])
 
     def get_urls(self):
         return [
@@ -147,11 +165,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def _activate(self, request, version: ModelVersion) -> None:
         try:
-            model_version_activate(version=version)
+            activation_by_hand(version=version, actor=request.user)  # audited with the policy's verdict
         except RegistryError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
         else:
-            self.message_user(request, f"{version.scenario} v{version.version} is now active.")
+            overruled = version.activation_decision and version.activation_decision != "activate"
+            self.message_user(request, f"{version.scenario} v{version.version} is now active" + (
+                f", by hand: the activation policy had said “{version.get_activation_decision_display()}”: "
+                f"{version.activation_reason}" if overruled else "."))
 
     def activate_view(self, request, pk: int):
         if request.method != "POST":
@@ -185,8 +206,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self._start_compression(request, queryset, methods=list(METHODS))
 
     def _start_compression(self, request, queryset, methods) -> None:
-        from ml_core.errors import UserError
-
         from .services.compression import compression_start
 
         for version in queryset:
@@ -208,7 +227,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if scenario.retrain is None:
             self.message_user(request, f"{scenario.label} cannot be retrained yet.", level=messages.WARNING)
             return None
-        job = scenario.retrain(created_by=request.user, params=params or {})
+        try:
+            job = scenario.retrain(created_by=request.user, params=params or {})
+        except UserError as exc:  # a start that could only fail is refused, with the reason
+            self.message_user(request, f"{scenario.label}: {exc}", level=messages.ERROR)
+            return None
         url = reverse("job_detail", args=[job.pk])
         self.message_user(request, format_html('Retraining {}: <a href="{}">follow the job</a>.', scenario.label, url))
         return job

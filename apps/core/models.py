@@ -78,6 +78,12 @@ class Job(models.Model):
         return (end - self.started_at).total_seconds()
 
 
+class ActivationDecision(models.TextChoices):
+    ACTIVATE = "activate", "Activate"
+    REFUSE = "refuse", "Keep inactive"
+    MANUAL = "manual", "Left to a person"
+
+
 class ModelVersion(models.Model):
     """A trained model for a scenario: an immutable artifact folder plus its figures."""
 
@@ -93,6 +99,11 @@ class ModelVersion(models.Model):
     notes = models.TextField(blank=True)
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # The activation policy's verdict (services.activation); blank when it never decided on this version.
+    activation_decision = models.CharField(max_length=10, blank=True, choices=ActivationDecision.choices)
+    activation_reason = models.TextField(blank=True, help_text="Why it was or was not activated, in words")
+    activation_evidence = models.JSONField(default=dict, blank=True,
+                                           help_text="The policy's checks: measured values and thresholds")
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

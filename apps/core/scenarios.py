@@ -19,7 +19,8 @@ class TrainingData:
     """What a classifier scenario trains on: train, and optionally its own validation and test sets.
 
     Without `valid`, a stratified share of `train` is held out. With `test`, the new version
-    and the active one are both scored on it, and activation compares those scores.
+    and the active one are both scored on it, and the activation policy compares them on it
+    (else on the validation split).
     """
 
     train: "LabelledTexts"
@@ -35,10 +36,12 @@ class ClassifierTraining:
     training_data: Callable[[dict], TrainingData]
     # ClassifierConfig options for this scenario; a job's params["config"] overrides them.
     default_config: dict[str, Any] = field(default_factory=dict)
-    # rule(candidate_metrics, active_metrics or None) -> (activate?, reason); None: activate
-    # when not worse on `comparison_metric` (services.classifiers.activate_when_not_worse).
-    activation_rule: Callable[[dict, dict | None], tuple[bool, str]] | None = None
-    comparison_metric: str = "macro_f1"
+    # readiness(params) -> "" when the data is there, else why a training could only fail; cheap
+    # (counts, no texts): every start of a training, tuning or compression job asks it first.
+    readiness: Callable[[dict], str] | None = None
+    # live_inputs(limit) -> the newest texts the served model answered, for the activation
+    # policy's label-shift guard (services.activation); None: the scenario has none to offer.
+    live_inputs: Callable[[int], list[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from .services.jobs import job_cancel, job_start
 from ml_core.errors import UserError
 
 from .scenarios import get_scenario
+from .services.activation import activation_by_hand
 from .services.classifiers import classifier_reports, classifier_training_start, classifier_tuning_start
-from .services.registry import RegistryError, model_version_activate
+from .services.registry import RegistryError
 from .tasks import encoder_check_job
 
 SCENARIO_APPS = [
@@ -94,11 +95,14 @@ def registry(request: HttpRequest) -> HttpResponse:
 def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     try:
-        model_version_activate(version=version)
+        activation_by_hand(version=version, actor=request.user)  # audited with the policy's verdict
     except RegistryError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{version.scenario} v{version.version} is now active.")
+        overruled = version.activation_decision and version.activation_decision != "activate"
+        messages.success(request, f"{version.scenario} v{version.version} is now active"
+                         + (f", by hand: the activation policy had said “{version.get_activation_decision_display()}”."
+                            if overruled else "."))
     return redirect_next(request, "registry")
 
 

@@ -24,7 +24,7 @@ class CustomerServiceConfig(AppConfig):
         from .serving import SCENARIO
         from .services.chat import (
             assistant_policy_read, assistant_policy_write, conversations_delete_before, shadow_labels)
-        from .services.training import intent_training_data
+        from .services.training import intent_training_data, intent_training_readiness, recent_customer_questions
 
         register_scenario(classifier_scenario(
             key=SCENARIO, label="Customer service: intent classifier",
@@ -36,7 +36,7 @@ class CustomerServiceConfig(AppConfig):
                 # A logistic head on the shared sentence embedding reaches 98.9% on the Bitext split
                 # (full fine-tuning: see bench/customer_service.py) and costs no extra encoder pass.
                 default_config={"method": "head"},
-                comparison_metric="accuracy",
+                readiness=intent_training_readiness, live_inputs=recent_customer_questions,
             ),
         ))
         # The control page edits the cascade's own settings row (one source of truth, audited there).

@@ -21,21 +21,26 @@ class FinanceSentimentConfig(AppConfig):
         from .services.training import (
             SENTIMENT_DEFAULT_CONFIG,
             TOPIC_DEFAULT_CONFIG,
+            recent_document_texts,
             sentiment_training_data,
+            sentiment_training_readiness,
             topic_training_data,
+            topic_training_readiness,
         )
 
         register_scenario(classifier_scenario(
             key="finance_sentiment.sentiment", label="Finance sentiment: negative / neutral / positive",
             description="Fine-tuned on the labelled sets admins upload (Financial PhraseBank format, CSV or JSON "
                         "Lines) and on documents operators labelled; sets marked 'evaluation only' decide activation.",
-            training=ClassifierTraining(training_data=sentiment_training_data, default_config=SENTIMENT_DEFAULT_CONFIG),
+            training=ClassifierTraining(training_data=sentiment_training_data, default_config=SENTIMENT_DEFAULT_CONFIG,
+                                        readiness=sentiment_training_readiness, live_inputs=recent_document_texts),
         ))
         register_scenario(classifier_scenario(
             key="finance_sentiment.topics", label="Finance sentiment: topic classifier",
             description="Learns the operators' topic labels on documents; applied to the embedding that topic "
                         "similarity already computes.",
-            training=ClassifierTraining(training_data=topic_training_data, default_config=TOPIC_DEFAULT_CONFIG),
+            training=ClassifierTraining(training_data=topic_training_data, default_config=TOPIC_DEFAULT_CONFIG,
+                                        readiness=topic_training_readiness, live_inputs=recent_document_texts),
             has_policy=False,  # topics are assigned by each topic's own threshold (topics page)
         ))
         # Control page, shadow mode and data retention (apps.core; see services/trust.py).

@@ -2,12 +2,13 @@
 "Retrain a scenario" (this app registers its scenario) or the action below."""
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
 from apps.core.roles import is_admin
+from ml_core.errors import UserError
 
 from . import services
 from .models import Category, EndUser, Interaction, Item
@@ -61,7 +62,11 @@ class ItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retrain the recommender", permissions=["retrain_recommender"])
     def retrain_recommender(self, request, queryset) -> None:
-        job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+        try:
+            job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+        except UserError as exc:  # a start that could only fail is refused, with the reason
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return
         url = reverse("job_detail", args=[job.pk])
         self.message_user(request, format_html('Retraining the recommender: <a href="{}">follow the job</a>.', url))
 

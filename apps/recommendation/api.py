@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from apps.core.api_keys import ApiKeyAuthentication, IsOperatorOrApiKey
 from apps.core.models import ApiKey
 from apps.core.permissions import IsAdmin
+from ml_core.errors import UserError
 
 from . import selectors, serving, services
 from .models import Category
@@ -205,8 +206,12 @@ class RetrainView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(request=None,
-                   responses={202: inline_serializer("RecommendationRetrainStarted", {"job": serializers.UUIDField()})},
+                   responses={202: inline_serializer("RecommendationRetrainStarted", {"job": serializers.UUIDField()}),
+                              400: OpenApiResponse(description="Not started: a training could only fail (the reason)")},
                    summary="Queue a training job for the recommender (admins)")
     def post(self, request: Request) -> Response:
-        job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+        try:
+            job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+        except UserError as exc:  # a start that could only fail is refused, with the reason
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"job": str(job.pk)}, status=status.HTTP_202_ACCEPTED)

@@ -22,13 +22,14 @@ from django.utils.dateparse import parse_datetime
 
 from apps.core.models import Job, ModelVersion
 from apps.core.services.jobs import JobOutcome, job_start
-from apps.core.services.registry import BuiltArtifact, RegistryError, model_version_activate, model_version_create
+from apps.core.services.activation import activation_apply, activation_request, ranking_verdict
+from apps.core.services.registry import BuiltArtifact, model_version_create
 from apps.core.validation import NUL_MESSAGE, contains_nul
 from ml_core.errors import UserError
 from ml_core.progress import ProgressCallback, no_progress, sub_progress
 from ml_core.recsys.data import CatalogueItem, RecsysDataError, item_text, load_movielens, stratified_split
 from ml_core.recsys.serving import Recommender
-from ml_core.recsys.training import RecsysConfig, evaluate_models
+from ml_core.recsys.training import EvaluationResult, RecsysConfig, evaluate_models
 
 from . import selectors
 from .models import EXTERNAL_ID_MAX, Category, EndUser, Interaction, Item
@@ -39,7 +40,6 @@ SCENARIO = selectors.SCENARIO
 MAX_BATCH = 1000  # rows per batch of the file imports (never above RECOMMENDATION_MAX_BATCH_ROWS)
 # The models evaluated (and shown side by side) each time the recommender is trained.
 TRAINING_EVALUATED_MODELS = ("popularity", "item_knn", "als", "content", "hybrid")
-ACTIVATION_POLICIES = ("if_better", "always", "never")
 
 
 class BatchError(UserError):
@@ -465,23 +465,29 @@ def _summary_metrics(rows: list[dict], k: int) -> dict:
     return {**headline, "models": by_model}
 
 
+def _training_options(params: dict) -> tuple[str, RecsysConfig]:
+    """(activation request, config) from a training job's params; a UserError names what is wrong."""
+    params = dict(params)
+    request = activation_request(params.pop("activate", "policy"))
+    config = RecsysConfig.from_dict(params.pop("config", {}) or {})
+    if params:
+        raise UserError(f"unknown training parameter(s): {', '.join(sorted(params))}")
+    return request, config
+
+
 def recommender_train(*, params: dict | None = None, created_by=None, job: Job | None = None,
                       progress: ProgressCallback = no_progress) -> tuple[ModelVersion, str]:
     """Train the recommender on everything in the database and register it as a model version.
 
     1. embed items that lack embeddings; 2. evaluate every model under the protocol
     (stratified 75/25 split; the hybrid's weights tuned on a validation split of the 75);
-    3. fit the served bundle on all interactions with those weights; 4. write the version;
-    5. activate it per `activate` ("if_better" than the active one, "always", "never").
+    3. compare the new blend with the active version's blend, per test user, on the same fitted
+    components; 4. fit the served bundle on all interactions with the new weights; 5. write the
+    version; 6. let the activation policy decide (`activate`: policy (default, also "if_better"),
+    never, or always: activate unless the policy refuses it).
     Returns the version and a sentence saying what happened to it.
     """
-    params = dict(params or {})
-    activate = params.pop("activate", "if_better")
-    if activate not in ACTIVATION_POLICIES:
-        raise UserError(f"activate must be one of {', '.join(ACTIVATION_POLICIES)}")
-    config = RecsysConfig.from_dict(params.pop("config", {}))
-    if params:
-        raise UserError(f"unknown training parameter(s): {', '.join(sorted(params))}")
+    request, config = _training_options(params or {})
     started = time.perf_counter()
     data_loaded_at = timezone.now()
     items_embed(progress=sub_progress(progress, 0, 20))
@@ -494,7 +500,7 @@ def recommender_train(*, params: dict | None = None, created_by=None, job: Job |
     progress(22.0, f"{len(interactions)} interactions of {len(set(interactions.users.tolist()))} users, {len(items)} items")
     item_ids = [i.item_id for i in items]
     train, test = stratified_split(interactions, config.split_ratio, config.seed)
-    evaluated = True
+    evaluated, not_evaluated = True, ""
     try:
         result = evaluate_models(train, test, item_ids, embeddings, config, TRAINING_EVALUATED_MODELS,
                                  progress=sub_progress(progress, 22, 85))
@@ -502,9 +508,17 @@ def recommender_train(*, params: dict | None = None, created_by=None, job: Job |
     except RecsysDataError as exc:
         # Too little data for a held-out evaluation (a fresh installation): serve with even weights.
         log.warning("no evaluation: %s", exc)
-        evaluated = False
+        evaluated, not_evaluated = False, str(exc)
         weights = {name: 0.25 for name in ("popularity", "item_knn", "als", "content")}
         rows = []
+    active = ModelVersion.objects.filter(scenario=SCENARIO, is_active=True).first()
+    comparison, active_error = None, ""
+    if evaluated:
+        progress(85.5, "comparing with the active version on the same test users")
+        comparison, active_error = _blend_comparison(result, train=train, test=test, item_ids=item_ids,
+                                                     weights=weights, active=active, k=config.k)
+        if comparison is None:
+            not_evaluated, active_error = active_error, ""
     progress(86.0, "fitting the served model on all interactions")
     metrics = _summary_metrics(rows, config.k) if evaluated else {"evaluated": False}
     metrics["weights"] = weights
@@ -524,35 +538,59 @@ def recommender_train(*, params: dict | None = None, created_by=None, job: Job |
 
     progress(95.0, "writing the model version")
     version = model_version_create(scenario=SCENARIO, build=build, created_by=created_by, job=job)
-    return version, _activate_per_policy(version, activate, config.k)
+    progress(98.0, "deciding on activation (the activation policy)")
+    verdict = activation_apply(version=version, request=request, verdict=ranking_verdict(
+        comparison=comparison, active_version=active.version if active else None, active_error=active_error,
+        evaluated_on=f"the held-out 25 % of the interactions (top-{config.k})", not_evaluated=not_evaluated))
+    if verdict.activated:
+        return version, f"v{version.version} trained and activated. {verdict.reason}"
+    return version, f"v{version.version} registered, not activated. {verdict.reason}"
 
 
-def _activate_per_policy(version: ModelVersion, policy: str, k: int) -> str:
-    active = ModelVersion.objects.filter(scenario=SCENARIO, is_active=True).first()
-    key = f"ndcg@{k}"
-    if policy == "never":
-        return f"v{version.version} registered, not activated (activate=never)"
-    if policy == "if_better" and active is not None:
-        new, old = version.metrics.get(key), active.metrics.get(key)
-        if new is None or (old is not None and new < old):
-            return (f"v{version.version} registered but not activated: its {key} {new} is below "
-                    f"the active v{active.version}'s {old}")
+def _blend_comparison(result: EvaluationResult, *, train, test, item_ids, weights: dict, active: ModelVersion | None,
+                      k: int):
+    """Per-user nDCG of the new blend and of the active version's blend (its weights on the same
+    fitted components), and why the active one could not be compared ("" when it could); with no
+    comparison at all (None), why not."""
+    from ml_core.recsys.comparison import compare_blends
+
+    baseline = dict((active.metrics or {}).get("weights") or {}) if active else {}
+    usable = {name: w for name, w in baseline.items() if name in result.models and w}
+    why = "" if usable or active is None else f"the active v{active.version} has no blend weights this data can rank with"
     try:
-        model_version_activate(version=version)
-    except RegistryError as exc:
-        return f"v{version.version} registered but could not be activated: {exc}"
-    return f"v{version.version} trained and activated"
+        comparison = compare_blends(result, train=train, test=test, item_ids=item_ids, candidate_weights=weights,
+                                    baseline_weights=usable or weights, k=k)
+    except RecsysDataError as exc:
+        log.warning("no paired comparison: %s", exc)
+        return None, str(exc)
+    return comparison, why
+
+
+def recommender_training_refusal(*, params: dict | None = None) -> str:
+    """Why a training job could only fail (bad options, no interactions), or "" when it can start."""
+    try:
+        _training_options(params or {})
+    except UserError as exc:
+        return str(exc)
+    if not Interaction.objects.exists():
+        return "there are no interactions to learn from: import some (import_movielens) or post events"
+    return ""
 
 
 def recommender_retrain_start(*, created_by=None, params: dict | None = None) -> Job:
-    """Queue a training job (the admin's "Retrain", the nightly schedule, the dashboard button)."""
+    """Queue a training job (the admin's "Retrain", the nightly schedule, the dashboard button, the
+    API), or refuse with a UserError when it could only fail."""
     from .tasks import train_recommender_job
 
+    why = recommender_training_refusal(params=params)
+    if why:
+        raise UserError(f"Not started: {why}")
     return job_start(task=train_recommender_job, title="Train the recommender", params=params or {},
                      scenario=SCENARIO, created_by=created_by)
 
 
 def job_outcome_for(version: ModelVersion, message: str) -> JobOutcome:
     headline = {k: v for k, v in version.metrics.items() if not isinstance(v, dict)}
-    return JobOutcome(metrics=headline, result={"model_version": version.pk, "version": version.version},
-                      message=message)
+    return JobOutcome(metrics=headline, message=message,
+                      result={"model_version": version.pk, "version": version.version, "activated": version.is_active,
+                              "activation": version.activation_reason, "activation_decision": version.activation_decision})

@@ -24,6 +24,12 @@ def embed_items_job(job, progress) -> JobOutcome:
 
 @shared_task(name="recommendation.nightly_retrain")
 def nightly_retrain() -> str:
-    """Beat: queue the nightly training job (activated only if it scores at least as well)."""
-    job = services.recommender_retrain_start(params={"activate": "if_better"})
+    """Beat: queue the nightly training job (the activation policy decides on its version)."""
+    from ml_core.errors import UserError
+
+    try:
+        job = services.recommender_retrain_start(params={"activate": "if_better"})
+    except UserError as exc:  # e.g. no interactions yet: nothing to train, say so in the log
+        services.log.info("nightly recommender training skipped: %s", exc)
+        return ""
     return str(job.pk)

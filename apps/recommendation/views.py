@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from apps.core.models import Job, ModelVersion
 from apps.core.roles import admin_required, operator_required
 from apps.core.selectors import job_list
+from ml_core.errors import UserError
 
 from . import selectors, serving, services
 from .tasks import train_recommender_job
@@ -124,7 +125,11 @@ def retrain(request: HttpRequest) -> HttpResponse:
     if running is not None:
         messages.warning(request, "A training job is already queued or running.")
         return redirect("job_detail", job_id=running.pk)
-    job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+    try:
+        job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
+    except UserError as exc:  # a start that could only fail is refused, with the reason
+        messages.error(request, str(exc))
+        return redirect("recommendation:index")
     return redirect("job_detail", job_id=job.pk)
 
 

@@ -181,6 +181,21 @@ ML_FAITHFULNESS_EXAMPLES = env.int("ML_FAITHFULNESS_EXAMPLES", default=50)
 # accuracy is at most this many points below the fp32 model's on the same data.
 ML_COMPRESSION_MAX_ACCURACY_DROP = env.float("ML_COMPRESSION_MAX_ACCURACY_DROP", default=0.5)
 
+# --- activation policy (issue 17, apps/core/services/activation.py): every automatic activation
+# needs enough evaluation, passes the degenerate-model guards, and is shown no worse than the
+# active version on the same texts / users; otherwise the version is kept, inactive, with the reason.
+ACTIVATION_MIN_EVAL_PER_CLASS = env.int("ACTIVATION_MIN_EVAL_PER_CLASS", default=20)  # texts of each label
+ACTIVATION_MIN_EVAL_USERS = env.int("ACTIVATION_MIN_EVAL_USERS", default=50)  # the recommender's test users
+ACTIVATION_CONFIDENCE = env.float("ACTIVATION_CONFIDENCE", default=0.95)  # two-sided interval of the difference
+ACTIVATION_MARGIN = env.float("ACTIVATION_MARGIN", default=0.02)  # accuracy (0.02 = 2 points) a candidate may lose
+ACTIVATION_RANKING_MARGIN = env.float("ACTIVATION_RANKING_MARGIN", default=0.01)  # nDCG@k per user, likewise
+ACTIVATION_MAX_TOP_LABEL_SHARE = env.float("ACTIVATION_MAX_TOP_LABEL_SHARE", default=0.9)  # collapse
+ACTIVATION_MIN_TEMPERATURE = env.float("ACTIVATION_MIN_TEMPERATURE", default=0.1)  # calibration temperature
+ACTIVATION_MAX_SATURATED_SHARE = env.float("ACTIVATION_MAX_SATURATED_SHARE", default=0.5)  # top probability >= 0.999
+ACTIVATION_MAX_LABEL_SHIFT = env.float("ACTIVATION_MAX_LABEL_SHIFT", default=0.3)  # vs the active version, live
+ACTIVATION_LIVE_SAMPLE = env.int("ACTIVATION_LIVE_SAMPLE", default=300)  # recent live inputs scored by both
+# --- end activation policy
+
 # --- Cache (customer service: rate limits of the chat widget, per IP and per site key) --------
 # The counts must be shared by every web process: locmem:// is per process (right for the one
 # runserver of `make run`); use redis://host:6379/1 with several processes (gunicorn, compose).

@@ -20,7 +20,8 @@ def test_admin_retrains_and_explores_the_recommendations(page, live_server, admi
     services.items_upsert(items=shop_items(), start_embedding=False)
     services.interactions_record(events=shop_events())
 
-    with run_worker(extra_env={"ML_BACKBONE": str(tiny_encoder_path)}):
+    # The shop has 24 customers: enough for the activation policy once it asks for 10 test users.
+    with run_worker(extra_env={"ML_BACKBONE": str(tiny_encoder_path), "ACTIVATION_MIN_EVAL_USERS": "10"}):
         login(page, live_server, admin_user.username, "pw-alice-admin")
         page.click("nav >> text=Recommendation")
         expect(page.locator("h1")).to_have_text("Recommendation")

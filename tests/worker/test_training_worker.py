@@ -19,6 +19,7 @@ def test_training_worker_builds_and_activates_a_classifier_version(tmp_path, tin
     env = {  # the worker registers the same toy scenario (see test_classifier_scenario.py)
         "CELERY_WORKER_INCLUDE": "tests.apps.core.test_classifier_scenario",
         "TOY_CLASSIFIER_DIR": str(folder), "TOY_CLASSIFIER_ENCODER": str(tiny_encoder_path),
+        "ACTIVATION_MIN_EVAL_PER_CLASS": "10",  # the toy test set has 10 texts of each label
     }
     seen_progress, seen_curves = [], []
     try:

@@ -9,8 +9,12 @@ A scenario app registers `classifier_scenario(key=..., training=ClassifierTraini
     job with the same settings resumes after a lost worker), curves written to the job live,
  3. registers the artifact atomically as a ModelVersion (scored on the scenario's test set
     when it has one),
- 4. activates it when the scenario's rule says so: by default when it is not worse than the
-    active version, both scored on the same test set when there is one.
+ 4. asks the activation policy (services.activation): enough evaluation texts of every label,
+    the degenerate-model guards, and a paired comparison with the active version on the same
+    texts (the test set, else the validation split); the verdict, in words, stays on the version.
+
+Every start first checks what the job needs (the scenario's `readiness`, the options) and
+refuses with a UserError instead of queueing a job that can only fail.
 
 `core.tune_classifier` runs an optuna search on the same data, keeps every trial's figures
 on the job and activates nothing.
@@ -21,7 +25,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from django.conf import settings
 
@@ -30,35 +34,17 @@ from ml_core.progress import sub_progress
 
 from ..models import Job, ModelVersion
 from ..scenarios import ClassifierTraining, Scenario, TrainingData, get_scenario
+from .activation import activation_request, classifier_activation
 from .jobs import JobOutcome, job_start
-from .registry import BuiltArtifact, artifact_dir, model_version_activate, model_version_create
+from .registry import BuiltArtifact, artifact_dir, model_version_create
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ml_core.data import LabelledTexts
 
 log = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = ".checkpoints"
 TEST_REPORT_FILE = "evaluation_test.json"
-ActivationRule = Callable[[dict, "dict | None"], "tuple[bool, str]"]
-
-
-# --- activation rules ---------------------------------------------------------------------------
-def activate_when_not_worse(metric: str = "macro_f1", tolerance: float = 0.0) -> ActivationRule:
-    """Activate a new version unless it scores below the active one by more than `tolerance`."""
-
-    def rule(candidate: dict, active: dict | None) -> tuple[bool, str]:
-        if active is None:
-            return True, "no version was active"
-        if metric not in candidate or active.get(metric) is None:
-            return False, f"cannot compare on {metric}: a score is missing; activate it by hand"
-        new, old = float(candidate[metric]), float(active[metric])
-        if new + tolerance >= old:
-            return True, f"{metric} {new:.4f} is not worse than the active version's {old:.4f}"
-        return False, f"{metric} {new:.4f} is worse than the active version's {old:.4f}; kept inactive"
-
-    return rule
-
-
-def never_activate(candidate: dict, active: dict | None) -> tuple[bool, str]:
-    return False, "this scenario's versions are activated by hand"
 
 
 # --- starting jobs ------------------------------------------------------------------------------
@@ -72,12 +58,34 @@ def _classifier_spec(scenario_key: str) -> tuple[Scenario, ClassifierTraining]:
     return scenario, scenario.classifier
 
 
+def classifier_training_refusal(*, training: ClassifierTraining, params: dict) -> str:
+    """Why a training (or tuning) job of this scenario could only fail, or "" when it can start:
+    bad options, an encoder that is not there, too little labelled data (the scenario's readiness)."""
+    from ml_core.backbone import resolve_backbone
+
+    try:
+        config = classifier_config(training=training, params=params)
+        resolve_backbone(config.base_model)
+    except UserError as exc:
+        return str(exc)
+    return training.readiness(params) if training.readiness is not None else ""
+
+
+def _refuse_unless_ready(training: ClassifierTraining, params: dict) -> None:
+    why = classifier_training_refusal(training=training, params=params)
+    if why:
+        raise UserError(f"Not started: {why}")
+
+
 def classifier_training_start(*, scenario: str, created_by=None, params: dict | None = None) -> Job:
-    """Queue `core.train_classifier` for a scenario. params: {"config": {...}, "activate": bool}."""
+    """Queue `core.train_classifier` for a scenario. params: {"config": {...}, "activate": policy
+    (default; also true) | never (also false) | always (activate unless the policy refuses)}."""
     from ..tasks import train_classifier_job
 
-    found, _ = _classifier_spec(scenario)
+    found, training = _classifier_spec(scenario)
     params = dict(params or {})
+    activation_request(params.get("activate"))
+    _refuse_unless_ready(training, params)
     return job_start(task=train_classifier_job, title=f"Train {found.label}", params=params, scenario=scenario,
                      created_by=created_by)
 
@@ -86,8 +94,9 @@ def classifier_tuning_start(*, scenario: str, created_by=None, params: dict | No
     """Queue `core.tune_classifier`. params: trials, methods, max_epochs, objective, config."""
     from ..tasks import tune_classifier_job
 
-    found, _ = _classifier_spec(scenario)
+    found, training = _classifier_spec(scenario)
     params = {"trials": 6, **(params or {})}
+    _refuse_unless_ready(training, params)
     return job_start(task=tune_classifier_job, title=f"Tune {found.label}", params=params, scenario=scenario,
                      created_by=created_by)
 
@@ -124,22 +133,17 @@ def _test_figures(report: dict) -> dict[str, float]:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "ece": report["ece"], "n": report["n"]}
 
 
-def _active_figures(*, scenario: str, exclude: ModelVersion, test, device: str) -> tuple[ModelVersion | None, dict | None]:
-    """The active version and its scores, on the test set when there is one."""
-    active = ModelVersion.objects.filter(scenario=scenario, is_active=True).exclude(pk=exclude.pk).first()
-    if active is None:
-        return None, None
-    if test is None:
-        return active, dict(active.metrics)
-    from ml_core.evaluation import evaluate
-    from ml_core.serving import ClassifierPredictor
+def evaluation_set(data: TrainingData, config) -> tuple["LabelledTexts", str]:
+    """The texts the activation policy judges a new version on, and what they are: the scenario's
+    test set, else its validation set, else the split the trainer held out of the training data."""
+    from ml_core.data import stratified_split
 
-    try:
-        report = evaluate(ClassifierPredictor.load(artifact_dir(active), device=device), test)
-    except Exception as exc:  # the active version cannot even be scored: do not let it block
-        log.warning("could not score active %s on the test set: %s", active, exc)
-        return active, None
-    return active, _test_figures(report)
+    if data.test is not None and len(data.test):
+        return data.test, "the test set"
+    if data.valid is not None and len(data.valid):
+        return data.valid, "the validation set"
+    _, valid = stratified_split(data.train, test_fraction=config.valid_fraction, seed=config.seed)
+    return valid, "the validation split held out of the training data"
 
 
 def _live_curves(job_id) -> Callable[[dict], None]:
@@ -206,19 +210,11 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
 
     version = model_version_create(scenario=scenario.key, build=build, created_by=job.created_by, job=job)
     result = trained["result"]
-    progress(97.0, "deciding on activation")
-    candidate = trained.get("test") or {k: version.metrics.get(k) for k in ("accuracy", "macro_f1", "ece")}
-    active, active_figures = _active_figures(scenario=scenario.key, exclude=version, test=data.test,
-                                             device=result.metrics["device"])
-    if params.get("activate", True) is False:
-        activate, reason = False, "the job asked not to activate"
-    else:
-        rule = training.activation_rule or activate_when_not_worse(training.comparison_metric)
-        activate, reason = rule(candidate, active_figures)
-        if active is not None and data.test is None and activate:
-            reason += " (validation scores; different splits may not compare)"
-    if activate:
-        model_version_activate(version=version)
+    progress(97.0, "deciding on activation (the activation policy)")
+    evaluation, evaluated_on = evaluation_set(data, config)
+    verdict = classifier_activation(version=version, evaluation=evaluation, evaluated_on=evaluated_on,
+                                    live_inputs=training.live_inputs, device=result.metrics["device"],
+                                    request=activation_request(params.get("activate")))
     headline = {k: result.metrics[k] for k in ("method", "accuracy", "macro_f1", "ece", "temperature", "best_epoch",
                                                "epochs_run", "seconds_per_epoch", "train_seconds", "device")}
     if trained.get("test"):
@@ -226,12 +222,13 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
     return JobOutcome(
         metrics=_json_safe(headline),
         result=_json_safe({
-            "model_version_id": version.pk, "version": version.version, "activated": activate,
-            "activation": reason, "compared_with": f"v{active.version}" if active else None,
+            "model_version_id": version.pk, "version": version.version, "activated": verdict.activated,
+            "activation": verdict.reason, "activation_decision": verdict.decision,
+            "compared_with": f"v{verdict.compared_with}" if verdict.compared_with else None,
             "resumed_from_epoch": result.resumed_from_epoch, "curves": result.curves,
         }),
         message=(f"v{version.version}: accuracy {result.metrics['accuracy']:.4f}, "
-                 f"macro-F1 {result.metrics['macro_f1']:.4f} — {'activated' if activate else 'not activated'}"),
+                 f"macro-F1 {result.metrics['macro_f1']:.4f} — {verdict.outcome}"),
     )
 
 

@@ -7,9 +7,11 @@ training data, reproduced from the version's own config) and stores the report w
 version, in `ModelVersion.metrics["compression"]` (the artifact folder is sealed by its
 manifest). When a variant passes the guardrail (ML_COMPRESSION_MAX_ACCURACY_DROP points of
 accuracy, and faster), it becomes a new version of the scenario: the same model plus the
-promoted ONNX file and serving.json, which `ClassifierPredictor.load` serves. It is activated
-when the compressed version was the active one, so serving switches without a restart and
-rolling back is one click. Otherwise the job says, variant by variant, why nothing was promoted.
+promoted ONNX file and serving.json, which `ClassifierPredictor.load` serves. When the
+compressed version was the active one, the activation policy (services.activation) judges the
+new version against it on the same evaluation texts and activates it when it is shown no worse,
+so serving switches without a restart and rolling back is one click. Otherwise the job says,
+variant by variant, why nothing was promoted.
 
 `shared_onnx_encoder` is the ONNX Runtime counterpart of services.encoders.shared_encoder.
 """
@@ -30,8 +32,8 @@ from ..models import Job, ModelVersion
 from ..scenarios import get_scenario
 from .jobs import JobOutcome, job_start
 from .model_files import model_version_files_verified
-from .registry import (
-    BuiltArtifact, model_version_activate, model_version_create, model_version_metrics_merge)
+from .activation import activation_request, classifier_activation
+from .registry import BuiltArtifact, model_version_create, model_version_metrics_merge
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,9 @@ def compression_start(*, version: ModelVersion, created_by=None, params: dict | 
 
     params (all optional): methods (default onnx, int8, int8-static; also prune,
     prune-structured, distill), max_accuracy_drop (points; default
-    ML_COMPRESSION_MAX_ACCURACY_DROP), activate (default true: activate the compressed
-    version if this one is active), and any other ml_core CompressionConfig option under "config".
+    ML_COMPRESSION_MAX_ACCURACY_DROP), activate (default policy: the activation policy decides
+    whether the compressed version replaces this one, if this one is active; never; always), and
+    any other ml_core CompressionConfig option under "config".
     """
     from ..tasks import compress_model_job
     from .classifiers import classifier_reports
@@ -64,6 +67,10 @@ def compression_start(*, version: ModelVersion, created_by=None, params: dict | 
         raise UserError(f"{scenario.label} has no classifier data to measure a compressed model on")
     params = {"methods": list(DEFAULT_METHODS), **(params or {}), "model_version_id": version.pk}
     _config(params)  # bad options are refused now, not in a failed job
+    activation_request(params.get("activate"))
+    why = scenario.classifier.readiness(params) if scenario.classifier.readiness is not None else ""
+    if why:  # the evaluation texts come from the scenario's labelled data
+        raise UserError(f"Not started: {why}")
     return job_start(task=compress_model_job, title=f"Compress {scenario.label} v{version.version}",
                      params=params, scenario=version.scenario, created_by=created_by)
 
@@ -151,11 +158,17 @@ def model_compress(*, job: Job, progress) -> JobOutcome:
         model_version_metrics_merge(version=version, values={REPORT_KEY: report})
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    activated = False
-    if promoted_version is not None and params.get("activate", True) and \
-            ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
-        model_version_activate(version=promoted_version)
-        activated = True
+    verdict = None
+    if promoted_version is not None:
+        progress(96.0, "deciding on activation (the activation policy)")
+        request, why_not = activation_request(params.get("activate")), ""
+        if request != "never" and not ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
+            request, why_not = "never", (f"v{version.version} is not the active version, and a compressed copy "
+                                         "only replaces the version it was made from")
+        verdict = classifier_activation(version=promoted_version, evaluation=eval_data, evaluated_on=f"the {described}",
+                                        live_inputs=get_scenario(version.scenario).classifier.live_inputs,
+                                        request=request, why_not=why_not)
+    activated = bool(verdict and verdict.activated)
     message = f"v{version.version}: {result.reason}"
     if promoted_version is not None:
         message = (f"v{version.version} → v{promoted_version.version} ({report['promoted']})"
@@ -164,7 +177,8 @@ def model_compress(*, job: Job, progress) -> JobOutcome:
         metrics=_json_safe({"variants": len(report["variants"]), **_headline(report)}),
         result={"model_version_id": version.pk, "promoted": report["promoted"], "reason": result.reason,
                 "promoted_version_id": promoted_version.pk if promoted_version else None,
-                "activated": activated, "data": described},
+                "activated": activated, "data": described,
+                **({"activation": verdict.reason, "activation_decision": verdict.decision} if verdict else {})},
         message=message,
     )
 

@@ -125,11 +125,12 @@ def model_version_metrics_merge(*, version: ModelVersion, values: dict[str, Any]
         locked.save(update_fields=["metrics"])
 
 
-def model_version_activate(*, version: ModelVersion, actor=None) -> ModelVersion:
+def model_version_activate(*, version: ModelVersion, actor=None, details: dict | None = None) -> ModelVersion:
     """Make `version` the one active version of its scenario, after re-checking its files.
 
     Audited as an activation, or a rollback when it is older than the version it replaces;
-    `actor` defaults to the user of the current request.
+    `actor` defaults to the user of the current request; `details` join the audit record (the
+    activation policy's verdict: services.activation decides automatic activations).
     """
     try:
         sha = verify_directory(artifact_dir(version))
@@ -150,7 +151,8 @@ def model_version_activate(*, version: ModelVersion, actor=None) -> ModelVersion
         audit_record(
             action=AuditEvent.Action.ROLLBACK if rollback else AuditEvent.Action.ACTIVATE,
             scenario=version.scenario, target=f"v{version.version}", actor=actor,
-            details={"version_id": version.pk, "previous": previous.version if previous else None},
+            details={"version_id": version.pk, "previous": previous.version if previous else None,
+                     **(details or {})},
         )
     version.refresh_from_db()
     log.info("activated %s", version)

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ml_core.errors import UserError
+from ml_core.stats import mcnemar_exact_p  # the activation policy's paired test too (services.activation)
 
 from ..models import AuditEvent, ModelVersion, ShadowDeployment, ShadowPrediction
 from .audit import audit_record
@@ -257,16 +258,6 @@ class ComparedRow:
     active_confidence: float | None = None
     candidate_confidence: float | None = None
     truth: str | None = None
-
-
-def mcnemar_exact_p(only_active_right: int, only_candidate_right: int) -> float | None:
-    """Two-sided exact McNemar p-value: are the two versions' error rates different?"""
-    from scipy.stats import binomtest
-
-    discordant = only_active_right + only_candidate_right
-    if discordant == 0:
-        return None
-    return float(binomtest(only_candidate_right, discordant, 0.5).pvalue)
 
 
 def compare_predictions(rows: Iterable[ComparedRow], *, top_disagreements: int = 10) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """What the intent classifier learns from, and starting its retraining.
 
 Retraining is the suite's generic classifier job (apps.core.services.classifiers,
-`core.train_classifier`): this module gives it the training data, and the scenario (apps.py)
-its defaults and its rule: activate the new version only when it is not worse than the active
-one on the same held-out questions.
+`core.train_classifier`): this module gives it the training data, what a start checks first
+(`intent_training_readiness`) and the recent questions the activation policy's label-shift guard
+reads; the policy (apps.core.services.activation) compares the new version with the active one
+on the same held-out questions.
 
 Training data: every example question of the active entries, labelled with the entry's intent,
 plus labelled conversation history: customer questions an operator labelled, and questions
@@ -42,6 +43,23 @@ def labelled_history() -> list[tuple[str, str]]:
                .exclude(intent="").exclude(reply_to__labelled_intent__gt="")
                .values_list("reply_to__text", "intent"))
     return pairs + list(helpful)
+
+
+def intent_training_readiness(params: dict | None = None) -> str:
+    """Why an intent training could only fail, or "" (counts of questions per intent; no embedding)."""
+    counts = Counter(KBExample.objects.filter(entry__is_active=True).values_list("entry__intent", flat=True))
+    counts.update(intent for _, intent in labelled_history())
+    ready = [intent for intent, n in counts.items() if intent and n >= MIN_PER_INTENT]
+    if len(ready) >= 2:
+        return ""
+    return (f"the knowledge base needs at least two intents with {MIN_PER_INTENT} example questions each to train "
+            f"the intent classifier; it has {len(ready)}")
+
+
+def recent_customer_questions(limit: int) -> list[str]:
+    """The newest customer messages, masked as stored (the activation policy's live sample)."""
+    return list(Message.objects.filter(role=Message.Role.CUSTOMER).order_by("-created_at", "-id")
+                .values_list("text", flat=True)[:limit])
 
 
 def intent_training_data(params: dict | None = None) -> TrainingData:

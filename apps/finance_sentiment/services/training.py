@@ -117,13 +117,46 @@ def sentiment_training_data(params: dict) -> TrainingData:
     if not len(train):
         raise DataError("no labelled sentences yet: upload a labelled set (e.g. the Financial PhraseBank) "
                         "on the Finance sentiment › Models page, or label documents")
-    check_min_per_class(train, 4)
+    check_min_per_class(train, SENTIMENT_MIN_PER_LABEL)
     missing = [label for label in SENTIMENT_LABELS if label not in set(train.labels)]
     if missing:
         raise DataError(f"the training data has no {', '.join(missing)} examples; the model needs all three labels")
     test_sets = sets.filter(role=LabelledSet.Role.TEST)
     test = _examples(test_sets, "evaluation sets") if test_sets.exists() else None
     return TrainingData(train=train, test=test if test is not None and len(test) else None)
+
+
+SENTIMENT_MIN_PER_LABEL = 4  # as sentiment_training_data checks: fewer and the trainer cannot split
+
+
+def sentiment_training_readiness(params: dict) -> str:
+    """Why a sentiment training could only fail, or "" (counts only: cheap enough for a page)."""
+    from django.db.models import Count
+
+    sets = LabelledSet.objects.filter(role=LabelledSet.Role.TRAIN)
+    if params.get("sets"):
+        sets = sets.filter(pk__in=params["sets"])
+    counts: dict[str, int] = {}
+    for query in (LabelledExample.objects.filter(labelled_set__in=sets), Document.objects.exclude(label="")):
+        for row in query.values("label").annotate(n=Count("id")):
+            counts[row["label"]] = counts.get(row["label"], 0) + row["n"]
+    if not counts:
+        return ("no labelled sentences yet: upload a labelled set (e.g. the Financial PhraseBank) on the "
+                "Finance sentiment › Models page, or label documents")
+    short = [label for label in SENTIMENT_LABELS if counts.get(label, 0) < SENTIMENT_MIN_PER_LABEL]
+    if short:
+        have = ", ".join(f"{counts.get(label, 0)} {label}" for label in SENTIMENT_LABELS)
+        return (f"the labelled sentences are {have}; the model needs at least {SENTIMENT_MIN_PER_LABEL} of each "
+                "of negative, neutral and positive")
+    return ""
+
+
+def recent_document_texts(limit: int) -> list[str]:
+    """The newest documents as the models read them (the activation policy's live sample)."""
+    from .analyzers import model_text
+
+    rows = Document.objects.order_by("-ingested_at", "-id").values_list("title", "text")[:limit]
+    return [model_text(title, text[:5000]) for title, text in rows]
 
 
 def topic_label_counts() -> dict[str, int]:
@@ -144,6 +177,11 @@ def topic_classifier_readiness() -> tuple[bool, str]:
         return True, f"{sum(counts.values())} labelled documents; {len(ready)} labels have at least {need}"
     return False, (f"{sum(counts.values())} labelled documents; a topic classifier needs at least {need} for each "
                    f"of two labels (topics or 'none of the topics'), {len(ready)} so far")
+
+
+def topic_training_readiness(params: dict) -> str:
+    ready, why = topic_classifier_readiness()
+    return "" if ready else why
 
 
 def topic_training_data(params: dict) -> TrainingData:

@@ -1,4 +1,4 @@
-"""A toy classifier scenario for the training tests, and the activation rules.
+"""A toy classifier scenario for the training tests (the activation policy: test_activation*.py).
 
 Worker processes import this module with CELERY_WORKER_INCLUDE (celery -I) and, when
 TOY_CLASSIFIER_DIR is set, register the same scenario the test process registered, so a real
@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 from apps.core.scenarios import ClassifierTraining, TrainingData, classifier_scenario, register_scenario
-from apps.core.services.classifiers import activate_when_not_worse, never_activate
 
 TOY_SCENARIO = "tests.toy_classifier"
 WORDS = {
@@ -57,13 +56,3 @@ def register_toy_classifier(folder: Path, encoder: Path, **overrides) -> None:
 
 if os.environ.get("TOY_CLASSIFIER_DIR"):  # inside a worker started by the tests
     register_toy_classifier(Path(os.environ["TOY_CLASSIFIER_DIR"]), Path(os.environ["TOY_CLASSIFIER_ENCODER"]))
-
-
-def test_not_worse_rule():
-    rule = activate_when_not_worse("macro_f1", tolerance=0.01)
-    assert rule({"macro_f1": 0.5}, None) == (True, "no version was active")
-    assert rule({"macro_f1": 0.80}, {"macro_f1": 0.805})[0] is True
-    ok, reason = rule({"macro_f1": 0.70}, {"macro_f1": 0.80})
-    assert not ok and reason == "macro_f1 0.7000 is worse than the active version's 0.8000; kept inactive"
-    assert rule({"accuracy": 0.9}, {"macro_f1": 0.8})[0] is False  # cannot compare: keep the active one
-    assert never_activate({"macro_f1": 1.0}, None)[0] is False

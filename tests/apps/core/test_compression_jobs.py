@@ -20,7 +20,10 @@ FAST = {"latency_rounds": 1, "latency_calls": 2, "latency_texts": 8, "batch_size
         "calibration_texts": 16}
 
 
-def test_a_passing_variant_becomes_the_active_version_and_is_served(toy_version, admin_user, admin_client):
+def test_a_passing_variant_becomes_the_active_version_and_is_served(toy_version, admin_user, admin_client, settings):
+    # The activation policy judges the compressed copy against v1 on the toy's 30 test texts (10 of
+    # each label): identical answers on 30 texts show it no worse within 12 points, not within 2.
+    settings.ACTIVATION_MIN_EVAL_PER_CLASS, settings.ACTIVATION_MARGIN = 10, 0.12
     assert toy_version.is_active
     job = compression_start(version=toy_version, created_by=admin_user,
                             params={"methods": ["onnx", "int8"], "max_accuracy_drop": 100, "config": FAST})
@@ -42,6 +45,7 @@ def test_a_passing_variant_becomes_the_active_version_and_is_served(toy_version,
     predictor = ClassifierPredictor.load(artifact_dir(compressed))
     assert predictor.backend.name == "onnx"
     assert job.result["activated"] is True and "activated" in job.message
+    assert job.result["activation"].startswith("Activated: shown no worse than the active v1 on the same 30 texts")
 
     page = admin_client.get(f"/models/{toy_version.pk}/").content.decode()
     assert 'id="compression-report"' in page and "ONNX int8 (dynamic)" in page and "promoted" in page

@@ -119,7 +119,7 @@ def test_comparison_arithmetic():
 
 def test_shadow_scores_live_traffic_beside_the_active_version(toy, admin_client, operator_client, outsider_client,
                                                               csrf_admin_client):
-    active = _train()
+    active = _train({"activate": "always"})  # 24 test texts are too few for the activation policy
     candidate = _train({"activate": False, "config": {"method": "head", "seed": 7}, "train_file": "train.csv"})
     assert active.is_active and not ModelVersion.objects.get(pk=candidate.pk).is_active
     with pytest.raises(UserError, match="is the active version"):
@@ -171,7 +171,7 @@ def test_shadow_scores_live_traffic_beside_the_active_version(toy, admin_client,
 @pytest.mark.django_db(transaction=True)
 def test_a_real_inference_worker_scores_the_shadow_inputs(toy, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    active = _train()
+    active = _train({"activate": "always"})  # 24 test texts are too few for the activation policy
     candidate = _train({"activate": False, "config": {"method": "head", "seed": 5}})
     model_version_activate(version=active)
     deployment = shadow.shadow_start(candidate=candidate)

@@ -100,7 +100,7 @@ def test_a_new_item_is_served_from_its_text_before_anyone_touched_it(trained):
     assert len(similar["items"]) == 3
 
 
-def test_nightly_task_and_scenario_queue_a_training_job(db, settings):
+def test_nightly_task_and_scenario_queue_a_training_job(shop, settings):  # a start needs interactions
     from apps.core.scenarios import get_scenario
     from apps.recommendation.tasks import nightly_retrain
 
