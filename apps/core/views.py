@@ -15,7 +15,8 @@ from ml_core.errors import UserError
 
 from .scenarios import get_scenario
 from .services.activation import activation_by_hand
-from .services.classifiers import classifier_reports, classifier_training_start, classifier_tuning_start
+from .services.classifiers import (
+    classifier_reports, classifier_training_refusal, classifier_training_start, classifier_tuning_start)
 from .services.registry import RegistryError
 from .tasks import encoder_check_job
 
@@ -87,7 +88,11 @@ def encoder_check_start(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def registry(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/registry.html", {"registry": selectors.registry_overview()})
+    entries = selectors.registry_overview()
+    for entry in entries:  # why "Train" / "Tune" could only fail: the buttons are greyed out and say so
+        classifier = entry["scenario"].classifier if entry["scenario"] else None
+        entry["training_refusal"] = classifier_training_refusal(training=classifier, params={}) if classifier else ""
+    return render(request, "core/registry.html", {"registry": entries})
 
 
 @require_POST

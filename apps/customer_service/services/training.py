@@ -34,21 +34,32 @@ MIN_PER_INTENT = 3  # fewer and the intent is left to retrieval (the trainer nee
 MIN_FOR_TEST = 10  # intents with fewer examples keep them all for training
 
 
+def _labelled_questions():
+    """Customer questions an operator labelled with an intent."""
+    return Message.objects.filter(role=Message.Role.CUSTOMER).exclude(labelled_intent="")
+
+
+def _helpful_answers():
+    """Answers the customer found helpful, to questions no operator labelled: their intent was right."""
+    return (Message.objects.filter(role=Message.Role.ASSISTANT, feedback=Message.Feedback.HELPFUL,
+                                   source__in=("template", "retrieval", "generated"), reply_to__isnull=False)
+            .exclude(intent="").exclude(reply_to__labelled_intent__gt=""))
+
+
 def labelled_history() -> list[tuple[str, str]]:
     """(masked question, intent) pairs that conversations taught us."""
-    pairs = list(Message.objects.filter(role=Message.Role.CUSTOMER).exclude(labelled_intent="")
-                 .values_list("text", "labelled_intent"))
-    helpful = (Message.objects.filter(role=Message.Role.ASSISTANT, feedback=Message.Feedback.HELPFUL,
-                                      source__in=("template", "retrieval", "generated"), reply_to__isnull=False)
-               .exclude(intent="").exclude(reply_to__labelled_intent__gt="")
-               .values_list("reply_to__text", "intent"))
-    return pairs + list(helpful)
+    pairs = list(_labelled_questions().values_list("text", "labelled_intent"))
+    return pairs + list(_helpful_answers().values_list("reply_to__text", "intent"))
 
 
 def intent_training_readiness(params: dict | None = None) -> str:
-    """Why an intent training could only fail, or "" (counts of questions per intent; no embedding)."""
-    counts = Counter(KBExample.objects.filter(entry__is_active=True).values_list("entry__intent", flat=True))
-    counts.update(intent for _, intent in labelled_history())
+    """Why an intent training could only fail, or "" (counted in the database: cheap for a page)."""
+    from django.db.models import Count
+
+    counts: Counter = Counter()
+    for query, field in ((KBExample.objects.filter(entry__is_active=True), "entry__intent"),
+                         (_labelled_questions(), "labelled_intent"), (_helpful_answers(), "intent")):
+        counts.update({row[field]: row["n"] for row in query.values(field).annotate(n=Count("id"))})
     ready = [intent for intent, n in counts.items() if intent and n >= MIN_PER_INTENT]
     if len(ready) >= 2:
         return ""

@@ -104,6 +104,28 @@ def test_the_topic_classifier_with_no_labelled_documents_is_refused_everywhere(a
     assert not Job.objects.exists()
 
 
+def test_the_registry_greys_out_a_training_that_could_only_fail(admin_client):
+    page = admin_client.get(reverse("registry")).content.decode()
+    section = page[page.index("Finance sentiment: topic classifier"):]
+    assert 'class="small" disabled aria-describedby="refusal-' in section.split("</section>")[0]
+    assert "Not yet: 0 labelled documents; a topic classifier needs at least 20" in section
+
+
+def test_the_intent_classifier_needs_two_intents_with_three_questions(admin_client):
+    from apps.customer_service.services.kb import EntryFields, kb_entry_create
+    from apps.customer_service.services.training import intent_retrain_start, intent_training_readiness
+
+    response = admin_client.post("/customer-service/retrain/", follow=True)
+    assert ("Not started: the knowledge base needs at least two intents with 3 example questions each to train the "
+            "intent classifier; it has 0") in response.content.decode()
+    assert not Job.objects.exists()
+    for intent in ("track_order", "get_refund"):
+        kb_entry_create(fields=EntryFields.clean(title=intent, answer="An answer.", intent=intent),
+                        questions=[f"{intent} question {i}" for i in range(3)], embed=False)
+    assert intent_training_readiness({}) == ""
+    assert intent_retrain_start().kind == "core.train_classifier"
+
+
 def test_the_sentiment_model_with_too_few_labelled_sentences_is_refused(admin_client):
     from apps.finance_sentiment.models import LabelledExample, LabelledSet
 
