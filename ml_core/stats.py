@@ -16,9 +16,9 @@ interval's lower end is at least -m.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 __all__ = [
     "PairedDifference", "binomial_two_sided_p", "mcnemar_exact_p", "paired_accuracy_difference",

@@ -8,8 +8,8 @@ pair per user) instead of comparing figures measured on different splits.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

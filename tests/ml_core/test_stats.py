@@ -6,7 +6,10 @@ import pytest
 from scipy.stats import binomtest
 
 from ml_core.stats import (
-    binomial_two_sided_p, mcnemar_exact_p, paired_accuracy_difference, paired_bootstrap_mean_difference,
+    binomial_two_sided_p,
+    mcnemar_exact_p,
+    paired_accuracy_difference,
+    paired_bootstrap_mean_difference,
 )
 
 

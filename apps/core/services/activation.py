@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -45,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-ACTIVATE, REFUSE, MANUAL = ActivationDecision.ACTIVATE.value, ActivationDecision.REFUSE.value, ActivationDecision.MANUAL.value
+ACTIVATE, REFUSE, MANUAL = (ActivationDecision.ACTIVATE.value, ActivationDecision.REFUSE.value,
+                             ActivationDecision.MANUAL.value)
 REQUESTS = ("policy", "never", "always")
 SATURATED_PROBABILITY = 0.999  # a top probability this high reads as 100 % / 0 % / 0 % on a page
 SATURATED_MAX_WRONG = 0.01  # ten times what near-certainty claims: overconfidence, not chance
@@ -181,13 +183,13 @@ class ClassifierEvidence:
 
     labels: list[str]  # the candidate's labels, in the order of its probability columns
     truth: list[str]  # the evaluation texts' labels
-    candidate_probabilities: "np.ndarray"  # evaluation texts x labels, calibrated
+    candidate_probabilities: np.ndarray  # evaluation texts x labels, calibrated
     temperature: float
     evaluated_on: str = "evaluation set"
     active_version: int | None = None
     active_predictions: list[str] | None = None  # the active version's labels for the evaluation texts
     active_error: str = ""  # why the active version could not be scored
-    live_probabilities: "np.ndarray | None" = None  # the candidate on recent live inputs
+    live_probabilities: np.ndarray | None = None  # the candidate on recent live inputs
     live_active_predictions: list[str] | None = None  # the active version on the same inputs
 
 
@@ -320,7 +322,7 @@ def _predictions(predictor, texts: list[str]):
     return predictor.predict_proba(texts)
 
 
-def classifier_evidence(*, version: ModelVersion, evaluation: "LabelledTexts", evaluated_on: str,
+def classifier_evidence(*, version: ModelVersion, evaluation: LabelledTexts, evaluated_on: str,
                         live_texts: Sequence[str] = (), device: str = "cpu") -> ClassifierEvidence:
     """Score the candidate and the active version on the same evaluation texts and live inputs."""
     from ml_core.serving import ClassifierPredictor
@@ -347,7 +349,7 @@ def classifier_evidence(*, version: ModelVersion, evaluation: "LabelledTexts", e
     return evidence
 
 
-def classifier_activation(*, version: ModelVersion, evaluation: "LabelledTexts", evaluated_on: str,
+def classifier_activation(*, version: ModelVersion, evaluation: LabelledTexts, evaluated_on: str,
                           live_inputs: Callable[[int], list[str]] | None = None, device: str = "cpu",
                           request: str = "policy", why_not: str = "") -> Verdict:
     """Judge a new classifier version (services.classifiers, services.compression) and apply the verdict."""
@@ -368,7 +370,7 @@ def classifier_activation(*, version: ModelVersion, evaluation: "LabelledTexts",
 
 
 # --- the recommender ------------------------------------------------------------------------------------
-def ranking_verdict(*, comparison: "BlendComparison | None", active_version: int | None, evaluated_on: str,
+def ranking_verdict(*, comparison: BlendComparison | None, active_version: int | None, evaluated_on: str,
                     not_evaluated: str = "", active_error: str = "") -> Verdict:
     """The policy's verdict on a recommender, from per-user nDCG@k of its blend and the active one's
     blend on the same test users (`comparison`; None when there was too little data to evaluate,
@@ -427,7 +429,9 @@ def activation_apply(*, version: ModelVersion, verdict: Verdict, request: str = 
     activate = verdict.decision == ACTIVATE or (request == "always" and verdict.decision == MANUAL)
     if request == "never":
         activate = False
-        verdict.reason = f"Not activated: {why_not or 'the job asked not to activate'}. The policy said: {verdict.reason}"
+        said = (f"The policy would have activated it: {verdict.reason.removeprefix('Activated: ')}"
+                if verdict.decision == ACTIVATE else f"The policy said: {verdict.reason}")
+        verdict.reason = f"Not activated: {why_not or 'the job asked not to activate'}. {said}"
     elif request == "always" and verdict.decision == MANUAL:
         verdict.reason = f"Activated because the job asked for it (activate=always). The policy said: {verdict.reason}"
     ModelVersion.objects.filter(pk=version.pk).update(
