@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -336,9 +335,8 @@ def job_run(*, job_id, work: JobWork, worker: str = "",
             job_requeue(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
             raise
         except Exception as exc:
-            log.exception("job %s failed", job_id)
-            job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}",
-                     log_tail=(progress.logs.text() + "\n" + traceback.format_exc())[-LOG_TAIL_CHARS:])
+            log.exception("job %s failed", job_id)  # the traceback joins the log tail here, once
+            job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}", log_tail=progress.logs.text())
         else:
             log.info("job %s succeeded", job_id)
             job_succeed(job_id=job_id, outcome=outcome, log_tail=progress.logs.text())

@@ -156,6 +156,16 @@ def test_the_recommender_with_no_interactions_is_refused_by_the_api_the_page_and
 
 
 # --- failed jobs: the reason for people, the traceback for admins ---------------------------------------
+def test_a_failed_job_keeps_its_traceback_once(toy, admin_client):
+    folder = toy(n_test=6)
+    (folder / "bad.csv").write_text("text,label\ngreat,pos\n,neg\n")
+    job = classifier_training_start(scenario=TOY_SCENARIO, params={**HEAD, "train_file": "bad.csv"})
+    job = job_run(job_id=job.pk, work=train_classifier_job.work, worker="test")
+    assert job.state == Job.State.FAILED and job.error.startswith("DataError: ")
+    assert job.log_tail.count("Traceback (most recent call last)") == 1 and "job_run" in job.log_tail
+
+
+
 TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/app/apps/core/services/jobs.py", line 9, in job_run\n'
 
 
