@@ -25,6 +25,7 @@ Activating by hand stays possible for admins; it is audited with the policy's ve
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -107,6 +108,9 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["checks"] = [{**asdict(c), "title": c.title, "guard": c.is_guard} for c in self.checks]
+        if out["comparison"]:  # jsonb takes no infinity (an interval with nothing to bound it)
+            out["comparison"] = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                 for k, v in out["comparison"].items()}
         return out
 
 
