@@ -8,8 +8,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test install install-dev browser migrate seed clean
 
+# Ctrl-C stops everything quietly. Job control (set -m; off without a terminal) gives honcho the
+# terminal, so the Ctrl-C reaches honcho alone, not make (which would report "Interrupt"); honcho's
+# exit code for it, 130, means stopped as asked. REMAP_SIGTERM=SIGQUIT: honcho's SIGTERM to a
+# worker's process group is then a cold shutdown of that worker instead of a SIGTERM to each pool
+# process (which Celery logs as errors).
 run: install migrate seed ## install, migrate, seed the demo, start web + workers + beat
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	@echo "Starting the web server, workers and beat (Procfile); Ctrl-C stops them all."
+	@set -m 2>/dev/null; PATH="$(CURDIR)/$(BIN):$$PATH" REMAP_SIGTERM=SIGQUIT $(BIN)/honcho start -f Procfile; \
+	  status=$$?; if [ $$status -eq 130 ]; then echo "Stopped."; else exit $$status; fi
 
 test: install-dev browser ## the whole test suite
 	$(BIN)/python -m pytest

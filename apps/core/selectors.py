@@ -1,9 +1,15 @@
-"""Reads for jobs and model versions."""
+"""Reads for jobs and model versions, and what needs a person's attention."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import timedelta
 
-from .models import Job, ModelVersion
+from django.apps import apps
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import ActivationDecision, Job, ModelVersion
 from .scenarios import all_scenarios
 
 
@@ -65,3 +71,59 @@ def model_problems(*, scenario: str, active: ModelVersion | None) -> list[str]:
         if cache.scenario == scenario and cache.last_error and cache.last_error not in problems:
             problems.append(cache.last_error)
     return problems
+
+
+def versions_awaiting_decision() -> list[ModelVersion]:
+    """Inactive versions the activation policy left to a person, newer than their scenario's
+    active version (an older one was decided on when a newer one was activated)."""
+    active_since = dict(ModelVersion.objects.filter(is_active=True).values_list("scenario", "created_at"))
+    waiting = ModelVersion.objects.filter(is_active=False, activation_decision=ActivationDecision.MANUAL)
+    return [v for v in waiting.order_by("-created_at")
+            if v.scenario not in active_since or v.created_at > active_since[v.scenario]]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One thing that waits for a person: how many, in words, and the page to act on it."""
+
+    key: str
+    count: int
+    label: str
+    url: str
+    severity: str = "warning"  # "bad": someone or something is blocked
+
+
+def _count(model_label: str, **filters) -> int | None:
+    # The apps' models by label: core lists their counts without importing the apps (they import
+    # core); an app that is not installed has nothing to say.
+    try:
+        model = apps.get_model(model_label)
+    except LookupError:
+        return None
+    return model.objects.filter(**filters).count()
+
+
+def attention_list(*, now=None) -> list[Attention]:
+    """What needs attention now, for the dashboard: customers waiting for a person, open alerts,
+    jobs failed in the last 24 hours, model versions waiting for a decision. Zero counts included:
+    the dashboard says that nothing waits too."""
+    now = now or timezone.now()
+    items = []
+    waiting = _count("customer_service.Conversation", status="waiting")
+    if waiting is not None:
+        items.append(Attention("customers_waiting", waiting,
+                               "customer waiting for a person" if waiting == 1 else "customers waiting for a person",
+                               reverse("customer_service:conversation_list") + "?status=waiting", "bad"))
+    alerts = _count("finance_sentiment.Alert", state="open")
+    if alerts is not None:
+        items.append(Attention("open_alerts", alerts, "open alert" if alerts == 1 else "open alerts",
+                               reverse("finance_sentiment:alert_list") + "?state=open", "bad"))
+    failed = Job.objects.filter(state=Job.State.FAILED, finished_at__gte=now - timedelta(hours=24)).count()
+    items.append(Attention("failed_jobs", failed,
+                           "job failed in the last 24 hours" if failed == 1 else "jobs failed in the last 24 hours",
+                           reverse("job_list") + f"?state={Job.State.FAILED}"))
+    deciding = len(versions_awaiting_decision())
+    items.append(Attention("versions_waiting", deciding,
+                           "model version waiting for a decision" if deciding == 1
+                           else "model versions waiting for a decision", reverse("registry")))
+    return items

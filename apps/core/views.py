@@ -33,6 +33,7 @@ SCENARIO_APPS = [
 @operator_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "core/home.html", {
+        "attention": selectors.attention_list(),
         "scenario_apps": SCENARIO_APPS,
         "jobs": selectors.job_list(limit=5),
         "registry": selectors.registry_overview(),

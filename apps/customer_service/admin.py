@@ -109,7 +109,9 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
     change_list_template = "admin/customer_service/assistantsettings/change_list.html"
 
     def has_add_permission(self, request) -> bool:
-        return not AssistantSettings.objects.exists()
+        # One row, created when first read (assistant_settings()): there is never anything to add,
+        # and an "Add" link would lead to a refusal once the row exists.
+        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

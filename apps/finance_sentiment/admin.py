@@ -68,6 +68,9 @@ class IngestBatchAdmin(admin.ModelAdmin):
     list_filter = ("origin",)
     readonly_fields = [f.name for f in IngestBatch._meta.fields]
 
+    def has_add_permission(self, request) -> bool:
+        return False  # batches come from uploads, the API and feeds, never from an empty form
+
 
 class AlertRuleAdminForm(WebhookTargetForm):
     class Meta:
@@ -91,6 +94,9 @@ class AlertDeliveryInline(admin.TabularInline):
     readonly_fields = ("channel", "target", "state", "attempts", "next_attempt_at", "last_error", "delivered_at")
     fields = readonly_fields
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # deliveries follow the alert's rule
+
 
 @admin.action(description="Acknowledge the selected alerts")
 def acknowledge_alerts(modeladmin, request, queryset) -> None:
@@ -108,6 +114,9 @@ class AlertAdmin(admin.ModelAdmin):
     exclude = ("documents",)
     inlines = [AlertDeliveryInline]
     actions = [acknowledge_alerts]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # alerts are raised by the rules on the trends, never typed in
 
 
 @admin.register(LabelledSet)

@@ -9,6 +9,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.core.models import ModelVersion
+from apps.core.selectors import active_model_version, model_problems
 from apps.core.validation import is_ascii_integer
 from ml_core.timeseries import GRANULARITIES
 
@@ -175,10 +177,12 @@ class TrendQuery:
         return trend_points(series=self.series, granularity=self.granularity, start=self.start, end=self.end)
 
 
-def topic_chart_series(*, granularity: str, start: datetime, end: datetime) -> list[dict]:
-    """Every active topic's points plus all documents', for the dashboard's charts."""
-    series = [{"key": ALL, "label": "All documents"}] + [
-        {"key": t.series, "label": t.name} for t in Topic.objects.filter(is_active=True)]
+def topic_chart_series(*, granularity: str, start: datetime, end: datetime,
+                       topic: Topic | None = None) -> list[dict]:
+    """All documents' points plus every active topic's (or just `topic`'s), for the dashboard's
+    charts; each series keyed by its stable name ("all", "topic:<id>"), which picks its colour."""
+    topics = [topic] if topic is not None else Topic.objects.filter(is_active=True).order_by("name")
+    series = [{"key": ALL, "label": "All documents"}] + [{"key": t.series, "label": t.name} for t in topics]
     for entry in series:
         entry["points"] = trend_points(series=entry["key"], granularity=granularity, start=start, end=end)
     return series
@@ -210,12 +214,17 @@ def unacknowledged_alert_count() -> int:
 
 
 def overview() -> dict:
+    """The dashboard's figures. "Last 24 h" is by publication time, as the charts' buckets are."""
     day_ago = timezone.now() - timedelta(days=1)
-    counts = Document.objects.aggregate(
-        total=Count("pk"), pending=Count("pk", filter=Q(status=Document.Status.PENDING)),
-        last_day=Count("pk", filter=Q(ingested_at__gte=day_ago)),
-        negative_last_day=Count("pk", filter=Q(ingested_at__gte=day_ago, sentiment="negative")),
+    # The day's figures read the published_at index, not every document.
+    counts = Document.objects.filter(published_at__gte=day_ago).aggregate(
+        last_day=Count("pk"), scored_last_day=Count("pk", filter=Q(status=Document.Status.SCORED)),
+        negative_last_day=Count("pk", filter=Q(sentiment="negative")),
     )
+    counts["total"] = Document.objects.count()
+    counts["pending"] = Document.objects.filter(status=Document.Status.PENDING).count()
+    counts["negative_share_last_day"] = (counts["negative_last_day"] / counts["scored_last_day"]
+                                         if counts["scored_last_day"] else None)
     return {**counts, "open_alerts": Alert.objects.filter(state=Alert.State.OPEN).count(),
             "unacknowledged": unacknowledged_alert_count(),
             "feeds_failing": Feed.objects.filter(is_active=True, status=Feed.Status.ERROR).count(),
@@ -228,3 +237,13 @@ def batch_list(*, limit: int = 20) -> QuerySet[IngestBatch]:
 
 def sources() -> list[str]:
     return list(Document.objects.order_by().values_list("source", flat=True).distinct()[:200])
+
+
+def sentiment_model_status() -> tuple[ModelVersion | None, str]:
+    """The active sentiment version and what keeps it from serving ("" when nothing does), read
+    from the registry's rows and files. No model is loaded: the workers score, and loading one in
+    the web process just to name its version made the dashboard's first load take 11 s and more."""
+    from .services.analyzers import SENTIMENT_SCENARIO
+
+    active = active_model_version(scenario=SENTIMENT_SCENARIO)
+    return active, " ".join(model_problems(scenario=SENTIMENT_SCENARIO, active=active))

@@ -17,6 +17,7 @@ from apps.core.roles import admin_required, operator_required
 from apps.core.safe_redirect import redirect_next
 from apps.core.scenarios import get_scenario
 from apps.core.services.audit import audit_record
+from apps.core.validation import is_ascii_integer
 from ml_core.data import DataError
 from ml_core.errors import UserError
 from ml_core.timeseries import GRANULARITIES
@@ -53,15 +54,24 @@ from .services.uploads import upload_ingest
 from .tasks import rebuild_scores_start
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 FEED_PAGE = 25
 
 
 def _chart_window(request: HttpRequest) -> tuple[str, str, timedelta]:
-    bucket = request.GET.get("bucket", "hour")
-    bucket = bucket if bucket in GRANULARITIES else "hour"
+    """The range (7 days unless asked) and its bucket: hours for 24 h, days beyond, unless asked.
+    Days by default keep a week to 7 points a line instead of 168."""
     span = request.GET.get("range", "7d")
     span = span if span in RANGES else "7d"
+    bucket = request.GET.get("bucket", "")
+    bucket = bucket if bucket in GRANULARITIES else ("hour" if span == "24h" else "day")
     return bucket, span, RANGES[span]
+
+
+def _chart_topic(request: HttpRequest) -> Topic | None:
+    """The one topic the charts show beside all documents (?topic=<id>), or None for every topic."""
+    value = request.GET.get("topic", "")
+    return Topic.objects.filter(pk=int(value), is_active=True).first() if is_ascii_integer(value) else None
 
 
 def _filters(request: HttpRequest) -> tuple[DocumentFilters, str]:
@@ -76,14 +86,15 @@ def _filters(request: HttpRequest) -> tuple[DocumentFilters, str]:
 def index(request: HttpRequest) -> HttpResponse:
     bucket, span, _ = _chart_window(request)
     filters, filter_error = _filters(request)
+    active_model, model_problem = selectors.sentiment_model_status()
     return render(request, "finance_sentiment/index.html", {
-        "overview": selectors.overview(), "bucket": bucket, "range": span, "ranges": list(RANGES),
+        "overview": selectors.overview(), "bucket": bucket, "range": span, "ranges": RANGE_LABELS,
+        "chart_topic": _chart_topic(request),
         "alerts": selectors.alert_list(state=Alert.State.OPEN, limit=10), "state": Alert.State.OPEN,
         "documents": selectors.document_list(filters=filters).filter(status=Document.Status.SCORED)[:FEED_PAGE],
         "filter_error": filter_error, "topics": Topic.objects.filter(is_active=True),
         "tickers": Ticker.objects.filter(on_watchlist=True), "sentiments": SENTIMENT_LABELS,
-        "sources": selectors.sources(), "active_model": sentiment_cache.get(),
-        "model_problem": sentiment_cache.last_error,
+        "sources": selectors.sources(), "active_model": active_model, "model_problem": model_problem,
     })
 
 
@@ -92,7 +103,8 @@ def chart_data(request: HttpRequest) -> JsonResponse:
     """Per-topic series for the dashboard's charts (fetched again every 30 s)."""
     bucket, span, length = _chart_window(request)
     end = timezone.now() + GRANULARITIES[bucket]
-    series = selectors.topic_chart_series(granularity=bucket, start=end - length, end=end)
+    series = selectors.topic_chart_series(granularity=bucket, start=end - length, end=end,
+                                          topic=_chart_topic(request))
     return JsonResponse({"bucket": bucket, "range": span, "series": [
         {"key": s["key"], "label": s["label"],
          "points": [{**p, "start": p["start"].isoformat()} for p in s["points"]]} for s in series]})
@@ -191,7 +203,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     points = trend_points(series=alert.series, granularity=alert.granularity, start=alert.window_start - 48 * step,
                           end=alert.window_end + 6 * step)
-    chart = {"metric": alert.metric, "expected": alert.expected, "sigma": alert.sigma,
+    chart = {"metric": alert.metric, "granularity": alert.granularity, "expected": alert.expected, "sigma": alert.sigma,
              "window_start": alert.window_start.isoformat(), "window_end": alert.window_end.isoformat(),
              "points": [{**p, "start": p["start"].isoformat()} for p in points]}
     return render(request, "finance_sentiment/alert_detail.html", {"alert": alert, "chart": chart})
@@ -401,6 +413,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
 
 
 def _render_models_page(request: HttpRequest, new_key: dict | None = None, status: int = 200) -> HttpResponse:
+    active, model_problem = selectors.sentiment_model_status()
     return render(request, "finance_sentiment/models.html", {
         "sets": LabelledSet.objects.select_related("uploaded_by"), "set_form": LabelledSetForm(),
         "train_form": TrainForm(),
@@ -409,7 +422,7 @@ def _render_models_page(request: HttpRequest, new_key: dict | None = None, statu
         "labelled_documents": Document.objects.exclude(label="").count(),
         "topic_readiness": topic_classifier_readiness(), "keys": finance_api_keys(),
         "key_form": ApiKeyForm(), "new_key": new_key,
-        "active": sentiment_cache.get(), "model_problem": sentiment_cache.last_error,
+        "active": active, "model_problem": model_problem,
     }, status=status)
 
 

@@ -2,7 +2,11 @@
 from .base import *  # noqa: F401,F403
 from .base import env
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless a developer asks with DJANGO_DEBUG=1: with it on, an unknown address shows Django's
+# debug page (every URL pattern, settings) instead of the suite's 404 page, and a server error
+# its traceback, to whoever opens the page.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-# Serve static files straight from static/ (no collectstatic) under runserver and gunicorn.
+# Serve static files straight from static/ (no collectstatic) under runserver and gunicorn:
+# WhiteNoise finds them through the staticfiles finders, with or without DEBUG.
 WHITENOISE_USE_FINDERS = True

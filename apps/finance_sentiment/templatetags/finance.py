@@ -2,6 +2,7 @@
 from django import template
 
 from apps.core.roles import is_admin
+from apps.core.templatetags.display import signed_score
 
 from ..models import Alert
 
@@ -23,8 +24,5 @@ def percent(value, digits: int = 0) -> str:
     return f"{100 * float(value):.{int(digits)}f}%"
 
 
-@register.filter
-def signed(value, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    return f"{float(value):+.{int(digits)}f}"
+# The score with its sign; one that rounds to zero reads 0.00, not "-0.00" (the shared filter).
+register.filter("signed", signed_score)

@@ -1,54 +1,61 @@
 // Charts of the finance sentiment console (Chart.js, vendored; no date adapter: labels are text).
+// Colours come from static/js/palette.js, keyed by the series ("all", "topic:<id>"), so a topic
+// has the same colour in every chart whichever topics are shown.
 (function () {
   if (typeof Chart === "undefined") return;
-  const palette = ["#1d2733", "#1f4e79", "#2e8540", "#b7791f", "#8e44ad", "#c0392b", "#2c6ea6", "#16a085",
-                   "#d35400", "#7f8c8d"];
-  const label = (iso, bucket) => {
-    const d = new Date(iso);
-    const pad = (n) => String(n).padStart(2, "0");
-    const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
-    return bucket === "day" ? day : `${day} ${pad(d.getUTCHours())}:00`;
-  };
+  const palette = window.suitePalette;  // static/js/palette.js, loaded first
+  // Buckets are UTC hours or days: their labels are read in UTC too.
+  const dayFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short" });
+  const hourFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", day: "numeric", month: "short",
+                                                        hour: "2-digit", minute: "2-digit" });
+  const label = (iso, bucket) => (bucket === "day" ? dayFormat : hourFormat).format(new Date(iso));
+  const percent = (v) => `${Math.round(v * 100)} %`;
+  // Fixed ticks with headroom above and below: a line at exactly 1 or -1 (a bucket of one
+  // document) is drawn whole instead of being cut by the chart's edge.
+  const fixedTicks = (values) => (axis) => { axis.ticks = values.map((value) => ({ value })); };
 
   // --- dashboard: score, negative share and volume per topic over time ---
   const box = document.getElementById("fin-charts");
   if (box) {
     const charts = {};
-    const common = (title, yOptions) => ({
-      responsive: true, maintainAspectRatio: false, animation: false, spanGaps: true,
-      interaction: { mode: "index", intersect: false },
-      plugins: { title: { display: true, text: title }, legend: { position: "bottom" } },
-      scales: { x: { ticks: { maxTicksLimit: 12 } }, y: yOptions },
-    });
-    const build = (id, type, title, yOptions, pick, stacked) => {
+    const build = (id, type, title, yOptions, pick, format) => {
       const canvas = document.getElementById(id);
       if (!canvas) return;
-      charts[id] = { pick, chart: new Chart(canvas, { type, data: { labels: [], datasets: [] },
-        options: { ...common(title, yOptions), scales: { x: { stacked, ticks: { maxTicksLimit: 12 } },
-                                                          y: { ...yOptions, stacked } } } }) };
+      const stacked = type === "bar";
+      charts[id] = { pick, chart: new Chart(canvas, { type, data: { labels: [], datasets: [] }, options: {
+        responsive: true, maintainAspectRatio: false, animation: false, spanGaps: true,
+        interaction: { mode: "index", intersect: false },
+        plugins: { title: { display: true, text: title }, legend: { position: "bottom" },
+                   tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${c.parsed.y === null ? "–" : format(c.parsed.y)}` } } },
+        scales: { x: { stacked, ticks: { maxTicksLimit: 8, maxRotation: 0 } }, y: { ...yOptions, stacked } },
+      } }) };
     };
     build("fin-score-chart", "line", "Mean sentiment score, P(positive) − P(negative)",
-          { min: -1, max: 1 }, (p) => p.mean_score, false);
+          { min: -1.1, max: 1.1, afterBuildTicks: fixedTicks([-1, -0.5, 0, 0.5, 1]) },
+          (p) => p.mean_score, (v) => v.toFixed(2));
     build("fin-share-chart", "line", "Share of negative documents",
-          { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } }, (p) => p.negative_share, false);
-    build("fin-volume-chart", "bar", "Documents per bucket", { beginAtZero: true }, (p) => p.volume, true);
+          { min: -0.05, max: 1.05, afterBuildTicks: fixedTicks([0, 0.25, 0.5, 0.75, 1]), ticks: { callback: percent } },
+          (p) => p.negative_share, percent);
+    build("fin-volume-chart", "bar", "Documents published per bucket", { beginAtZero: true, ticks: { precision: 0 } },
+          (p) => p.volume, (v) => String(v));
 
     const refresh = () => {
-      fetch(`${box.dataset.url}?${new URLSearchParams({ bucket: box.dataset.bucket, range: box.dataset.range })}`,
-            { credentials: "same-origin" })
+      const params = { bucket: box.dataset.bucket, range: box.dataset.range };
+      if (box.dataset.topic) params.topic = box.dataset.topic;
+      fetch(`${box.dataset.url}?${new URLSearchParams(params)}`, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
         .then((data) => {
           const labels = data.series.length ? data.series[0].points.map((p) => label(p.start, data.bucket)) : [];
+          const dots = labels.length <= 31 ? 2.5 : 0;  // few buckets: mark each one
           Object.entries(charts).forEach(([id, { pick, chart }]) => {
-            const hidden = new Set(chart.data.datasets.filter((d, i) => !chart.isDatasetVisible(i)).map((d) => d.label));
+            const hidden = new Set(chart.data.datasets.filter((d, i) => !chart.isDatasetVisible(i)).map((d) => d.key));
             chart.data.labels = labels;
             chart.data.datasets = data.series
-              .filter((s) => id !== "fin-volume-chart" || s.key !== "all")
-              .map((s, n) => ({
-                label: s.label, data: s.points.map(pick), hidden: hidden.has(s.label),
-                borderColor: palette[(s.key === "all" ? 0 : n + 1) % palette.length],
-                backgroundColor: palette[(s.key === "all" ? 0 : n + 1) % palette.length],
-                borderWidth: s.key === "all" ? 3 : 1.5, pointRadius: 0,
+              .filter((s) => id !== "fin-volume-chart" || s.key !== "all")  // the stack is the total
+              .map((s) => ({
+                key: s.key, label: s.label, data: s.points.map(pick), hidden: hidden.has(s.key),
+                borderColor: palette.color(s.key), backgroundColor: palette.color(s.key),
+                borderWidth: s.key === "all" ? 3 : 1.5, pointRadius: dots,
               }));
             chart.update();
           });
@@ -71,7 +78,7 @@
     const inWindow = data.points.map((p) => { const t = new Date(p.start); return t >= start && t < end; });
     new Chart(canvas, {
       data: {
-        labels: data.points.map((p) => label(p.start, "hour")),
+        labels: data.points.map((p) => label(p.start, data.granularity || "hour")),
         datasets: [
           { type: "bar", label: share ? "Negative share" : "Volume", data: values,
             backgroundColor: inWindow.map((w) => (w ? "#c0392b" : "#8fa9c4")) },
@@ -82,7 +89,8 @@
         ],
       },
       options: { responsive: true, maintainAspectRatio: false, animation: false,
-                 scales: { y: share ? { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } }
+                 scales: { y: share ? { min: -0.05, max: 1.05, afterBuildTicks: fixedTicks([0, 0.25, 0.5, 0.75, 1]),
+                                        ticks: { callback: percent } }
                                     : { beginAtZero: true } },
                  plugins: { legend: { position: "bottom" } } },
     });

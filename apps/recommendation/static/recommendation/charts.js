@@ -1,9 +1,10 @@
 // Charts of the recommendation dashboard (Chart.js, vendored). Data comes from a json_script tag.
 (function () {
   const source = document.getElementById("rec-chart-data");
-  if (!source || typeof Chart === "undefined") return;
+  if (!source || typeof Chart === "undefined" || !window.suitePalette) return;
   const data = JSON.parse(source.textContent);
-  const palette = ["#1f4e79", "#2e8540", "#b7791f", "#8e44ad", "#c0392b", "#2c6ea6", "#66707c"];
+  // One colour per model on every chart (static/js/palette.js, keyed by the model's name).
+  const color = (model) => window.suitePalette.color(model);
   const label = (key) => data.labels[key] || key;
   const metricLabel = (m) => ({ map: "MAP", coverage: "Coverage" }[m] || m.replace("ndcg", "nDCG").replace("precision", "P").replace("recall", "R"));
   const charts = [];
@@ -16,8 +17,8 @@
       type: "bar",
       data: {
         labels: data.metrics.map(metricLabel),
-        datasets: data.models.map((model, n) => ({
-          label: label(model), backgroundColor: palette[n % palette.length],
+        datasets: data.models.map((model) => ({
+          label: label(model), backgroundColor: color(model),
           data: data.metrics.map((m) => (data.values[version][model] || {})[m]),
         })),
       },
@@ -30,8 +31,8 @@
   const versionsCanvas = document.getElementById("rec-versions-chart");
   const select = document.getElementById("rec-versions-metric");
   if (versionsCanvas && data.versions.length) {
-    const datasets = (metric) => data.models.map((model, n) => ({
-      label: label(model), backgroundColor: palette[n % palette.length],
+    const datasets = (metric) => data.models.map((model) => ({
+      label: label(model), backgroundColor: color(model),
       data: data.versions.map((v) => (data.values[v][model] || {})[metric]),
     }));
     const chart = new Chart(versionsCanvas, {
@@ -51,7 +52,7 @@
     const keys = Object.keys(weights);
     charts.push(new Chart(weightsCanvas, {
       type: "doughnut",
-      data: { labels: keys.map(label), datasets: [{ data: keys.map((k) => weights[k]), backgroundColor: keys.map((_, n) => palette[n % palette.length]) }] },
+      data: { labels: keys.map(label), datasets: [{ data: keys.map((k) => weights[k]), backgroundColor: keys.map(color) }] },
       options: { responsive: true, animation: false, plugins: { title: { display: true, text: "Hybrid blend weights" } } },
     }));
   }
