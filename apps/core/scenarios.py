@@ -42,6 +42,10 @@ class ClassifierTraining:
     # live_inputs(limit) -> the newest texts the served model answered, for the activation
     # policy's label-shift guard (services.activation); None: the scenario has none to offer.
     live_inputs: Callable[[int], list[str]] | None = None
+    # artifact_extras(folder=, data=, progress=) -> metrics: more files the scenario's serving loads
+    # with the model (e.g. an open-intent detector), written into the version's folder before it is
+    # sealed; its figures join the version's metrics.
+    artifact_extras: Callable[..., dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from django.urls import path, reverse
 from apps.core.roles import is_admin
 from ml_core.errors import UserError
 
-from .models import AssistantSettings, Conversation, KBEntry, Message, Site
+from .models import AssistantSettings, Conversation, KBEntry, Message, Site, SmallTalkReply
 from .services.chat import assistant_settings, assistant_settings_update
 from .services.kb import EntryFields, KBError, kb_entry_create, kb_entry_delete, kb_entry_update
+from .services.smalltalk import SmallTalkError, smalltalk_reply_update
 from .services.training import intent_retrain_start
 
 
@@ -103,8 +104,8 @@ class SiteAdmin(admin.ModelAdmin):
 
 @admin.register(AssistantSettings)
 class AssistantSettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "answer_threshold", "clarify_margin", "retrieval_precision", "generation_enabled",
-                    "updated_at")
+    list_display = ("__str__", "answer_threshold", "clarify_margin", "retrieval_precision",
+                    "open_intent_refusal_rate", "generation_enabled", "updated_at")
     readonly_fields = ("updated_at", "updated_by")
     change_list_template = "admin/customer_service/assistantsettings/change_list.html"
 
@@ -140,6 +141,27 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
             return redirect(reverse("admin:customer_service_assistantsettings_changelist"))
         messages.success(request, "Retraining of the intent model queued; it is activated only if not worse.")
         return redirect("job_detail", job_id=job.pk)
+
+
+@admin.register(SmallTalkReply)
+class SmallTalkReplyAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "answer", "updated_at")
+    fields = ("kind", "answer", "examples", "updated_at", "updated_by")
+    readonly_fields = ("kind", "updated_at", "updated_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # one row per built-in kind (the migration creates them)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Through the console's service: validated the same way and audited.
+        try:
+            smalltalk_reply_update(kind=obj.kind, answer=form.cleaned_data["answer"],
+                                   examples=form.cleaned_data.get("examples", ""), updated_by=request.user)
+        except SmallTalkError as exc:
+            messages.error(request, str(exc))
 
 
 class MessageInline(admin.TabularInline):

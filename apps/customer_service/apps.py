@@ -24,7 +24,8 @@ class CustomerServiceConfig(AppConfig):
         from .serving import SCENARIO
         from .services.chat import (
             assistant_policy_read, assistant_policy_write, conversations_delete_before, shadow_labels)
-        from .services.training import intent_training_data, intent_training_readiness, recent_customer_questions
+        from .services.training import (
+            intent_training_data, intent_training_readiness, open_intent_fit, recent_customer_questions)
 
         register_scenario(classifier_scenario(
             key=SCENARIO, label="Customer service: intent classifier",
@@ -37,6 +38,8 @@ class CustomerServiceConfig(AppConfig):
                 # (full fine-tuning: see bench/customer_service.py) and costs no extra encoder pass.
                 default_config={"method": "head"},
                 readiness=intent_training_readiness, live_inputs=recent_customer_questions,
+                # Each version carries its open-intent detector (messages of no known intent).
+                artifact_extras=open_intent_fit,
             ),
         ))
         # The control page edits the cascade's own settings row (one source of truth, audited there).

@@ -1,6 +1,6 @@
 """Demo knowledge base and site for the customer-service console, written for this project.
 
-A small outdoor-gear shop: a dozen intents, a few example questions each, answers with
+A small outdoor-gear shop: thirteen intents, a few example questions each, answers with
 placeholders, and a site whose widget works on this server's own pages (Sites → Try it).
 Idempotent: seeds only an empty knowledge base, and queues one first training (which also
 computes the vectors the knowledge search needs).
@@ -72,6 +72,11 @@ DEMO_ENTRIES = [
      "for one hour. Check the spam folder if it does not arrive.",
      ["I forgot my password", "reset password", "can't log in to my account", "password reset link not working",
       "how do I change my password"]),
+    ("contact_us", "Contact us and opening hours",
+     "You can call us on {{Customer Support Phone Number}} from 8 am to 8 pm, Monday to Saturday, or write to us "
+     "through the contact form on {{Website Name}}; we answer e-mails within one working day.",
+     ["how can I call you", "customer service phone line", "how do I contact you", "what are your opening hours",
+      "is there a number I can ring", "when is customer support open", "how do I get in touch with the shop"]),
     ("contact_human_agent", "Talk to a person",
      "Of course: I have asked a colleague to join this conversation. Our team answers from 8 am to 8 pm, "
      "Monday to Saturday.",
@@ -97,6 +102,9 @@ def seed_demo_content(*, stdout) -> None:
             scenario=SCENARIO, state__in=Job.ACTIVE_STATES).exists():
         from .services.training import intent_retrain_start
 
-        # The job embeds the knowledge base (the search needs the vectors) and trains the intent model.
-        job = intent_retrain_start(params={})
+        # The job embeds the knowledge base (the search needs the vectors) and trains the intent model
+        # with its open-intent detector. A few questions per intent are too few for the activation
+        # policy to judge ("left to a person"), and a demo without a model could only hand over:
+        # "always" activates it unless a guard fails.
+        job = intent_retrain_start(params={"activate": "always"})
         stdout.write(f"Customer service: queued the first intent-model training ({job.pk})")

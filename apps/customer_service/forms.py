@@ -6,6 +6,7 @@ import json
 from django import forms
 
 from .models import AssistantSettings, KBEntry, Site
+from .smalltalk import KINDS as SMALLTALK_KINDS
 from .services.kb import EntryFields, KBError
 from .services.kb_io import FORMATS, GROUPINGS, ROLES, import_too_large, parse_mapping
 
@@ -126,8 +127,9 @@ class SettingsForm(forms.ModelForm):
     class Meta:
         model = AssistantSettings
         fields = ["answer_threshold", "clarify_margin", "retrieval_precision", "handoff_intents",
-                  "generation_enabled", "generation_max_tokens"]
+                  "open_intent_refusal_rate", "open_intent_reply", "generation_enabled", "generation_max_tokens"]
         labels = {"generation_enabled": "Compose answers with SmolLM2-135M-Instruct"}
+        widgets = {"open_intent_reply": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -142,3 +144,12 @@ class SettingsForm(forms.ModelForm):
             except ValueError:
                 raise forms.ValidationError("not a JSON list")
         return [x.strip() for x in raw.split(",") if x.strip()]
+
+
+class SmallTalkForm(forms.Form):
+    """One kind of small talk: its answer and more phrases that mean it."""
+
+    kind = forms.ChoiceField(choices=[(k, label) for k, (label, _) in SMALLTALK_KINDS.items()], widget=forms.HiddenInput)
+    answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    examples = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000,
+                               help_text="More phrases of this kind, one per line (the built-in ones always count)")

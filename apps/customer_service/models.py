@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .smalltalk import KINDS as SMALLTALK_KINDS
+
 # django-ratelimit's rate syntax: count / [multiplier] unit, e.g. "20/m", "100/5m".
 RATE_RE = re.compile(r"(\d+)/(\d*)([smhd])")
 
@@ -151,6 +153,10 @@ def default_handoff_intents() -> list[str]:
     return ["contact_human_agent"]
 
 
+DEFAULT_OPEN_INTENT_REPLY = ("I'm sorry, that is not something I can help with here. I can help with {{Topics}}. "
+                             "Would you like me to connect you with a person?")
+
+
 class AssistantSettings(models.Model):
     """One row: how the answering cascade decides (admins change it in the console or back office)."""
 
@@ -170,6 +176,15 @@ class AssistantSettings(models.Model):
         default=False, help_text="Compose answers from the retrieved entries with SmolLM2-135M-Instruct "
                                  "(adds seconds per reply on a CPU); replies always cite the entries used.")
     generation_max_tokens = models.PositiveIntegerField(default=120)
+    open_intent_refusal_rate = models.FloatField(
+        default=0.05, verbose_name="known questions refused at most",
+        help_text="Messages unlike every intent the model knows are not answered from an intent; the threshold "
+                  "is set so that at most this share of known questions (held out at training) is refused "
+                  "(0-0.5; 0 turns the check off).")
+    open_intent_reply = models.TextField(
+        default=DEFAULT_OPEN_INTENT_REPLY, verbose_name="reply outside the knowledge base",
+        help_text="Said when a message is outside the knowledge base and no entry is close enough; "
+                  "{{Topics}} lists the knowledge base's main topics.")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -193,6 +208,10 @@ class AssistantSettings(models.Model):
             errors["handoff_intents"] = 'give a JSON list of intent names, e.g. ["contact_human_agent"]'
         if not 16 <= self.generation_max_tokens <= 512:
             errors["generation_max_tokens"] = "must be between 16 and 512"
+        if not 0.0 <= self.open_intent_refusal_rate <= 0.5:
+            errors["open_intent_refusal_rate"] = "must be between 0 and 0.5 (a share: 0.05 is 5 %)"
+        if not (self.open_intent_reply or "").strip():
+            errors["open_intent_reply"] = "write what the assistant says outside the knowledge base"
         if errors:
             raise ValidationError(errors)
 
@@ -235,6 +254,16 @@ class Message(models.Model):
         CLARIFY = "clarify", "Clarifying question"
         GENERATED = "generated", "Generated from entries"
         HANDOFF = "handoff", "Handed to a person"
+        SMALLTALK = "smalltalk", "Small talk"
+        OPEN = "open", "Outside the knowledge base"
+
+    class ReviewReason(models.TextChoices):
+        OPEN = "open", "outside the knowledge base"
+        HANDED_OVER = "handed_over", "handed over"
+        UNCLEAR = "unclear", "unclear"
+        LOW_CONFIDENCE = "low_confidence", "low confidence"
+        NOT_HELPFUL = "not_helpful", "not helpful"
+        ASKED_AGAIN = "asked_again", "asked again"
 
     class Feedback(models.TextChoices):
         HELPFUL = "helpful", "Helpful"
@@ -257,7 +286,9 @@ class Message(models.Model):
     feedback_at = models.DateTimeField(null=True, blank=True)
     # Customer messages: review and labelling.
     needs_review = models.BooleanField(default=False, db_index=True,
-                                       help_text="Handed over, unsure, or marked not helpful")
+                                       help_text="Handed over, unsure, outside the knowledge base, asked again "
+                                                 "or marked not helpful")
+    review_reason = models.CharField(max_length=20, choices=ReviewReason.choices, blank=True)
     embedding = models.BinaryField(null=True, editable=False)
     labelled_intent = models.CharField(max_length=100, blank=True,
                                        help_text="Intent an operator confirmed; used for retraining")
@@ -270,6 +301,36 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:60]}"
+
+
+class SmallTalkReply(models.Model):
+    """What the assistant says to one kind of small talk (greetings, thanks...): built in, editable."""
+
+    kind = models.CharField(max_length=20, unique=True, choices=[(k, label) for k, (label, _) in SMALLTALK_KINDS.items()])
+    answer = models.TextField(help_text="{{Topics}} lists the knowledge base's main topics; site placeholders "
+                                        "such as {{Website Name}} work too.")
+    examples = models.TextField(blank=True, help_text="More phrases of this kind, one per line (the built-in "
+                                                      "ones always count).")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "small-talk reply"
+        verbose_name_plural = "small-talk replies"
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    def example_list(self) -> list[str]:
+        return [line.strip() for line in (self.examples or "").splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        if not (self.answer or "").strip():
+            raise ValidationError({"answer": "write the answer"})
+        if len(self.example_list()) > 200:
+            raise ValidationError({"examples": "at most 200 phrases"})
 
 
 class IdempotencyRecord(models.Model):

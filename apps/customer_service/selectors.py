@@ -11,7 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .models import Conversation, KBEntry, Message
-from .serving import vector_from_bytes
+from .serving import assistant, vector_from_bytes
 
 LIVE_WINDOW = timedelta(minutes=30)
 GROUP_DISTANCE = 0.35  # cosine distance under which questions count as the same question
@@ -70,6 +70,8 @@ class QuestionGroup:
 
 
 def _reason(question: Message, reply: Message | None) -> str:
+    if question.review_reason:
+        return question.get_review_reason_display()
     if reply is None:
         return "no reply"
     if reply.feedback == Message.Feedback.NOT_HELPFUL:
@@ -81,11 +83,14 @@ def _reason(question: Message, reply: Message | None) -> str:
     return "low confidence"
 
 
-def review_groups(*, limit: int = 400, distance: float = GROUP_DISTANCE) -> list[QuestionGroup]:
-    """Questions waiting for review (handed over, unsure, not helpful), similar ones together,
-    biggest group first (agglomerative clustering, average linkage on cosine distance)."""
-    questions = list(Message.objects.filter(role=Message.Role.CUSTOMER, needs_review=True)
-                     .exclude(embedding=None).order_by("-id")[:limit])
+def review_groups(*, limit: int = 400, distance: float = GROUP_DISTANCE, reason: str = "") -> list[QuestionGroup]:
+    """Questions waiting for review (handed over, unsure, outside the knowledge base, asked again,
+    not helpful), similar ones together, biggest group first (agglomerative clustering, average
+    linkage on cosine distance); `reason` keeps only the questions of that review reason."""
+    rows = Message.objects.filter(role=Message.Role.CUSTOMER, needs_review=True)
+    if reason:
+        rows = rows.filter(review_reason=reason)
+    questions = list(rows.exclude(embedding=None).order_by("-id")[:limit])
     if not questions:
         return []
     replies = {m.reply_to_id: m for m in Message.objects.filter(reply_to__in=questions)}
@@ -110,6 +115,23 @@ def review_groups(*, limit: int = 400, distance: float = GROUP_DISTANCE) -> list
     return groups
 
 
+# --- the open-intent check -----------------------------------------------------------------------
+def open_intent_status(refusal_rate: float) -> dict | None:
+    """The active version's open-intent detector as the settings page shows it: the threshold for
+    `refusal_rate` and the calibration curve (refused share of held-out known questions vs
+    threshold); None when the active version has no detector."""
+    loaded = assistant().intent_models.get()
+    detector = getattr(loaded.model, "open_detector", None) if loaded else None
+    if detector is None:
+        return None
+    curve = detector.curve
+    threshold = curve.threshold_for(refusal_rate) if refusal_rate > 0 else None
+    return {"version": loaded.version, "threshold": threshold, "refusal_rate": refusal_rate, "n": curve.n,
+            "score": curve.score, "method": detector.config.method,
+            "sampling_error": curve.sampling_error(refusal_rate) if refusal_rate > 0 else 0.0,
+            "points": [[round(t, 5), round(r, 5)] for r, t in zip(curve.rates, curve.thresholds)]}
+
+
 # --- analytics ---------------------------------------------------------------------------------
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
@@ -130,23 +152,42 @@ def analytics(*, days: int = 30) -> dict:
                              .values_list("day", "n"))
     helpful_per_day = {row["day"]: row for row in feedback.annotate(day=TruncDate("created_at")).values("day")
                        .annotate(n=Count("id"), ok=Count("id", filter=Q(feedback=Message.Feedback.HELPFUL)))}
+    kinds_per_day = {row["day"]: row for row in replies.annotate(day=TruncDate("created_at")).values("day")
+                     .annotate(open=Count("id", filter=Q(source=Message.Source.OPEN)),
+                               smalltalk=Count("id", filter=Q(source=Message.Source.SMALLTALK)))}
     today = timezone.localdate()
     series = []
     for offset in range(days - 1, -1, -1):
         day = today - timedelta(days=offset)
         row = per_day.get(day, {"n": 0, "handed": 0})
         fb = helpful_per_day.get(day, {"n": 0, "ok": 0})
+        kinds = kinds_per_day.get(day, {"open": 0, "smalltalk": 0})
         series.append({
             "day": day.isoformat(), "conversations": row["n"], "questions": questions_per_day.get(day, 0),
+            "open": kinds["open"], "smalltalk": kinds["smalltalk"],
             "handoff_rate": _rate(row["handed"], row["n"]),
             "containment_rate": _rate(row["n"] - row["handed"], row["n"]),
             "helpful_rate": _rate(fb["ok"], fb["n"]),
         })
-    top_intents = list(replies.exclude(intent="").values("intent").annotate(n=Count("id")).order_by("-n", "intent")[:10])
+    top_intents = list(replies.exclude(intent="").exclude(source__in=(Message.Source.OPEN, Message.Source.SMALLTALK))
+                       .values("intent").annotate(n=Count("id")).order_by("-n", "intent")[:10])
     sources = dict(replies.values_list("source").annotate(n=Count("id")).order_by("source"))
+    n_replies = sum(sources.values())
+    smalltalk_kinds = dict(replies.filter(source=Message.Source.SMALLTALK).values_list("intent")
+                           .annotate(n=Count("id")).order_by("intent"))
+    missed = dict(Message.objects.filter(role=Message.Role.CUSTOMER, created_at__gte=since, review_reason__in=(
+        Message.ReviewReason.NOT_HELPFUL, Message.ReviewReason.ASKED_AGAIN)).values_list("review_reason")
+        .annotate(n=Count("id")).order_by("review_reason"))
     return {
         "days": days, "conversations": total, "questions": sum(questions_per_day.values()),
         "replies": replies.count(), "handoff_rate": _rate(handed, total),
         "containment_rate": _rate(total - handed, total), "helpful_rate": _rate(helpful, feedback.count()),
         "feedback_count": feedback.count(), "series": series, "top_intents": top_intents, "sources": sources,
+        # Outside the knowledge base (answered with what the assistant can help with) and small talk.
+        "open_count": sources.get(Message.Source.OPEN, 0), "open_rate": _rate(sources.get(Message.Source.OPEN, 0), n_replies),
+        "smalltalk_count": sources.get(Message.Source.SMALLTALK, 0),
+        "smalltalk_rate": _rate(sources.get(Message.Source.SMALLTALK, 0), n_replies), "smalltalk_kinds": smalltalk_kinds,
+        # Answers that probably missed: marked not helpful, or asked again in other words right after.
+        "not_helpful_count": missed.get(Message.ReviewReason.NOT_HELPFUL, 0),
+        "asked_again_count": missed.get(Message.ReviewReason.ASKED_AGAIN, 0),
     }

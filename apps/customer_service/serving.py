@@ -6,6 +6,10 @@
    retrieval already computed, so understanding a message costs one encoder pass; any other
    artifact (full or LoRA fine-tuning, an ONNX backend later) goes through ClassifierPredictor
    behind the same `IntentModel` seam;
+ - the version's open-intent detector (ml_core.open_intent, fitted at training on the same
+   shared embedding: services.training.open_intent_fit), loaded with the model: is the message
+   like any known intent at all?
+ - the small-talk matcher (smalltalk.py): the example phrases' embeddings;
  - the knowledge index: a faiss index of every active entry's example questions and answer,
    built from the vectors stored in the database and brought up to date incrementally
    whenever the knowledge base's revision changes (only changed rows are read).
@@ -17,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 from django.conf import settings
@@ -26,6 +30,7 @@ from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
 
 from .cascade import Hit, RetrievalCalibration
+from .smalltalk import SmallTalkMatcher, example_phrases
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,9 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 # --- the intent model seam --------------------------------------------------------------------
 class IntentModel(Protocol):
     labels: list[str]
+    # The version's open-intent detector (ml_core.open_intent.OpenIntentDetector), None when the
+    # version has none (trained before detectors existed).
+    open_detector: Any
 
     def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
         """(intent, calibrated probability), likeliest first. `embedding`: the raw sentence embedding."""
@@ -99,6 +107,8 @@ def _top(probabilities: np.ndarray, labels: list[str], top_k: int) -> list[tuple
 
 class EmbeddingHeadIntentModel:
     """A `head` classifier (logistic regression on frozen embeddings) applied to the shared embedding."""
+
+    open_detector = None
 
     def __init__(self, labels: list[str], weight: np.ndarray, bias: np.ndarray, temperature: float,
                  normalize: bool) -> None:
@@ -122,6 +132,8 @@ class EmbeddingHeadIntentModel:
 class PredictorIntentModel:
     """Any classifier artifact through ml_core's ClassifierPredictor (its own encoder pass)."""
 
+    open_detector = None
+
     def __init__(self, predictor) -> None:
         self.predictor = predictor
         self.labels = list(predictor.labels)
@@ -131,7 +143,21 @@ class PredictorIntentModel:
 
 
 def intent_model_load(folder: Path, version: ModelVersion | None = None) -> IntentModel:
-    """The cheapest faithful way to serve an intent artifact in this process."""
+    """The cheapest faithful way to serve an intent artifact in this process, with its open-intent
+    detector when the version has one."""
+    model = _intent_classifier_load(folder)
+    model.open_detector = open_detector_load(folder)
+    return model
+
+
+def open_detector_load(folder: Path):
+    """The open-intent detector saved beside a model (None when the version has none)."""
+    from ml_core.open_intent import OpenIntentDetector, is_detector_folder
+
+    return OpenIntentDetector.load(folder) if is_detector_folder(folder) else None
+
+
+def _intent_classifier_load(folder: Path) -> IntentModel:
     from ml_core.backbone import resolve_backbone
     from ml_core.training.model import HEAD_FILE, read_artifact_config
 
@@ -354,6 +380,22 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start:start + size]
 
 
+_blas = None
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread. A message's products (the intent head,
+    the open-intent detector's similarities, small talk) are tiny: waking BLAS's thread pool on a
+    busy machine costs 5-10 ms per message instead of 0.5 (measured on the 2-core machine with
+    the Bitext detector), and concurrent requests share the cores better anyway."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
 # --- the process-wide assistant ---------------------------------------------------------------
 @dataclass
 class Understanding:
@@ -363,6 +405,12 @@ class Understanding:
     model_version: int | None  # the version number (v3), as replies store it
     encode_ms: float
     model_version_id: int | None = None  # the ModelVersion row
+    open_score: float | None = None  # the open-intent detector's score (None: no detector, or the check is off)
+    open_threshold: float | None = None  # messages scoring below it are open
+
+    @property
+    def unit_embedding(self) -> np.ndarray:
+        return normalise(self.embedding)[0]
 
 
 class Assistant:
@@ -372,6 +420,8 @@ class Assistant:
         self.intent_models: ActiveModelCache[IntentModel] = ActiveModelCache(SCENARIO, intent_model_load)
         self.index = KnowledgeIndex()
         self._threads_pinned = False
+        self._smalltalk: tuple[tuple, SmallTalkMatcher] | None = None
+        self._smalltalk_lock = threading.Lock()
 
     def _pin_threads(self) -> None:
         """One intra-op thread for torch in a serving process: a message is a few dozen tokens, so
@@ -385,17 +435,49 @@ class Assistant:
             torch.set_num_threads(SERVING_THREADS)
             self._threads_pinned = True
 
-    def understand(self, text: str, top_k: int = 3) -> Understanding:
+    def understand(self, text: str, top_k: int = 3, refusal_rate: float = 0.0) -> Understanding:
+        """Embed once; the intents, the nearest knowledge-base texts and, with `refusal_rate` > 0,
+        the open-intent score and the threshold that refuses that share of known questions."""
         self._pin_threads()
         self.index.sync()
         started = time.perf_counter()
         embedding = embed_texts([text])
         encode_ms = (time.perf_counter() - started) * 1000
         loaded = self.intent_models.get()
-        intents = loaded.model.predict(text, embedding, top_k=top_k) if loaded else []
-        hits = self.index.search(normalise(embedding), k=20)
+        with one_blas_thread():
+            intents = loaded.model.predict(text, embedding, top_k=top_k) if loaded else []
+            unit = normalise(embedding)
+            hits = self.index.search(unit, k=20)
+            open_score, open_threshold = self._open_check(loaded, unit, refusal_rate)
         return Understanding(embedding[0], intents, hits, loaded.version if loaded else None, encode_ms,
-                             loaded.version_id if loaded else None)
+                             loaded.version_id if loaded else None, open_score, open_threshold)
+
+    @staticmethod
+    def _open_check(loaded, unit: np.ndarray, refusal_rate: float) -> tuple[float | None, float | None]:
+        """(score, threshold) of the version's open-intent detector; (None, None) without one."""
+        detector = getattr(loaded.model, "open_detector", None) if loaded else None
+        if detector is None or refusal_rate <= 0:
+            return None, None
+        from ml_core.open_intent import OpenIntentError
+
+        try:
+            return float(detector.scores(unit)[0]), float(detector.threshold_for(refusal_rate))
+        except OpenIntentError as exc:  # e.g. an encoder of another dimension: answer without the check
+            log.warning("open-intent check skipped: %s", exc)
+            return None, None
+
+    def smalltalk_matcher(self, extra: dict[str, list[str]] | None = None) -> SmallTalkMatcher:
+        """The matcher of the built-in example phrases plus `extra` ones, embedded once per set of phrases."""
+        phrases = example_phrases(extra)
+        key = (self.index.model_name, tuple(phrases))
+        cached = self._smalltalk
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._smalltalk_lock:
+            if self._smalltalk is None or self._smalltalk[0] != key:
+                vectors = normalise(embed_texts([text for _, text in phrases]))
+                self._smalltalk = (key, SmallTalkMatcher(phrases, vectors))
+            return self._smalltalk[1]
 
     def warm_up(self) -> None:
         """Load the encoder, the model and the index now rather than on the first customer's message."""
@@ -403,6 +485,9 @@ class Assistant:
         self.index.sync(force=True)
         embed_texts(["hello"])
         self.intent_models.get()
+        from .services.smalltalk import smalltalk_extra_examples
+
+        self.smalltalk_matcher(smalltalk_extra_examples())
         from .models import AssistantSettings
 
         stored = AssistantSettings.objects.filter(pk=1).values_list("retrieval_precision", flat=True).first()

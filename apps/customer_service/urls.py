@@ -29,6 +29,7 @@ urlpatterns = [
     path("sites/<int:pk>/", views.site_edit, name="site_edit"),
     path("sites/<int:pk>/try/", views.site_try, name="site_try"),
     path("settings/", views.settings_view, name="settings"),
+    path("settings/small-talk/", views.smalltalk_view, name="smalltalk"),
     path("retrain/", views.retrain, name="retrain"),
     path("widget/frame/", views.widget_frame, name="widget_frame"),
 ]

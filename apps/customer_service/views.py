@@ -14,7 +14,7 @@ from apps.core.validation import is_ascii_integer
 from ml_core.errors import UserError
 
 from . import selectors
-from .forms import EntryForm, ImportForm, LabelForm, ReplyForm, SettingsForm, SiteForm, TeachForm
+from .forms import EntryForm, ImportForm, LabelForm, ReplyForm, SettingsForm, SiteForm, SmallTalkForm, TeachForm
 from .models import Conversation, KBEntry, Message, Site
 from .serving import SCENARIO, assistant
 from .services.chat import assistant_settings, assistant_settings_update, entry_refs
@@ -31,6 +31,7 @@ from .services.console import (
 )
 from .services.kb import KBError, kb_entry_create, kb_entry_delete, kb_entry_update, kb_pending_count
 from .services.kb_io import kb_export_lines, kb_import_file
+from .services.smalltalk import SmallTalkError, smalltalk_reply_update, smalltalk_rows
 from .services.training import intent_retrain_start
 from .services.widget import origin_allowed, widget_token_issue
 
@@ -47,6 +48,7 @@ def _model_status() -> dict:
     calibration = index.ensure_calibrated(found.retrieval_precision)
     return {"active": active, "entries": len(index.entries), "vectors": len(index.vectors or ()),
             "pending": kb_pending_count(), "calibration": calibration, "settings": found,
+            "open_intent": selectors.open_intent_status(found.open_intent_refusal_rate),
             "training": Job.objects.filter(scenario=SCENARIO, state__in=Job.ACTIVE_STATES).first(),
             "last_error": assistant().intent_models.last_error}
 
@@ -177,10 +179,13 @@ def teach(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def review(request: HttpRequest) -> HttpResponse:
-    groups = selectors.review_groups()
+    reason = request.GET.get("reason", "")
+    if reason not in Message.ReviewReason.values:
+        reason = ""
+    groups = selectors.review_groups(reason=reason)
     replies = {q.pk: operator_reply_to(q) for g in groups for q in g.questions[:1]}
     return render(request, "customer_service/review.html", {
-        "groups": groups, "operator_replies": replies,
+        "groups": groups, "operator_replies": replies, "reason": reason, "reasons": Message.ReviewReason.choices,
         "entries": KBEntry.objects.filter(is_active=True).order_by("intent", "title")})
 
 
@@ -333,6 +338,27 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Saved; every serving process uses the new settings within seconds.")
             return redirect("customer_service:settings")
     return render(request, "customer_service/settings.html", {"form": form, "model": _model_status()})
+
+
+@admin_required
+def smalltalk_view(request: HttpRequest) -> HttpResponse:
+    """The answers to small talk (one form per kind; a POST saves the kind it names)."""
+    if request.method == "POST":
+        form = SmallTalkForm(request.POST)
+        if form.is_valid():
+            try:
+                smalltalk_reply_update(kind=form.cleaned_data["kind"], answer=form.cleaned_data["answer"],
+                                       examples=form.cleaned_data["examples"], updated_by=request.user)
+            except SmallTalkError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "Saved; every serving process answers with it within seconds.")
+                return redirect("customer_service:smalltalk")
+        else:
+            messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    kinds = [(row, SmallTalkForm(initial=row)) for row in smalltalk_rows()]
+    return render(request, "customer_service/smalltalk.html", {"forms": kinds},
+                  status=400 if request.method == "POST" else 200)
 
 
 @require_POST

@@ -388,6 +388,15 @@ AXES_RESET_ON_SUCCESS = False
 CUSTOMER_SERVICE_ENCODER = env.str("CUSTOMER_SERVICE_ENCODER", default="torch")
 CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_BYTES", default=50 * 2**20)
 CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS = env.int("CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS", default=100_000)
+# --- customer service: small talk and questions asked again (issue 16)
+# Cosine similarities of the chat encoder's sentence embeddings, measured with all-MiniLM-L6-v2
+# (another encoder may need other values): a short message this close to a small-talk phrase
+# (and closer than to any knowledge-base text) is small talk; a customer question this close to
+# the previous one, within the window, asks it again (the answer in between goes to review).
+CUSTOMER_SERVICE_SMALLTALK_SIMILARITY = env.float("CUSTOMER_SERVICE_SMALLTALK_SIMILARITY", default=0.6)
+CUSTOMER_SERVICE_REPHRASE_SIMILARITY = env.float("CUSTOMER_SERVICE_REPHRASE_SIMILARITY", default=0.7)
+CUSTOMER_SERVICE_REPHRASE_WINDOW_S = env.int("CUSTOMER_SERVICE_REPHRASE_WINDOW_S", default=180)
+# --- end customer service: small talk
 
 # --- Recommendation (apps/recommendation) ------------------------------------------------------
 # Items, users or events in one batch posted to the API (each request's body also stays under

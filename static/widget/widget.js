@@ -105,6 +105,20 @@
         options.appendChild(button);
       });
       item.appendChild(options);
+    } else if (message.role === "assistant" && message.source === "open") {
+      // Outside what the assistant knows: the reply offers a person, one click away.
+      var offer = document.createElement("div");
+      offer.className = "msg-actions";
+      var person = document.createElement("button");
+      person.type = "button";
+      person.className = "msg-person";
+      person.textContent = "Talk to a person";
+      person.addEventListener("click", function () {
+        person.disabled = true;
+        document.getElementById("chat-person").click();
+      });
+      offer.appendChild(person);
+      item.appendChild(offer);
     } else if (message.role === "assistant" && entries.length && message.source !== "handoff") {
       var sources = document.createElement("span");
       sources.className = "msg-sources";

@@ -199,6 +199,8 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
             trained["test"] = _test_figures(report)
             metrics.update({f"test_{k}": v for k, v in trained["test"].items()})
         metrics.update(_faithfulness(folder, data, device=result.metrics["device"], progress=progress))
+        if training.artifact_extras is not None:
+            metrics.update(training.artifact_extras(folder=folder, data=data, progress=progress))
         best = f", best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}" \
             if config.method != "head" else ""
         return BuiltArtifact(

@@ -12,12 +12,18 @@ whose answer the customer marked helpful. All of it is stored masked already. A 
 of it (stratified, fixed seed) is held out as the test set both versions are scored on.
 Before reading it, any entry or question without a vector from the current encoder is embedded,
 so the retrained model and the knowledge index describe the same knowledge base.
+
+Every version also gets its open-intent detector (`open_intent_fit`, the scenario's artifact
+extras): the chat loads it with the model to tell questions of no known intent.
 """
 from __future__ import annotations
 
 import logging
 import random
 from collections import Counter
+from pathlib import Path
+
+import numpy as np
 
 from apps.core.models import Job
 from apps.core.scenarios import TrainingData, get_scenario
@@ -108,6 +114,51 @@ def intent_training_data(params: dict | None = None) -> TrainingData:
     if skipped:
         log.info("intents with fewer than %d questions are left to retrieval: %s", MIN_PER_INTENT, skipped)
     return TrainingData(train=train, test=test)
+
+
+def known_text_vectors(texts: list[str], progress=None) -> np.ndarray:
+    """L2-normalised serving-encoder vectors of known questions: the stored vector of a knowledge-base
+    question with that text, else embedded now (labelled history keeps no vector of its own)."""
+    from ..serving import embed_texts, embedding_model_name, normalise, vector_from_bytes
+
+    stored: dict[str, bytes] = {}
+    for chunk_start in range(0, len(texts), 2000):
+        chunk = texts[chunk_start:chunk_start + 2000]
+        stored.update(KBExample.objects.filter(text__in=chunk, embedding_model=embedding_model_name())
+                      .exclude(embedding=None).values_list("text", "embedding"))
+    vectors: list[np.ndarray | None] = [vector_from_bytes(stored[t]) if t in stored else None for t in texts]
+    missing = [i for i, v in enumerate(vectors) if v is None]
+    if missing:
+        for i, vector in zip(missing, embed_texts([texts[i] for i in missing], progress=progress)):
+            vectors[i] = vector
+    return normalise(np.stack(vectors)) if vectors else np.zeros((0, 0), dtype=np.float32)
+
+
+def open_intent_fit(*, folder: Path, data: TrainingData, progress) -> dict[str, float]:
+    """The version's open-intent detector (ml_core.open_intent), saved in its artifact folder.
+
+    Fitted on the shared serving encoder's vectors of every known question (what the chat computes
+    for each message anyway, whatever the classifier's method), and calibrated by cross-fitting:
+    that encoder never learns these texts, so each fold's scores are those of held-out known
+    questions. The chat reads the threshold for the settings' refusal rate off the stored curve.
+    """
+    from ml_core.open_intent import OpenIntentConfig, OpenIntentDetector
+
+    from ..models import AssistantSettings
+
+    parts = [part for part in (data.train, data.valid, data.test) if part is not None]
+    texts = [t for part in parts for t in part.texts]
+    labels = [y for part in parts for y in part.labels]
+    progress(96.8, f"fitting the open-intent detector on {len(texts)} known questions")
+    rate = AssistantSettings.objects.filter(pk=1).values_list("open_intent_refusal_rate", flat=True).first()
+    if not rate:
+        rate = AssistantSettings._meta.get_field("open_intent_refusal_rate").default
+    # The embedding score alone (no logits): the same for every training method, and the chat
+    # computes it from the embedding it has anyway.
+    config = OpenIntentConfig(method="knn", k=1, logit_score=None, target_false_rejection=rate)
+    detector = OpenIntentDetector.fit(known_text_vectors(texts), labels, config=config)
+    detector.save(folder)
+    return {"open_intent_threshold": round(detector.threshold, 6), "open_intent_calibration_n": detector.curve.n}
 
 
 def intent_retrain_start(*, created_by=None, params: dict | None = None) -> Job:

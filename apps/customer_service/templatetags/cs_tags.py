@@ -24,3 +24,9 @@ def percent(value):
 @register.filter
 def split_csv(value):
     return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+@register.filter
+def words(value):
+    """how_are_you -> "how are you"."""
+    return str(value or "").replace("_", " ")

@@ -1,5 +1,6 @@
 """Customer-service fixtures: the tiny encoder as backbone, a small knowledge base written for
-these tests, a site, a trained intent model (the `head` method through ml_core), API clients."""
+these tests, a site, a trained intent model (the `head` method through ml_core, with its
+open-intent detector), API clients."""
 from __future__ import annotations
 
 import pytest
@@ -10,6 +11,7 @@ from apps.customer_service.models import Site
 from apps.customer_service.serving import SCENARIO, assistant, assistant_reset
 from apps.customer_service.services import chat
 from apps.customer_service.services.kb import EntryFields, kb_entry_create
+from apps.customer_service.services.smalltalk import smalltalk_forget
 
 ORIGIN = "https://shop.example"
 
@@ -35,14 +37,21 @@ def fresh_assistant():
     """Each test starts with no loaded model, index or cached settings (databases roll back)."""
     assistant_reset()
     chat.assistant_settings_forget()
+    smalltalk_forget()
     yield
     assistant_reset()
     chat.assistant_settings_forget()
+    smalltalk_forget()
 
 
 @pytest.fixture
 def tiny_backbone(settings, tiny_encoder_path) -> str:
     settings.ML_BACKBONE = str(tiny_encoder_path)
+    # The tiny random encoder puts every two texts at cosine 0.8-0.97: only identical texts count
+    # as the same small talk or the same question asked again (the real thresholds are measured
+    # on all-MiniLM-L6-v2: test_smalltalk_with_the_bundled_model).
+    settings.CUSTOMER_SERVICE_SMALLTALK_SIMILARITY = 0.9999
+    settings.CUSTOMER_SERVICE_REPHRASE_SIMILARITY = 0.9999
     return settings.ML_BACKBONE
 
 
@@ -67,7 +76,8 @@ def train_intent_version(*, activate: bool = True):
     """Train the `head` intent model on the knowledge base (ml_core's trainer) and register it."""
     from django.conf import settings
 
-    from apps.customer_service.services.training import intent_training_data
+    from apps.customer_service.services.training import intent_training_data, open_intent_fit
+    from ml_core.progress import no_progress
     from ml_core.training import ClassifierConfig, train_classifier
 
     data = intent_training_data({})
@@ -75,7 +85,8 @@ def train_intent_version(*, activate: bool = True):
 
     def build(folder):
         result = train_classifier(config, data.train, folder)
-        return BuiltArtifact(metrics={"accuracy": result.metrics["accuracy"]}, base_model=config.base_model)
+        extras = open_intent_fit(folder=folder, data=data, progress=no_progress)  # as the training job does
+        return BuiltArtifact(metrics={"accuracy": result.metrics["accuracy"], **extras}, base_model=config.base_model)
 
     version = model_version_create(scenario=SCENARIO, build=build)
     if activate:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.core.models import AuditEvent
-from apps.customer_service.models import AssistantSettings
+from apps.customer_service.models import DEFAULT_OPEN_INTENT_REPLY, AssistantSettings
 from apps.customer_service.services.chat import assistant_settings
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 def _form(**changes) -> dict:
     values = {"answer_threshold": "0.5", "clarify_margin": "0.15", "retrieval_precision": "0.9",
-              "handoff_intents": '["contact_human_agent"]', "generation_max_tokens": "120"}
+              "handoff_intents": '["contact_human_agent"]', "generation_max_tokens": "120",
+              "open_intent_refusal_rate": "0.05", "open_intent_reply": DEFAULT_OPEN_INTENT_REPLY}
     values.update(changes)
     return values
 
@@ -46,7 +47,8 @@ def test_the_console_and_the_back_office_record_the_same_event(admin_client):
     row = assistant_settings(fresh=True)
     admin_client.post("/customer-service/settings/", {
         "answer_threshold": "0.6", "clarify_margin": "0.15", "retrieval_precision": "0.9",
-        "handoff_intents": "contact_human_agent", "generation_max_tokens": "120"})
+        "handoff_intents": "contact_human_agent", "generation_max_tokens": "120",
+        "open_intent_refusal_rate": "0.05", "open_intent_reply": DEFAULT_OPEN_INTENT_REPLY})
     admin_client.post(f"/admin/customer_service/assistantsettings/{row.pk}/change/", _form(answer_threshold="0.65"))
     events = list(AuditEvent.objects.order_by("created_at").values_list("action", "target", "details"))
     assert events == [

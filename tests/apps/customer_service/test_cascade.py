@@ -1,7 +1,7 @@
 """Every branch of the answering cascade, with controlled intent probabilities and hits."""
 from __future__ import annotations
 
-from apps.customer_service.cascade import Hit, RetrievalCalibration, Thresholds, decide
+from apps.customer_service.cascade import Hit, RetrievalCalibration, Signals, Thresholds, decide
 
 THRESHOLDS = Thresholds(answer=0.5, clarify_margin=0.15, handoff_intents=frozenset({"contact_human_agent"}))
 CALIBRATION = RetrievalCalibration(threshold=0.7, points=((0.5, 0.4), (0.7, 0.9), (0.9, 0.99)))
@@ -61,3 +61,56 @@ def test_calibration_probability_is_a_step_function():
     assert CALIBRATION.probability(0.6) == 0.4
     assert CALIBRATION.probability(0.95) == 0.99
     assert CALIBRATION.probability(0.1) == 0.4
+
+
+# --- before the intent model: a person, small talk, open intent (issue 16) -----------------------
+OPEN = Signals(open_score=0.31, open_threshold=0.55)
+KNOWN = Signals(open_score=0.92, open_threshold=0.55)
+
+
+def run_with(signals, intents, hits=()):
+    return decide(intents=intents, hits=list(hits), thresholds=THRESHOLDS, retrieval=CALIBRATION,
+                  main_entry=MAIN.get, signals=signals)
+
+
+def test_an_open_message_is_never_answered_from_a_template():
+    # "do you sell bicycles?" got the delivery answer at 0.85.
+    decision = run_with(OPEN, [("track_order", 0.85), ("get_refund", 0.05)], [Hit(1, "track_order", 0.41)])
+    assert (decision.source, decision.entry_ids, decision.review) == ("open", [], "open")
+    assert "outside the known intents (score 0.310 < 0.550)" in decision.reason
+
+
+def test_an_open_message_may_still_be_answered_by_a_close_enough_text():
+    decision = run_with(OPEN, [("track_order", 0.85)], [Hit(8, "cancel_order", 0.82)])
+    assert (decision.source, decision.intent, decision.entry_ids, decision.review) == (
+        "retrieval", "cancel_order", [8], "")
+    assert decision.reason.startswith("outside the known intents")
+
+
+def test_an_open_message_is_not_asked_to_choose_between_two_intents():
+    decision = run_with(OPEN, [("get_refund", 0.42), ("cancel_order", 0.38)], [Hit(2, "get_refund", 0.6)])
+    assert decision.source == "open"
+
+
+def test_a_known_message_goes_through_the_cascade_as_before():
+    assert run_with(KNOWN, [("track_order", 0.91), ("get_refund", 0.05)]).source == "template"
+    unsure = run_with(KNOWN, [("track_order", 0.3), ("get_refund", 0.1)])
+    assert (unsure.source, unsure.review) == ("handoff", "handed_over")
+    assert run_with(KNOWN, [("get_refund", 0.42), ("cancel_order", 0.38)], [Hit(2, "get_refund", 0.6)]).review == "unclear"
+    # No detector (a version trained before detectors, or the check turned off): never open.
+    assert not Signals(open_score=None, open_threshold=0.5).is_open
+    assert not Signals(open_score=0.1, open_threshold=None).is_open
+
+
+def test_asking_for_a_person_wins_over_a_sure_intent():
+    decision = run_with(Signals(person_request="need a person"), [("track_order", 0.98)], [Hit(1, "track_order", 0.9)])
+    assert (decision.source, decision.intent, decision.entry_ids, decision.review) == (
+        "handoff", "contact_human_agent", [4], "")
+    assert decision.confidence == 1.0 and "“need a person”" in decision.reason
+
+
+def test_small_talk_is_answered_as_small_talk_whatever_the_classifier_says():
+    # "hello" was contact_human_agent at 0.91, and handed over.
+    decision = run_with(Signals(smalltalk_kind="greeting", smalltalk_score=1.0), [("contact_human_agent", 0.91)],
+                        [Hit(4, "contact_human_agent", 0.5)])
+    assert (decision.source, decision.intent, decision.entry_ids, decision.review) == ("smalltalk", "greeting", [], "")

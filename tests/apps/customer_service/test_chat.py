@@ -116,8 +116,13 @@ def test_asking_for_a_person_hands_over_with_the_intents_answer(site, kb, contro
     assert result["status"] == "waiting"
     assert not Message.objects.get(pk=result["message_id"]).needs_review  # understood, just wants a person
     assistant_settings_update(values={"handoff_intents": []})
-    other = chat_message_handle(site=site, text="human please")
+    # An intent that no longer goes to a person is answered like any other...
+    other = chat_message_handle(site=site, text="which staff work at the help desk")
     assert other["reply"]["source"] == "template"
+    # ...but a message that asks for a person still reaches one (no entry: the plain handoff text).
+    asked = chat_message_handle(site=site, text="human please")
+    assert (asked["reply"]["source"], asked["reply"]["entries"], asked["status"]) == ("handoff", [], "waiting")
+    assert asked["reply"]["text"] == "I've asked a colleague to join the conversation. They will reply here shortly."
 
 
 def test_training_data_is_the_knowledge_base_plus_labelled_history(site, kb, controlled):

@@ -119,14 +119,19 @@ def test_operator_takes_replies_labels_and_teaches(operator_client, conversation
 def test_admin_settings_sites_and_retraining(admin_client, kb):
     saved = admin_client.post("/customer-service/settings/", {
         "answer_threshold": "0.6", "clarify_margin": "0.1", "retrieval_precision": "0.95",
-        "handoff_intents": "contact_human_agent, complaint", "generation_max_tokens": "100"})
+        "handoff_intents": "contact_human_agent, complaint", "generation_max_tokens": "100",
+        "open_intent_refusal_rate": "0.02", "open_intent_reply": "Not my field. I know about {{Topics}}."})
     assert saved.status_code == 302
     settings_row = AssistantSettings.objects.get()
     assert (settings_row.answer_threshold, settings_row.handoff_intents) == (0.6, ["contact_human_agent", "complaint"])
+    assert (settings_row.open_intent_refusal_rate, settings_row.open_intent_reply) == (
+        0.02, "Not my field. I know about {{Topics}}.")
     refused = admin_client.post("/customer-service/settings/", {
         "answer_threshold": "1.5", "clarify_margin": "0.1", "retrieval_precision": "0.95",
-        "generation_max_tokens": "100"})
-    assert refused.status_code == 200 and "must be between 0 (exclusive) and 1" in refused.content.decode()
+        "generation_max_tokens": "100", "open_intent_refusal_rate": "0.7", "open_intent_reply": "x"})
+    page = refused.content.decode()
+    assert refused.status_code == 200 and "must be between 0 (exclusive) and 1" in page
+    assert "must be between 0 and 0.5 (a share: 0.05 is 5 %)" in page
 
     created = admin_client.post("/customer-service/sites/new/", {
         "name": "Blog", "allowed_origins": "https://Blog.Example:443/\nhttp://localhost:8080",

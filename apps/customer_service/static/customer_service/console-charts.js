@@ -3,7 +3,8 @@
   "use strict";
   function data(id) { var el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; }
   var COLORS = ["#1f4e79", "#2e8540", "#b7791f", "#c0392b", "#2c6ea6", "#8a5fbf", "#66707c", "#2a9d8f", "#e76f51", "#264653"];
-  var SOURCE_COLORS = { template: "#2e8540", retrieval: "#2c6ea6", clarify: "#b7791f", generated: "#8a5fbf", handoff: "#c0392b" };
+  var SOURCE_COLORS = { template: "#2e8540", retrieval: "#2c6ea6", clarify: "#b7791f", generated: "#8a5fbf", handoff: "#c0392b",
+                        open: "#e76f51", smalltalk: "#66707c" };
 
   function draw() {
     var series = data("cs-series") || [], intents = data("cs-intents") || [], sources = data("cs-sources") || {};
@@ -14,7 +15,9 @@
       if (kind === "volume") {
         config = { type: "bar", data: { labels: days, datasets: [
           { label: "conversations", data: series.map(function (r) { return r.conversations; }), backgroundColor: COLORS[0] },
-          { label: "questions", data: series.map(function (r) { return r.questions; }), backgroundColor: COLORS[4] }] },
+          { label: "questions", data: series.map(function (r) { return r.questions; }), backgroundColor: COLORS[4] },
+          { label: "outside the knowledge base", data: series.map(function (r) { return r.open || 0; }), backgroundColor: COLORS[3] },
+          { label: "small talk", data: series.map(function (r) { return r.smalltalk || 0; }), backgroundColor: COLORS[5] }] },
           options: base };
       } else if (kind === "rates") {
         var pct = function (key) { return series.map(function (r) { return r[key] === null ? null : 100 * r[key]; }); };
@@ -45,6 +48,21 @@
             borderColor: COLORS[2], backgroundColor: COLORS[2], borderDash: [2, 3], pointRadius: 0 }] },
           options: Object.assign({ scales: { x: { type: "linear", title: { display: true, text: "similarity of the nearest text" } },
                                              y: { min: 0, max: 1, title: { display: true, text: "probability" } } } }, base) };
+      }
+      if (kind === "open-calibration") {
+        var curve = data("cs-open-calibration") || [];
+        var chosen = parseFloat(canvas.dataset.threshold), share = parseFloat(canvas.dataset.target);
+        var datasets = [{ label: "share of known questions refused", data: curve.map(function (p) { return { x: p[0], y: p[1] }; }),
+          borderColor: COLORS[0], backgroundColor: COLORS[0], pointRadius: 0 }];
+        if (!isNaN(chosen)) {
+          datasets.push({ label: "threshold " + chosen.toFixed(3), data: [{ x: chosen, y: 0 }, { x: chosen, y: 1 }],
+            borderColor: COLORS[3], backgroundColor: COLORS[3], borderDash: [5, 4], pointRadius: 0 });
+          datasets.push({ label: "at most " + (100 * share).toFixed(1) + " % refused", data: [{ x: curve.length ? curve[0][0] : 0, y: share }, { x: chosen, y: share }],
+            borderColor: COLORS[2], backgroundColor: COLORS[2], borderDash: [2, 3], pointRadius: 0 });
+        }
+        config = { type: "line", data: { datasets: datasets },
+          options: Object.assign({ scales: { x: { type: "linear", title: { display: true, text: "threshold (score of the message)" } },
+                                             y: { min: 0, max: 1, title: { display: true, text: "known questions refused" } } } }, base) };
       }
       if (config) { new window.Chart(canvas, config); }
     });
