@@ -185,8 +185,7 @@ def _check_upload_size(form: forms.Form, upload) -> None:
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a header (text required; title, source, url, published_at, language, "
-                                     "tickers optional) or JSON Lines with the same fields")
+    file = forms.FileField(help_text="A CSV file with a header row, or JSON Lines; its fields are listed under Format")
     source = forms.CharField(required=False, max_length=200, help_text="Source of rows that name none")
     backfill = forms.BooleanField(required=False, label="History back-fill: do not raise alerts")
 

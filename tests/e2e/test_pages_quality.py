@@ -1,0 +1,187 @@
+"""Every page of every console, in a real browser, on the seeded demo plus the figures a trained
+suite stores (job parameters and results, model metrics, scored documents, an alert): axe-core
+finds no serious or critical accessibility violation, and the visible text shows no raw machine
+value ({' , [' , None, True/False, 5+ decimals, snake_case labels). Then what issue 18 named in
+particular: visible "Why?" buttons, one colour per topic and per model across charts, axes with
+headroom, a week drawn per day, a jobs table that fits its card, no favicon 404.
+
+Pages other sessions own (the customer service console, the model registry and version pages,
+the finance feeds page, the job status block) are checked too; what fails there is reported as an
+expected failure naming the page, not hidden.
+"""
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from apps.core.models import Job, ModelVersion
+from apps.core.services.demo import demo_content_seed
+from apps.finance_sentiment.models import Alert, AlertRule, Document, Topic
+from apps.finance_sentiment.services.trends import deltas_add, trends_apply
+from tests.e2e.conftest import login
+from tests.e2e.page_quality import axe_violations, console_pages, raw_values
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# What a trained suite stores, as the demo's workers wrote it (figures from a `make run`).
+RECOMMENDER_METRICS = {
+    "map": 0.2619047619047619, "ndcg@10": 0.3963644828228256, "precision@10": 0.13333333333333336,
+    "recall@10": 0.6666666666666666, "coverage": 1.0, "train_s": 0.78,
+    "models": {name: {"model": name, "map": 0.1 + n / 10, "ndcg@10": 0.18 + n / 10, "precision@10": 0.0666666666666667,
+                      "recall@10": 0.3333333333333333, "users": 12, "coverage": 0.5625, "diversity": 1.0166120092910536,
+                      "novelty": 1.9131864379039276, "train_s": 0.0}
+               for n, name in enumerate(["popularity", "item_knn", "als", "content", "hybrid"])},
+    "weights": {"als": 0.2562, "content": 0.6519, "item_knn": 0.014, "popularity": 0.078},
+}
+CLASSIFIER_METRICS = {"accuracy": 0.8333333333333334, "macro_f1": 0.7777777777777777, "ece": 0.14331413557132083,
+                      "n_train": 49, "n_valid": 12, "world_size": 1, "faithfulness_p": 1.8527561707060158e-09}
+
+
+@pytest.fixture
+def demo_world(admin_user, operator_user):
+    """The demo as seeded, with the jobs, versions, scores and alert its workers would add."""
+    demo_content_seed(stdout=io.StringIO())
+    now = timezone.now()
+    Job.objects.all().update(state=Job.State.SUCCEEDED, progress=100, finished_at=now, message="Done",
+                             metrics={"load_s": 1.234567, "texts_per_s": 8.512345},
+                             result={"model_version_id": None, "version": 1, "activated": True})
+    Job.objects.create(kind="core.encoder_check", title="Encoder check", state=Job.State.FAILED, finished_at=now,
+                       params={"rounds": 8}, error="The encoder could not be loaded: no such folder.")
+    for scenario, metrics in [("recommendation.hybrid", RECOMMENDER_METRICS),
+                              ("finance_sentiment.sentiment", CLASSIFIER_METRICS),
+                              ("customer_service.intent", CLASSIFIER_METRICS)]:
+        ModelVersion.objects.create(scenario=scenario, version=1, artifact_path=f"{scenario}/v1", sha256="a" * 64,
+                                    metrics=metrics, activation_decision="manual",
+                                    activation_reason="Left to a person: the evaluation set is too small to decide.")
+    # Scored documents, one of them neutral with a score that rounds to zero from below.
+    topics = list(Topic.objects.filter(is_active=True))
+    deltas: dict = {}
+    for n, document in enumerate(Document.objects.order_by("-published_at")[:60]):
+        label = ("negative", "neutral", "positive")[n % 3]
+        score = {"negative": -0.8, "neutral": -0.001, "positive": 0.9}[label]
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.SCORED, sentiment=label, score=score, p_negative=0.1, p_neutral=0.8, p_positive=0.1,
+            scored_at=now)
+        deltas_add(deltas, series=["all", topics[n % len(topics)].series], published_at=document.published_at,
+                   label=label, score=score)
+    trends_apply(deltas=deltas)
+    Alert.objects.create(rule=AlertRule.objects.first() or AlertRule.objects.create(name="Surge"),
+                         topic=topics[0], series=topics[0].series, metric="negative_share", granularity="hour",
+                         window_start=now - timedelta(hours=1), window_end=now, observed=0.8333333333333334,
+                         expected=0.123456789, sigma=0.0456789, z=15.5, volume=12, negative=10,
+                         peak_observed=0.8333333333333334, message="Negative share 83% in Earnings", last_seen_at=now)
+
+
+def signed_in(page, live_server, admin_user):
+    page.set_default_timeout(15_000)
+    login(page, live_server, admin_user.username, "pw-alice-admin")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    return page
+
+
+def page_problems(page, live_server, path: str, *, skip: str = "") -> list[str]:
+    response = page.goto(live_server.url + path)
+    assert response.status in (200, 404), (path, response.status)
+    page.wait_for_load_state("networkidle")
+    return [f"{path}: {p}" for p in axe_violations(page) + raw_values(page, skip=skip)]
+
+
+# Consoles this change answers for: every page must pass.
+OWN_CONSOLES = {"dashboard": "", "jobs": "#job-status", "finance": "#activation-policy",
+                "recommendation": "#activation-policy", "errors": ""}
+# Pages of other sessions, with what they own: failures there are expected failures, named.
+OTHERS = {"customer_service": "the customer service console (apps/customer_service)",
+          "registry": "the model registry and model version pages (templates/core/registry.html, "
+                      "model_version_detail.html)",
+          "finance_feeds": "the finance feeds page (feed_list.html)"}
+
+
+@pytest.mark.parametrize("console", list(OWN_CONSOLES))
+def test_every_page_of_the_console_is_accessible_and_shows_no_raw_value(page, live_server, admin_user, demo_world,
+                                                                        console):
+    signed_in(page, live_server, admin_user)
+    paths = console_pages()[console]
+    assert paths
+    problems = []
+    for path in paths:
+        problems += page_problems(page, live_server, path, skip=OWN_CONSOLES[console])
+    assert problems == []
+
+
+@pytest.mark.parametrize("console", list(OTHERS))
+def test_pages_of_other_consoles_are_checked_too(page, live_server, admin_user, demo_world, console):
+    signed_in(page, live_server, admin_user)
+    problems = []
+    for path in console_pages()[console]:
+        problems += page_problems(page, live_server, path)
+    if problems:
+        pytest.xfail(f"{OTHERS[console]}: " + "; ".join(problems))
+
+
+def test_parts_other_sessions_own_on_these_pages_are_checked_too(page, live_server, admin_user, demo_world):
+    """The job status block (templates/core/_job_status.html) and the activation verdict
+    (_activation_verdict.html) sit on the jobs and recommendation pages."""
+    signed_in(page, live_server, admin_user)
+    problems = []
+    pages = console_pages()
+    for path, part in [(p, "#job-status") for p in pages["jobs"][1:]] + \
+                      [(pages["recommendation"][-1], "#activation-policy")]:
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+        problems += [f"{path} {part}: {p}" for p in raw_values(page, within=part)]
+    if problems:
+        pytest.xfail("templates/core/_job_status.html or _activation_verdict.html: " + "; ".join(problems))
+
+
+def test_why_buttons_are_visible_and_charts_keep_one_colour_per_thing(page, live_server, admin_user, demo_world):
+    signed_in(page, live_server, admin_user)
+    not_found = []
+    page.on("response", lambda r: not_found.append(r.url) if r.status == 404 else None)
+
+    # "Why?" on a user's recommendations reads as a link on the white card, not white on white.
+    page.goto(f"{live_server.url}/recommendation/users/demo-ana/")
+    why = page.get_by_role("button", name="Why?").first
+    expect(why).to_be_visible()
+    color = why.evaluate("(el) => getComputedStyle(el).color")
+    assert color not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), color
+
+    # Finance: a week per day, a topic keeps its colour in all three charts, room above ±1.
+    page.goto(f"{live_server.url}/finance/")
+    expect(page.locator("#fin-charts")).to_have_attribute("data-loaded", "true")
+    charts = page.evaluate("""() => Object.fromEntries(["fin-score-chart", "fin-share-chart", "fin-volume-chart"]
+        .map((id) => { const chart = Chart.getChart(id);
+                       return [id, { labels: chart.data.labels.length, yMax: chart.scales.y.max, yMin: chart.scales.y.min,
+                                     colors: Object.fromEntries(chart.data.datasets.map((d) => [d.key, d.backgroundColor])) }]; }))""")
+    assert charts["fin-score-chart"]["labels"] == 8  # seven days and today, not 168 hours
+    assert charts["fin-score-chart"]["yMax"] > 1 and charts["fin-score-chart"]["yMin"] < -1
+    assert charts["fin-share-chart"]["yMax"] > 1 and charts["fin-share-chart"]["yMin"] < 0
+    volume = charts["fin-volume-chart"]["colors"]
+    assert len(volume) >= 2 and "all" not in volume
+    for key, colour in volume.items():
+        assert charts["fin-score-chart"]["colors"][key] == charts["fin-share-chart"]["colors"][key] == colour, key
+    assert len(set(volume.values())) == len(volume)  # topics differ from one another
+
+    # Recommendation: a model has the same colour in the models chart and the blend weights.
+    version = ModelVersion.objects.get(scenario="recommendation.hybrid")
+    page.goto(f"{live_server.url}/recommendation/versions/{version.pk}/")
+    colours = page.evaluate("""() => {
+      const bars = Chart.getChart("rec-models-chart"), doughnut = Chart.getChart("rec-weights-chart");
+      return { bars: Object.fromEntries(bars.data.datasets.map((d) => [d.label, d.backgroundColor])),
+               doughnut: Object.fromEntries(doughnut.data.labels.map((l, i) => [l, doughnut.data.datasets[0].backgroundColor[i]])) };
+    }""")
+    shared = set(colours["bars"]) & set(colours["doughnut"])
+    assert len(shared) == 4
+    assert {name: colours["bars"][name] for name in shared} == {name: colours["doughnut"][name] for name in shared}
+
+    # The dashboard's recent jobs stay inside their card.
+    page.goto(f"{live_server.url}/")
+    card = page.locator(".dash-jobs")
+    overflow = card.evaluate("(el) => el.querySelector('table').getBoundingClientRect().right"
+                             " - el.getBoundingClientRect().right")
+    assert overflow <= 0
+    expect(page.locator("[data-attention=failed_jobs] .attention-count")).to_have_text("1")
+    assert not_found == []  # the favicon included
