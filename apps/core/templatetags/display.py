@@ -26,6 +26,7 @@ KNOWN_LABELS = {
 # Suffixes that say a unit: shown after the words ("train_s" -> "Train (s)").
 UNIT_SUFFIXES = {"s": "s", "ms": "ms", "mb": "MB", "bytes": "bytes", "pct": "%"}
 _WORD_SPLIT = re.compile(r"[_\-\s.]+")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -130,9 +131,18 @@ def human_value(value) -> str:
     if isinstance(value, Number):
         return sig3(value)
     if isinstance(value, dict):
-        return "; ".join(f"{humanize_label(k)}: {human_value(v)}" for k, v in value.items()) or "–"
+        parts = []
+        for key, item in value.items():
+            if isinstance(item, dict):  # {"config": {"method": "head"}} -> Config (method: head)
+                inner = ", ".join(f"{humanize_label(k).lower()}: {human_value(v)}" for k, v in item.items())
+                parts.append(f"{humanize_label(key)} ({inner or '–'})")
+            else:
+                parts.append(f"{humanize_label(key)}: {human_value(item)}")
+        return "; ".join(parts) or "–"
     if isinstance(value, (list, tuple, set)):
         return ", ".join(human_value(v) for v in value) or "–"
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):  # "if_better" -> "if better"
+        return value.replace("_", " ")
     return str(value)
 
 

@@ -45,6 +45,8 @@ def test_human_value_renders_json_fields_without_python_reprs():
     assert text == "N train: 49; Calibrated: yes; Base: –; Tastes: Cooking, Garden; Accuracy: 0.833"
     for raw in ("{'", "['", "None", "True", "0.8333"):
         assert raw not in text
+    assert human_value({"config": {"method": "head", "epochs": 3}, "activate": "if_better"}) == \
+        "Config (method: head, epochs: 3); Activate: if better"
 
 
 def test_the_filters_load_in_a_template():

@@ -88,7 +88,7 @@ def test_dashboard_feed_and_document_page(operator_client, sentiment_model, topi
 
     document = Document.objects.get(title="Lender slumps")
     detail = operator_client.get(f"/finance/documents/{document.pk}/").content.decode()
-    assert "finance_sentiment.sentiment v1" in detail and 'id="explanation"' in detail and "ABC" in detail
+    assert "the sentiment model v1" in detail and 'id="explanation"' in detail and "ABC" in detail
     assert re.search(r"negative\s+-[01]\.\d\d", detail)
     response = operator_client.post(f"/finance/documents/{document.pk}/label/", {"label": "neutral", "topic": "none"})
     assert response.status_code == 302
