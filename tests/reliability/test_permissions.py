@@ -36,7 +36,7 @@ ADMIN_ONLY = {
     "finance_sentiment:models", "finance_sentiment:labelled_set_upload", "finance_sentiment:labelled_set_delete",
     "finance_sentiment:retrain", "finance_sentiment:rescore", "finance_sentiment:api_key_create",
     "finance_sentiment:api_key_revoke", "customer_service:site_new",
-    "customer_service:site_edit", "customer_service:settings",
+    "customer_service:site_edit", "customer_service:settings", "customer_service:smalltalk",
     "customer_service:retrain", "recommendation:retrain", "control_policy_update", "control_retention_update",
     "control_retention_run", "model_version_shadow_start", "shadow_stop", "encoder_check_start",
     "model_version_activate", "classifier_train_start", "classifier_tune_start", "model_version_robustness_start",
