@@ -20,9 +20,9 @@ from playwright.sync_api import expect
 
 from apps.core.models import Job, ModelVersion
 from apps.core.services.demo import demo_content_seed
-from apps.finance_sentiment.models import Alert, AlertRule, Document, Topic
-from apps.finance_sentiment.services.trends import deltas_add, trends_apply
+from apps.finance_sentiment.models import Alert, AlertRule, Document, Topic, TrendBucket
 from tests.e2e.conftest import login
+from ml_core.timeseries import bucket_start
 from tests.e2e.page_quality import axe_violations, console_pages, raw_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -59,16 +59,21 @@ def demo_world(admin_user, operator_user):
                                     activation_reason="Left to a person: the evaluation set is too small to decide.")
     # Scored documents, one of them neutral with a score that rounds to zero from below.
     topics = list(Topic.objects.filter(is_active=True))
-    deltas: dict = {}
+    buckets: dict = {}
     for n, document in enumerate(Document.objects.order_by("-published_at")[:60]):
         label = ("negative", "neutral", "positive")[n % 3]
         score = {"negative": -0.8, "neutral": -0.001, "positive": 0.9}[label]
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.SCORED, sentiment=label, score=score, p_negative=0.1, p_neutral=0.8, p_positive=0.1,
             scored_at=now)
-        deltas_add(deltas, series=["all", topics[n % len(topics)].series], published_at=document.published_at,
-                   label=label, score=score)
-    trends_apply(deltas=deltas)
+        for series in ("all", topics[n % len(topics)].series):  # the trend rows scoring would add
+            for granularity in ("hour", "day"):
+                key = (series, granularity, bucket_start(document.published_at, granularity))
+                bucket = buckets.setdefault(key, TrendBucket(series=series, granularity=granularity, start=key[2]))
+                bucket.volume += 1
+                setattr(bucket, label, getattr(bucket, label) + 1)
+                bucket.score_sum += score
+    TrendBucket.objects.bulk_create(buckets.values())
     Alert.objects.create(rule=AlertRule.objects.first() or AlertRule.objects.create(name="Surge"),
                          topic=topics[0], series=topics[0].series, metric="negative_share", granularity="hour",
                          window_start=now - timedelta(hours=1), window_end=now, observed=0.8333333333333334,
