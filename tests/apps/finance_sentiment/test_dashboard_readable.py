@@ -36,8 +36,8 @@ def test_the_day_figures_count_by_publication_time_as_the_charts_do():
 def test_the_dashboard_says_what_it_counts(operator_client):
     ingest(1, 50)
     html = operator_client.get("/finance/").content.decode()
-    assert "documents published in the last 24 h" in html and "2 stored, 2 waiting for a score" in html
-    assert "Documents count in the UTC day they were published in" in html
+    assert "documents published in the last 24 h, 0 of them scored (2 stored, 2 waiting for a score)" in html
+    assert "The charts count scored documents in the UTC day they were published in" in html
 
 
 def test_a_week_is_drawn_per_day_unless_hours_are_asked_for(operator_client):

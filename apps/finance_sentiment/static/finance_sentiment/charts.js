@@ -36,7 +36,8 @@
     build("fin-share-chart", "line", "Share of negative documents",
           { min: -0.05, max: 1.05, afterBuildTicks: fixedTicks([0, 0.25, 0.5, 0.75, 1]), ticks: { callback: percent } },
           (p) => p.negative_share, percent);
-    build("fin-volume-chart", "bar", "Documents published per bucket", { beginAtZero: true, ticks: { precision: 0 } },
+    build("fin-volume-chart", "bar", `Scored documents per ${box.dataset.bucket} of publication`,
+          { beginAtZero: true, ticks: { precision: 0 } },
           (p) => p.volume, (v) => String(v));
 
     const refresh = () => {
