@@ -5,7 +5,9 @@ model trained by the suite's job with the bundled encoder): the five messages a 
  - "what is your phone number?": a sensible answer (the contact entry), not the track-order one;
  - "hello": a greeting back, not handed over;
  - an in-scope question: answered from its entry;
- - "my package arrived damaged, I need a person please": handed over.
+ - "my package arrived damaged, I need a person please": handed over;
+and the admin's analytics count them, and the settings page draws the open-intent threshold on
+its calibration curve.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from playwright.sync_api import expect
 from apps.core.models import ModelVersion
 from apps.customer_service.models import Conversation, Message, Site
 from apps.customer_service.serving import SCENARIO, assistant_reset
+from tests.e2e.conftest import login
 from tests.e2e.test_customer_service_widget import other_origin_page  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -41,7 +44,8 @@ def demo_site(settings):
     assistant_reset()
 
 
-def test_the_demo_answers_the_five_messages_sensibly(page, live_server, demo_site, other_origin_page):  # noqa: F811
+def test_the_demo_answers_the_five_messages_sensibly(browser, page, live_server, demo_site, other_origin_page,  # noqa: F811
+                                                     admin_user):
     shop_origin = f"http://127.0.0.1:{other_origin_page.server_address[1]}"
     demo_site.allowed_origins += f"\n{shop_origin}"
     demo_site.save()
@@ -101,3 +105,20 @@ def test_the_demo_answers_the_five_messages_sensibly(page, live_server, demo_sit
     bicycle_question = Message.objects.get(conversation=conversation, text="do you sell bicycles?")
     assert (bicycle_question.needs_review, bicycle_question.review_reason) == (True, "open")
     assert not Message.objects.get(conversation=conversation, text="hello").needs_review
+
+    # The admin sees them counted, and the open-intent threshold drawn on its calibration curve.
+    console = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin = console.new_page()
+    admin.set_default_timeout(30_000)
+    login(admin, live_server, admin_user.username, "pw-alice-admin")
+    admin.goto(f"{live_server.url}/customer-service/analytics/")
+    expect(admin.locator("#cs-kpi-open .figure")).to_have_text("1")
+    expect(admin.locator("#cs-kpi-smalltalk .figure")).to_have_text("1")
+    admin.goto(f"{live_server.url}/customer-service/settings/")
+    expect(admin.locator("#cs-open-threshold")).to_be_visible()
+    drawn = admin.wait_for_function(
+        "() => { const c = document.querySelector('[data-cs-chart=open-calibration]');"
+        " const chart = c && Chart.getChart(c); return chart && chart.data.datasets.map(d => d.data.length); }")
+    curve, threshold_line, target_line = drawn.json_value()
+    assert curve > 100 and threshold_line == 2 and target_line == 2
+    console.close()
