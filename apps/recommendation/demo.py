@@ -1,7 +1,10 @@
-"""Demo catalogue and behaviour for the recommendation dashboard, written for this project.
+"""Demo catalogue, customers and events for the recommendation dashboard, written for this project.
 
-A small shop of films, books, kitchen and outdoor goods, games and audio, and a dozen customers
-with recognisable tastes, so the dashboard shows reasons that make sense. Idempotent.
+A small shop of films, books, kitchen and outdoor goods, games and audio; a dozen named customers
+with recognisable tastes, so the dashboard shows reasons that make sense, and 68 more shoppers
+generated from the same kinds of taste. With 80 customers the held-out evaluation has at least
+ACTIVATION_MIN_EVAL_USERS (50) test users, so the activation policy decides on the first model
+as on any other (no activate=always). Idempotent.
 """
 from __future__ import annotations
 
@@ -64,14 +67,29 @@ DEMO_CUSTOMERS = {
     "demo-lou": ["Crime", "Science fiction", "Books"],
 }
 KINDS = ["view", "view", "view", "click", "like", "purchase", "rating"]
+GENERATED_SHOPPERS = 68
 
 
-def _demo_events(rng: random.Random, now: dt.datetime) -> list[dict]:
+def demo_customers() -> dict[str, list[str]]:
+    """The named customers and the generated shoppers: each one of the named tastes, with one
+    category of it swapped for another now and then (deterministic)."""
+    rng = random.Random(11)
+    categories = sorted({c for *_rest, cats in DEMO_ITEMS for c in cats})
+    customers = dict(DEMO_CUSTOMERS)
+    for n in range(1, GENERATED_SHOPPERS + 1):
+        tastes = list(rng.choice(list(DEMO_CUSTOMERS.values())))
+        if rng.random() < 0.4:
+            tastes[rng.randrange(len(tastes))] = rng.choice([c for c in categories if c not in tastes])
+        customers[f"demo-shopper-{n:02d}"] = tastes
+    return customers
+
+
+def _demo_events(rng: random.Random, now: dt.datetime, customers: dict[str, list[str]]) -> list[dict]:
     events = []
-    for customer, tastes in DEMO_CUSTOMERS.items():
+    for customer, tastes in customers.items():
         liked = [item for item in DEMO_ITEMS if set(item[3]) & set(tastes)]
         other = [item for item in DEMO_ITEMS if item not in liked]
-        chosen = rng.sample(liked, min(len(liked), 7)) + rng.sample(other, 1)
+        chosen = rng.sample(liked, min(len(liked), rng.randint(6, 8))) + rng.sample(other, 1)
         for n, (item_id, *_rest) in enumerate(chosen):
             kind = rng.choice(KINDS)
             when = now - dt.timedelta(days=rng.randint(1, 90), minutes=n)
@@ -86,13 +104,14 @@ def _demo_events(rng: random.Random, now: dt.datetime) -> list[dict]:
 def seed_demo_content(*, stdout) -> None:
     items = [{"id": i, "title": t, "description": d, "categories": c} for i, t, d, c in DEMO_ITEMS]
     result = services.items_upsert(items=items)
-    users = services.users_upsert(users=[{"id": c, "attributes": {"tastes": t}} for c, t in DEMO_CUSTOMERS.items()])
-    now = dt.datetime(2025, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
-    events = services.interactions_record(events=_demo_events(random.Random(7), now))
+    customers = demo_customers()
+    users = services.users_upsert(users=[{"id": c, "attributes": {"tastes": t}} for c, t in customers.items()])
+    now = dt.datetime(2025, 1, 15, 12, 0, tzinfo=dt.UTC)
+    events = services.interactions_record(events=_demo_events(random.Random(7), now, customers))
     stdout.write(f"Recommendation: {result.created} new demo items, {users.created} new customers, "
                  f"{events.created} new events.")
     training = "recommendation.train_recommender"
     if not ModelVersion.objects.filter(scenario=services.SCENARIO).exists() and not Job.objects.filter(
             kind=training, state__in=Job.ACTIVE_STATES).exists():
-        job = services.recommender_retrain_start(params={"activate": "always"})
+        job = services.recommender_retrain_start(params={})  # the activation policy decides
         stdout.write(f"Queued the first recommender training ({job.pk}).")

@@ -116,7 +116,7 @@ def test_demo_content_is_ours_idempotent_and_queues_the_first_training(db):
 
     out = StringIO()
     seed_demo_content(stdout=out)
-    assert Item.objects.count() == 32 and EndUser.objects.filter(external_id__startswith="demo-").count() == 12
+    assert Item.objects.count() == 32 and EndUser.objects.filter(external_id__startswith="demo-").count() == 80
     assert Interaction.objects.count() > 80
     assert Job.objects.filter(kind="recommendation.train_recommender").count() == 1
     events = Interaction.objects.count()
