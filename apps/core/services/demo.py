@@ -6,8 +6,10 @@ An app provides demo content with a module `apps/<app>/demo.py` defining
 from __future__ import annotations
 
 import importlib
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
@@ -43,6 +45,33 @@ def demo_users_ensure(*, reset_passwords: bool = False) -> list[DemoCredential]:
                 user.save()
                 created.append(DemoCredential(username, password, role))
     return created
+
+
+def demo_passwords_path() -> Path:
+    from django.conf import settings
+
+    return Path(settings.VAR_DIR) / "demo-passwords.txt"
+
+
+def demo_passwords_write(credentials: list[DemoCredential], *, path: Path | None = None) -> Path:
+    """Keep the passwords `seed_demo` prints in a file only the owner can read (0600): the workers'
+    logs that `make run` starts scroll the printed lines away at once. Replaces an older file."""
+    path = path or demo_passwords_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "Demo users of the AI suite (written by manage.py seed_demo; delete this file when done):\n" + "".join(
+        f"  {c.role:<10} username: {c.username:<10} password: {c.password}\n" for c in credentials)
+    # Created 0600 before anything is written (no moment with wider rights), then renamed over the old one.
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(partial, 0o600)  # the umask may only narrow rights; say them exactly
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def demo_content_seed(*, stdout) -> list[str]:

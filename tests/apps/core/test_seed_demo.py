@@ -11,6 +11,12 @@ from apps.core.roles import is_admin, is_operator
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _var_dir(settings, tmp_path):
+    """seed_demo writes the passwords into VAR_DIR: never into a developer's own var/."""
+    settings.VAR_DIR = tmp_path / "var"
+
+
 def _seed(*args) -> str:
     out = StringIO()
     call_command("seed_demo", *args, stdout=out)
@@ -41,3 +47,26 @@ def test_seed_demo_creates_users_prints_passwords_once_and_queues_a_demo_job():
 
     reset = _seed("--reset-passwords", "--no-job")
     assert authenticate(username="admin", password=_password(reset, "admin"))
+
+
+def test_the_printed_passwords_are_also_in_a_file_only_the_owner_can_read(settings):
+    import stat
+
+    first = _seed("--no-job")
+    path = settings.VAR_DIR / "demo-passwords.txt"
+    assert f"also written to {path}, readable only by you" in first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    written = path.read_text()
+    for username in ("admin", "operator"):
+        assert f"username: {username:<10} password: {_password(first, username)}" in written
+        assert authenticate(username=username, password=_password(first, username))
+
+    again = _seed("--no-job")  # nothing new to say: the file stays, the output points to it
+    assert f"their passwords are in {path}" in again and path.read_text() == written
+
+    path.chmod(0o644)  # a reset replaces the file, with the owner's rights only again
+    reset = _seed("--reset-passwords", "--no-job")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"password: {_password(reset, 'admin')}" in path.read_text()
+    assert _password(reset, "admin") != _password(first, "admin")
+    assert [p.name for p in path.parent.iterdir()] == ["demo-passwords.txt"]  # no partial file left

@@ -1,7 +1,12 @@
 from django.core.management.base import BaseCommand
 
 from apps.core.models import Job
-from apps.core.services.demo import demo_content_seed, demo_users_ensure
+from apps.core.services.demo import (
+    demo_content_seed,
+    demo_passwords_path,
+    demo_passwords_write,
+    demo_users_ensure,
+)
 from apps.core.services.jobs import job_start
 from apps.core.tasks import encoder_check_job
 
@@ -21,8 +26,13 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("Demo users (these passwords are shown only now):"))
             for cred in credentials:
                 self.stdout.write(f"  {cred.role:<10} username: {cred.username:<10} password: {cred.password}")
+            path = demo_passwords_write(credentials)
+            self.stdout.write(f"  (also written to {path}, readable only by you: the workers' logs will scroll "
+                              "these lines away)")
         else:
-            self.stdout.write("Demo users exist already (new passwords: seed_demo --reset-passwords).")
+            kept = demo_passwords_path()
+            self.stdout.write("Demo users exist already (new passwords: seed_demo --reset-passwords)"
+                              + (f"; their passwords are in {kept}." if kept.exists() else "."))
         seeded = demo_content_seed(stdout=self.stdout)
         if seeded:
             self.stdout.write(f"Demo content seeded for: {', '.join(seeded)}")
