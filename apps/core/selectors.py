@@ -127,3 +127,61 @@ def attention_list(*, now=None) -> list[Attention]:
                            "model version waiting for a decision" if deciding == 1
                            else "model versions waiting for a decision", reverse("registry")))
     return items
+
+
+# --- pages whose data waits for a first model (h11, issue 17) ------------------------------------
+@dataclass(frozen=True)
+class ModelWait:
+    """Why a page's data is not there yet, for its banner (templates/core/_model_wait.html).
+
+    state: "training" (a job of the scenario's training queue is queued or running), "work" (a
+    model is active and a job of one of the page's `kinds` is at it, e.g. scoring the documents
+    that waited), "failed" (the last training failed), "not_activated" (trained, and the
+    activation policy left it to a person or refused it), "no_model" (nothing trained or started).
+    """
+
+    scenario: str
+    label: str
+    state: str
+    job: Job | None = None
+    version: ModelVersion | None = None
+    queued_s: float = 0.0  # how long the job has waited for a worker
+    ahead: Job | None = None  # the training the (one) training worker is busy with meanwhile
+
+    @property
+    def polls(self) -> bool:
+        return self.state in ("training", "work")
+
+
+def model_wait(*, scenario: str, kinds: tuple[str, ...] = (), now=None) -> ModelWait | None:
+    """The wait of a page that shows what `scenario`'s model produces, or None when nothing waits.
+
+    Without an active version: the newest training-queue job of the scenario (its progress while it
+    runs, its error when it failed), else the newest version's activation verdict. With one: an
+    active job of `kinds` in the scenario (the work the page's data waits for), if any.
+    """
+    from .tasking import routed_queue
+
+    registered = {s.key: s.label for s in all_scenarios()}
+    label = registered.get(scenario, scenario)
+    jobs = Job.objects.filter(scenario=scenario).order_by("-created_at")
+    if ModelVersion.objects.filter(scenario=scenario, is_active=True).exists():
+        job = jobs.filter(kind__in=kinds, state__in=Job.ACTIVE_STATES).first() if kinds else None
+        return ModelWait(scenario, label, "work", job=job) if job else None
+    training = next((j for j in jobs.filter(state__in=Job.ACTIVE_STATES)[:20] if routed_queue(j.kind) == "training"),
+                    None)
+    if training is not None:
+        if training.state != Job.State.QUEUED:
+            return ModelWait(scenario, label, "training", job=training)
+        ahead = next((j for j in Job.objects.filter(state=Job.State.RUNNING).order_by("started_at")
+                      if routed_queue(j.kind) == "training"), None)
+        return ModelWait(scenario, label, "training", job=training, ahead=ahead,
+                         queued_s=((now or timezone.now()) - training.created_at).total_seconds())
+    version = ModelVersion.objects.filter(scenario=scenario).order_by("-created_at").first()
+    last = next((j for j in jobs.exclude(state__in=Job.ACTIVE_STATES)[:20] if routed_queue(j.kind) == "training"),
+                None)
+    if last is not None and last.state == Job.State.FAILED and (version is None or version.created_at < last.created_at):
+        return ModelWait(scenario, label, "failed", job=last)
+    if version is not None:
+        return ModelWait(scenario, label, "not_activated", version=version)
+    return ModelWait(scenario, label, "no_model")

@@ -19,4 +19,5 @@ urlpatterns = [
     path("models/<int:pk>/compress/", views.model_version_compress_start, name="model_version_compress_start"),
     path("models/<str:scenario>/train/", views.classifier_train_start, name="classifier_train_start"),
     path("models/<str:scenario>/tune/", views.classifier_tune_start, name="classifier_tune_start"),
+    path("models/<str:scenario>/waiting/", views.model_wait_view, name="model_wait"),  # a page's banner (issue 17)
 ]

@@ -184,3 +184,25 @@ def model_version_compress_start(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("model_version_detail", pk=pk)
     return redirect("job_detail", job_id=job.pk)
+
+
+@operator_required
+def model_wait_view(request: HttpRequest, scenario: str) -> HttpResponse:
+    """The banner of a page whose data waits for a first model, polled by htmx while it waits
+    (templates/core/_waiting_for_model.html); when the wait is over, the page reloads itself."""
+    from .scenarios import all_scenarios
+    from .templatetags.waiting import parse_kinds
+
+    if scenario not in {s.key for s in all_scenarios()}:
+        raise Http404("No such scenario")
+    try:
+        kinds = parse_kinds(request.GET.get("kinds", ""))
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    wait = selectors.model_wait(scenario=scenario, kinds=kinds)
+    if wait is None or not wait.polls:
+        # Ready (or waiting for a person now): the whole page, not only its banner, has news.
+        response = render(request, "core/_model_wait.html", {"wait": wait, "ready": True})
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "core/_model_wait.html", {"wait": wait, "kinds": ",".join(kinds)})

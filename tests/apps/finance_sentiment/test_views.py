@@ -101,7 +101,7 @@ def test_dashboard_feed_and_document_page(operator_client, sentiment_model, topi
 
 
 def test_the_dashboard_says_when_no_model_serves(operator_client, tiny_backbone):
-    assert b"No sentiment model is serving" in operator_client.get("/finance/").content
+    assert b"No model yet</strong> (Finance sentiment" in operator_client.get("/finance/").content
 
 
 def test_admins_upload_labelled_sets_train_and_manage_keys(admin_client, tiny_backbone):
