@@ -11,16 +11,20 @@ of the decoder's RecursionError, a server error.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django import forms
 from django.conf import settings
+from django.db import models
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 
 from ml_core.data import JSONTooDeep, json_loads_bounded
 
-__all__ = ["JSONTooDeep", "LimitedJSONParser", "RequestTooLarge", "json_loads"]
+__all__ = ["BOUNDED_JSON_FORMFIELDS", "BoundedJSONFormField", "JSONTooDeep", "LimitedJSONParser", "RequestTooLarge",
+           "json_loads"]
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -31,6 +35,27 @@ class RequestTooLarge(exceptions.APIException):
 def json_loads(text: str | bytes, **options: Any) -> Any:
     """json.loads for input from users; JSONTooDeep beyond JSON_MAX_DEPTH nested arrays / objects."""
     return json_loads_bounded(text, max_depth=settings.JSON_MAX_DEPTH, **options)
+
+
+class BoundedJSONDecoder(json.JSONDecoder):
+    """The decoder of JSON form fields: too deep reads as invalid JSON (a form error), not a 500."""
+
+    def decode(self, s, *args, **kwargs):
+        try:
+            return json_loads(s)
+        except JSONTooDeep as exc:
+            raise json.JSONDecodeError(str(exc), s, 0) from None
+
+
+class BoundedJSONFormField(forms.JSONField):
+    """forms.JSONField with the depth limit; model JSONFields pass decoder=None, hence the `or`."""
+
+    def __init__(self, *, decoder=None, **kwargs):
+        super().__init__(decoder=decoder or BoundedJSONDecoder, **kwargs)
+
+
+# ModelAdmin.formfield_overrides for models with JSON fields that staff edit in the back office.
+BOUNDED_JSON_FORMFIELDS = {models.JSONField: {"form_class": BoundedJSONFormField}}
 
 
 def _reject_constant(name: str):

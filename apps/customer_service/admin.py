@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
+from apps.core.parsers import BOUNDED_JSON_FORMFIELDS
 from apps.core.roles import is_admin
 from ml_core.errors import UserError
 
@@ -60,6 +61,7 @@ class KBExampleInline(admin.TabularInline):
 
 @admin.register(KBEntry)
 class KBEntryAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     form = KBEntryAdminForm
     list_display = ("title", "intent", "is_active", "language", "updated_at")
     list_filter = ("is_active", "intent", "language")
@@ -97,6 +99,7 @@ class KBEntryAdmin(admin.ModelAdmin):
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     list_display = ("name", "public_key", "is_active", "rate_limit_per_ip", "rate_limit_per_site", "created_at")
     readonly_fields = ("public_key", "created_at")
     search_fields = ("name", "public_key", "allowed_origins")
@@ -104,6 +107,7 @@ class SiteAdmin(admin.ModelAdmin):
 
 @admin.register(AssistantSettings)
 class AssistantSettingsAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     list_display = ("__str__", "answer_threshold", "clarify_margin", "retrieval_precision",
                     "open_intent_refusal_rate", "generation_enabled", "updated_at")
     readonly_fields = ("updated_at", "updated_by")

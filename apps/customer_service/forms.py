@@ -1,9 +1,9 @@
 """Forms of the operator console (each POST carries the CSRF token; templates add it)."""
 from __future__ import annotations
 
-import json
-
 from django import forms
+
+from apps.core.parsers import BoundedJSONFormField, json_loads
 
 from .models import AssistantSettings, KBEntry, Site
 from .smalltalk import KINDS as SMALLTALK_KINDS
@@ -119,6 +119,7 @@ class SiteForm(forms.ModelForm):
                   "rate_limit_per_site"]
         widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3}),
                    "placeholder_values": forms.Textarea(attrs={"rows": 4})}
+        field_classes = {"placeholder_values": BoundedJSONFormField}  # too deep: a form error, not a 500
 
 
 class SettingsForm(forms.ModelForm):
@@ -140,8 +141,8 @@ class SettingsForm(forms.ModelForm):
         raw = self.cleaned_data.get("handoff_intents") or ""
         if raw.strip().startswith("["):
             try:
-                return json.loads(raw)
-            except ValueError:
+                return json_loads(raw)
+            except ValueError:  # JSONTooDeep is one too
                 raise forms.ValidationError("not a JSON list")
         return [x.strip() for x in raw.split(",") if x.strip()]
 

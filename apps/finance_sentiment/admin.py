@@ -2,6 +2,7 @@
 from django.contrib import admin
 from django.db import models
 
+from apps.core.parsers import BOUNDED_JSON_FORMFIELDS
 from .forms import WebhookTargetForm
 from .models import (
     Alert,
@@ -20,6 +21,7 @@ from .services.alerts import alert_acknowledge
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     list_display = ("name", "slug", "threshold", "is_active", "updated_at")
     list_filter = ("is_active",)
     search_fields = ("name", "description")
@@ -28,6 +30,7 @@ class TopicAdmin(admin.ModelAdmin):
 
 @admin.register(Ticker)
 class TickerAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     list_display = ("symbol", "name", "on_watchlist", "match_symbol")
     list_filter = ("on_watchlist",)
     search_fields = ("symbol", "name")

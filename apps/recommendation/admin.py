@@ -7,6 +7,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.core.parsers import BOUNDED_JSON_FORMFIELDS
 from apps.core.roles import is_admin
 from ml_core.errors import UserError
 
@@ -29,6 +30,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     list_display = ("title", "external_id", "is_active", "embedded", "updated_at")
     list_filter = ("is_active", "categories")
     search_fields = ("title", "external_id", "description")
@@ -73,6 +75,7 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(EndUser)
 class EndUserAdmin(admin.ModelAdmin):
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS  # JSON too deep is a form error, not a 500
     list_display = ("external_id", "created_at")
     search_fields = ("external_id",)
 
