@@ -199,7 +199,7 @@ class UploadForm(forms.Form):
 
 
 class LabelledSetForm(forms.Form):
-    file = forms.FileField(help_text="Financial PhraseBank .txt (sentence@label, Latin-1), or .csv / .jsonl with "
+    file = forms.FileField(help_text="Financial PhraseBank .txt (sentence@label, UTF-8 or Latin-1), or .csv / .jsonl with "
                                      "text and label")
     name = forms.CharField(required=False, max_length=200)
     role = forms.ChoiceField(choices=LabelledSet.Role.choices, initial=LabelledSet.Role.TRAIN, required=False,
