@@ -1,12 +1,17 @@
 """Finance sentiment benchmark: accuracy and throughput through the real ingestion API, then the
 alert delay and false alerts on a replayed stream.
 
-    python bench/finance_sentiment.py [--data EVAL.csv] [--train TRAIN.csv] [--model DIR] [--json]
+    python bench/finance_sentiment.py [--data EVAL.csv] [--train TRAIN.csv] [--seed N] [--model DIR] [--json]
 
 1. A scratch SQLite database, broker folder and artifact folder; the demo topics and alert rule.
-2. The sentiment model: `--model DIR` registers an artifact trained earlier (e.g. by a previous run
-   with --keep); otherwise TRAIN is uploaded as a labelled set and the scenario's own retraining
-   job (core.train_classifier, full fine-tuning) trains it, in this process, before any timing.
+2. The sentiment model. Without `--model` (the figure of record), as an admin gets it: TRAIN is
+   uploaded as a labelled set and EVAL as an "evaluation only" set, the scenario's own training
+   job (core.train_classifier) trains it with the scenario's defaults (full fine-tuning, 5 epochs;
+   --seed, --method, --epochs, --lr override them) and the policy activates it; the compression
+   job that the training job queues by itself (core.compress_model, ML_COMPRESS_AFTER_TRAINING)
+   runs next and promotes the fastest variant within ML_COMPRESSION_MAX_ACCURACY_DROP through the
+   activation policy. Both jobs run in this process before any timing. `--model DIR` registers
+   an artifact trained earlier instead (e.g. by a previous run with --keep) and serves it as is.
    Default data: financial_phrasebank.csv split 80/20 stratified with seed 54 (as in
    bench/classification.py); with --data, TRAIN (default the whole CSV) minus every EVAL text.
 3. gunicorn (1 process, 4 threads) and a Celery worker (1 process, ML_CPU_THREADS torch threads)
@@ -15,17 +20,23 @@ alert delay and false alerts on a replayed stream.
    docs/s = documents accepted / (first POST -> last batch's job finished): validation,
    deduplication, storage, both model passes (sentiment, topic embedding), tickers, trends.
 4. The scores are read back through GET /api/v1/finance/documents/ (an operator's session):
-   accuracy and macro-F1 against the labels (duplicates the API rejected are left out and counted).
+   accuracy and macro-F1 against the labels (duplicates the API rejected are left out and counted),
+   beside the served model's offline accuracy on the same documents (loaded in this process as
+   the worker loads it): the API must not lose more than 0.5 points to it.
 5. Alert replay, in this process through the services the scoring job calls (ingestion, storing
    scores and trend increments, the alert rules), in 5-minute slices of data: a calm week of the
    Twitter financial news stream (--stream, 30 documents an hour), then one hour in which the
    topic "Earnings and results" gets 36 extra bearish documents. The active model scores every
    text of the stream once, in large batches, beforehand (see precomputed_models). Figures:
    minutes of surge data until the alert opens, and alerts opened during the calm week.
+   `--alert-counts expected,labels` replays once per way of counting a bucket's negatives
+   (FINANCE_ALERT_NEGATIVES: the sum of p(negative), the default, or the labels), on the same
+   model outputs; `--skip-api` replays only (the false-alert study over several models).
 
-Anchors: FinBERT 0.86 accuracy on all agreement levels (Araci 2019). Required: >= 0.85 accuracy
-through the API, >= 200 documents/s end to end with the int8 model, the alert within the first
-(hourly) bucket of the surge and no false alert on the calm week.
+Anchors: FinBERT 0.86 accuracy on all agreement levels (Araci 2019). Required (issue 21, without
+--model, idle machine): >= 200 documents/s end to end, API accuracy not below the served model's
+offline accuracy minus 0.5 points, the alert within the first (hourly) bucket of the surge and no
+false alert in the calm week, for each of 3 seeds; FinBERT's 0.86 stays the accuracy anchor.
 """
 from __future__ import annotations
 
@@ -50,7 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/finance_sentiment.py`
 from bench.common import PROJECT_ROOT, data_path, finish, parser, peak_memory_mb, print_table  # noqa: E402
 
-REQUIRED = {"accuracy": 0.85, "docs_per_s": 200.0, "alert_delay_minutes": 60.0, "false_alerts": 0}
+REQUIRED = {"docs_per_s": 200.0, "api_vs_offline_points": -0.5, "alert_delay_minutes": 60.0, "false_alerts": 0}
 EVAL_START = datetime(2023, 6, 1, tzinfo=timezone.utc)
 REPLAY_START = datetime(2024, 6, 3, tzinfo=timezone.utc)  # a Monday, a year after the evaluation posts
 SURGE_TOPIC = "Earnings and results"
@@ -118,7 +129,7 @@ def seed_monitoring() -> None:
     AlertRule.objects.create(**RULE)
 
 
-def prepare_model(args, train_rows, scratch: Path) -> dict:
+def prepare_model(args, train_rows, evaluation, scratch: Path) -> dict:
     """Register --model, or train through the scenario's job; returns what the table shows."""
     from apps.core.models import ModelVersion
     from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create
@@ -134,31 +145,74 @@ def prepare_model(args, train_rows, scratch: Path) -> dict:
 
         onnx_file, why = promoted_onnx(args.model)
         return {"model": str(args.model), "train_seconds": None, "version": version.version,
+                "served_version": version.version,
                 "sentiment_backend": f"ONNX Runtime: {why}" if onnx_file else f"PyTorch: {why}"}
 
+    from apps.core.models import Job
+    from apps.core.services.compression import version_serving
     from apps.core.services.jobs import job_create, job_run
-    from apps.core.tasks import train_classifier_job
+    from apps.core.tasks import compress_model_job, train_classifier_job
+    from apps.finance_sentiment.models import LabelledSet
     from apps.finance_sentiment.services.training import labelled_set_upload
 
-    content = "\n".join(json.dumps({"text": t, "label": y}) for t, y in train_rows).encode()
-    labelled = labelled_set_upload(name="bench training set", file_name="train.jsonl", content=content)
-    log(f"training on {labelled.size} sentences ({labelled.label_counts}) with core.train_classifier ...")
-    config = {"method": args.method, "epochs": args.epochs, "learning_rate": args.lr, "device": "cpu",
-              "cpu_threads": args.threads}
+    def upload(name: str, rows, role: str):
+        content = "\n".join(json.dumps({"text": t, "label": y}) for t, y in rows).encode()
+        return labelled_set_upload(name=name, file_name=f"{role}.jsonl", content=content, role=role)
+
+    labelled = upload("bench training set", train_rows, LabelledSet.Role.TRAIN)
+    # As an admin who uploads an evaluation set: it decides activation and the compression guardrail.
+    held_out = upload("bench evaluation set", evaluation, LabelledSet.Role.TEST)
+    # The scenario's defaults (SENTIMENT_DEFAULT_CONFIG), except where the command line says otherwise.
+    config = {"device": "cpu", "cpu_threads": args.threads, "seed": args.seed,
+              **{k: v for k, v in {"method": args.method, "epochs": args.epochs, "learning_rate": args.lr}.items()
+                 if v is not None}}
+    log(f"training on {labelled.size} sentences ({labelled.label_counts}), evaluation set {held_out.size}, "
+        f"with core.train_classifier {config} ...")
     job = job_create(kind=train_classifier_job.name, title="bench finance sentiment",
                      scenario="finance_sentiment.sentiment", params={"config": config})
     started = time.perf_counter()
-    job_run(job_id=job.pk, work=train_classifier_job.work, worker="bench")
-    job.refresh_from_db()
+    job = job_run(job_id=job.pk, work=train_classifier_job.work, worker="bench")
     if job.state != "succeeded":
         raise SystemExit(f"training failed: {job.error}")
-    version = ModelVersion.objects.get(pk=job.result["model_version_id"])
+    train_seconds = time.perf_counter() - started
+    trained = ModelVersion.objects.get(pk=job.result["model_version_id"])
+    figures = {"model": f"{job.metrics.get('method')}, {job.metrics.get('epochs_run')} epochs, seed "
+                        f"{args.seed} (job {job.pk})", "version": trained.version,
+               "train_seconds": round(train_seconds, 1), "trained_test_accuracy": trained.metrics.get("test_accuracy"),
+               "valid_accuracy": job.metrics.get("accuracy"), "valid_macro_f1": job.metrics.get("macro_f1"),
+               "activation": job.result.get("activation")}
+    # What the training job queued once it had succeeded (the worker of the training queue runs it).
+    compression = Job.objects.filter(kind=compress_model_job.name, params__model_version_id=trained.pk).first()
+    if compression is not None:
+        log(f"running the compression job the training job queued ({compression.pk}) ...")
+        started = time.perf_counter()
+        compression = job_run(job_id=compression.pk, work=compress_model_job.work, worker="bench")
+        if compression.state != "succeeded":
+            raise SystemExit(f"compression failed: {compression.error}")
+        figures.update(compress_seconds=round(time.perf_counter() - started, 1), compression=compression.message,
+                       compression_activation=compression.result.get("activation"))
+    served = ModelVersion.objects.filter(scenario="finance_sentiment.sentiment", is_active=True).first()
+    if served is None:
+        raise SystemExit(f"no version is active: {trained.activation_reason}")
+    serving = version_serving(served)
+    figures.update(served_version=served.version, sentiment_backend=f"v{served.version}, {serving['variant']}: "
+                                                                     f"{serving['why']}")
     if args.keep:
-        log(f"trained model folder (reuse with --model): {Path(os.environ['ARTIFACTS_ROOT']) / version.artifact_path}")
-    return {"model": f"{args.method}, {args.epochs} epochs (job {job.pk})", "version": version.version,
-            "sentiment_backend": "PyTorch (the job's fp32 artifact; compress it and pass --model for int8)",
-            "train_seconds": round(time.perf_counter() - started, 1),
-            "valid_accuracy": job.metrics.get("accuracy"), "valid_macro_f1": job.metrics.get("macro_f1")}
+        log(f"served model folder (reuse with --model): {Path(os.environ['ARTIFACTS_ROOT']) / served.artifact_path}")
+    return figures
+
+
+def served_offline_accuracy(texts: list[str], labels: list[str]) -> float:
+    """The active sentiment version's accuracy on these texts, loaded here as the worker loads it."""
+    from apps.finance_sentiment.services.analyzers import load_sentiment_model
+    from apps.core.models import ModelVersion
+    from apps.core.services.model_files import model_version_files_verified
+    from apps.finance_sentiment.models import SENTIMENT_LABELS
+
+    version = ModelVersion.objects.get(scenario="finance_sentiment.sentiment", is_active=True)
+    model = load_sentiment_model(model_version_files_verified(version), version)
+    predicted = [SENTIMENT_LABELS[i] for i in model.probabilities(texts).argmax(axis=1)]
+    return sum(p == y for p, y in zip(predicted, labels)) / max(len(labels), 1)
 
 
 def free_port() -> int:
@@ -332,13 +386,17 @@ def through_the_api(args, evaluation: list[tuple[str, str]], env: dict[str, str]
         position.update(zip(r["documents"], kept))
     from sklearn.metrics import accuracy_score, f1_score
 
-    truth, predicted = [], []
+    texts, truth, predicted = [], [], []
     for document_id, document in scores.items():
+        texts.append(evaluation[position[document_id]][0])
         truth.append(evaluation[position[document_id]][1])
         predicted.append(document["sentiment"]["label"] if document["sentiment"] else "unscored")
+    accuracy = float(accuracy_score(truth, predicted))
+    offline = served_offline_accuracy(texts, truth)
     return {
         "n_eval": len(evaluation), "accepted": accepted, "rejected_duplicates": len(evaluation) - accepted,
-        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "accuracy": round(accuracy, 4), "offline_accuracy": round(offline, 4),
+        "api_vs_offline_points": round(100 * (accuracy - offline), 2),
         "macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
         "docs_per_s": round(accepted / (finished - started), 1), "post_seconds": round(posted - started, 2),
         "end_to_end_seconds": round(finished - started, 2),
@@ -385,10 +443,9 @@ def precomputed_models(texts: list[str]):
 
 
 def replay(args) -> dict:
-    from apps.finance_sentiment.models import Alert, Topic
-    from apps.finance_sentiment.services.alerts import alerts_evaluate
-    from apps.finance_sentiment.services.ingestion import documents_ingest
-    from apps.finance_sentiment.services.scoring import documents_score, pending_documents
+    """The calm week then the surge, once per way of counting negatives (--alert-counts), on the
+    same model outputs; the figures of the first way are the run's headline figures."""
+    from apps.finance_sentiment.models import Topic
 
     rows = []
     for path in args.stream:
@@ -421,40 +478,59 @@ def replay(args) -> dict:
     timeline.sort()
     log(f"replaying {len(timeline)} documents in 5-minute slices: {args.calm_days} calm days, then "
         f"{args.surge_docs} bearish {SURGE_TOPIC!r} documents in the hour from {surge_start:%Y-%m-%d %H:%M}")
+    by_counts = {}
+    for counts in args.alert_counts:
+        by_counts[counts] = replay_once(timeline, models, surge_topic, surge_start, counts)
+        log(f"  negatives counted as {counts}: {json.dumps(by_counts[counts])}")
+    first = by_counts[args.alert_counts[0]]
+    return {**first, "alert_counts": args.alert_counts[0], "replays": by_counts, "surge_topic": SURGE_TOPIC}
 
+
+def replay_once(timeline, models, surge_topic, surge_start: datetime, counts: str) -> dict:
+    from django.test import override_settings
+
+    from apps.finance_sentiment.models import Alert, Document, TrendBucket
+    from apps.finance_sentiment.services.alerts import alerts_evaluate
+    from apps.finance_sentiment.services.ingestion import documents_ingest
+    from apps.finance_sentiment.services.scoring import documents_score, pending_documents
+
+    # A clean stream: what an earlier replay stored is gone (the API phase's documents are a year older).
+    Alert.objects.all().delete()
+    Document.objects.filter(published_at__gte=REPLAY_START).delete()
+    TrendBucket.objects.filter(start__gte=REPLAY_START).delete()
     slice_length = timedelta(minutes=5)
     index, moment = 0, REPLAY_START
     alert_delay = None
     started = time.perf_counter()
     end = surge_start + timedelta(hours=3)
-    while moment < end:
-        upto = moment + slice_length
-        items = []
-        while index < len(timeline) and timeline[index][0] < upto:
-            items.append({"text": timeline[index][1], "published_at": timeline[index][0].isoformat(),
-                          "source": "replay"})
-            index += 1
-        if items:
-            # What the batch's job does (tasks.score_batch_job), in this process.
-            batch = documents_ingest(items=items, origin="api", label="replay").batch
-            summary = documents_score(documents=pending_documents(batch_id=batch.pk), models=models)
-            alerts_evaluate(touched=summary.touched)
-        if alert_delay is None and moment >= surge_start and Alert.objects.filter(
-                topic=surge_topic, window_start__gte=surge_start).exists():
-            alert_delay = (upto - surge_start).total_seconds() / 60
-        moment = upto
-        if moment.minute == 0 and moment.hour == 0:
-            log(f"  replayed up to {moment:%Y-%m-%d} ({index} documents, {Alert.objects.count()} alerts)")
+    with override_settings(FINANCE_ALERT_NEGATIVES=counts):
+        while moment < end:
+            upto = moment + slice_length
+            items = []
+            while index < len(timeline) and timeline[index][0] < upto:
+                items.append({"text": timeline[index][1], "published_at": timeline[index][0].isoformat(),
+                              "source": "replay"})
+                index += 1
+            if items:
+                # What the batch's job does (tasks.score_batch_job), in this process.
+                batch = documents_ingest(items=items, origin="api", label="replay").batch
+                summary = documents_score(documents=pending_documents(batch_id=batch.pk), models=models)
+                alerts_evaluate(touched=summary.touched)
+            if alert_delay is None and moment >= surge_start and Alert.objects.filter(
+                    topic=surge_topic, window_start__gte=surge_start).exists():
+                alert_delay = (upto - surge_start).total_seconds() / 60
+            moment = upto
+            if moment.minute == 0 and moment.hour == 0:
+                log(f"  replayed up to {moment:%Y-%m-%d} ({index} documents, {Alert.objects.count()} alerts)")
     false_alerts = list(Alert.objects.filter(window_start__lt=surge_start).values_list("message", flat=True))
     for message in false_alerts:
-        log(f"  false alert: {message}")
+        log(f"  false alert ({counts}): {message}")
     surge_alerts = list(Alert.objects.filter(window_start__gte=surge_start).values_list("message", flat=True))
     for message in surge_alerts:
-        log(f"  alert after the surge began: {message}")
+        log(f"  alert after the surge began ({counts}): {message}")
     return {"alert_delay_minutes": alert_delay, "false_alerts": len(false_alerts),
             "other_topic_alerts_in_surge": sum(1 for m in surge_alerts if not m.startswith(SURGE_TOPIC)),
-            "replay_documents": index, "replay_seconds": round(time.perf_counter() - started, 1),
-            "surge_topic": SURGE_TOPIC}
+            "replay_documents": index, "replay_seconds": round(time.perf_counter() - started, 1)}
 
 
 def main() -> None:
@@ -464,10 +540,11 @@ def main() -> None:
     p.add_argument("--stream", type=Path, nargs="+", default=[
         data_path("twitter_financial_news_sentiment", "sent_train.csv"),
         data_path("twitter_financial_news_sentiment", "sent_valid.csv")])
-    p.add_argument("--model", type=Path, help="a trained classifier folder: skip training")
-    p.add_argument("--method", default="full", choices=["full", "lora", "head"])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--model", type=Path, help="a trained classifier folder: skip training (and compression)")
+    p.add_argument("--seed", type=int, default=42, help="training seed (ClassifierConfig.seed; default 42)")
+    p.add_argument("--method", choices=["full", "lora", "head"], help="default: the scenario's (full)")
+    p.add_argument("--epochs", type=int, help="default: the scenario's (5)")
+    p.add_argument("--lr", type=float, help="default: the scenario's (5e-5)")
     p.add_argument("--threads", type=int, default=2, help="torch threads in the worker and for training")
     p.add_argument("--topic-encoder", default="onnx-int8", choices=("torch", "onnx", "onnx-int8"),
                    help="FINANCE_TOPIC_ENCODER: the encoder topic matching embeds documents with")
@@ -475,10 +552,17 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=30, help="replay: documents per hour")
     p.add_argument("--calm-days", type=int, default=7)
     p.add_argument("--surge-docs", type=int, default=36)
+    p.add_argument("--alert-counts", default="expected",
+                   help="replay once per way of counting negatives, comma-separated: expected (the sum of "
+                        "p(negative), the default) and/or labels (FINANCE_ALERT_NEGATIVES)")
     p.add_argument("--limit", type=int, help="evaluate on the first N documents only (a quick check)")
+    p.add_argument("--skip-api", action="store_true", help="no server: train (or load) the model and replay only")
     p.add_argument("--skip-replay", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder (and print where the model is)")
     args = p.parse_args()
+    args.alert_counts = [c.strip() for c in args.alert_counts.split(",") if c.strip()]
+    if not args.alert_counts or set(args.alert_counts) - {"expected", "labels"}:
+        p.error("--alert-counts takes expected and/or labels")
 
     import torch
 
@@ -487,13 +571,13 @@ def main() -> None:
     env = scratch_env(scratch, args.threads, args.topic_encoder)
     django_setup(env)
     train_rows, evaluation, source = split_data(args)
-    if args.limit:
-        evaluation = evaluation[: args.limit]
     log(f"evaluation: {len(evaluation)} documents from {source}; training: {len(train_rows)} sentences")
     seed_monitoring()
     try:
-        model = prepare_model(args, train_rows, scratch)
-        api = through_the_api(args, evaluation, env, scratch)
+        model = prepare_model(args, train_rows, evaluation, scratch)
+        if args.limit:  # the API phase only: the evaluation set the policy and the guardrail read stays whole
+            evaluation = evaluation[: args.limit]
+        api = {} if args.skip_api else through_the_api(args, evaluation, env, scratch)
         log(f"through the API: {json.dumps(api)}")
         alerts = {} if args.skip_replay else replay(args)
     finally:
@@ -502,32 +586,36 @@ def main() -> None:
         else:
             log(f"scratch folder kept: {scratch}")
     figures = {**model, **api, **alerts, "peak_rss_mb": round(peak_memory_mb(), 1), "cpu_threads": args.threads,
-               "topic_encoder": args.topic_encoder,
-               "load_average": api.get("load_average"), "data": source}
+               "topic_encoder": args.topic_encoder, "seed": args.seed,
+               "load_average": api.get("load_average", round(os.getloadavg()[0], 2)), "data": source}
 
-    print_table("Sentiment through POST /api/v1/finance/documents/ (scores read back with GET)",
-                ["figure", "value", "anchor / required"], [
-                    ["accuracy", figures["accuracy"], "FinBERT 0.86; required >= 0.85"],
-                    ["macro-F1", figures["macro_f1"], ""],
-                    ["documents accepted", f"{figures['accepted']} of {figures['n_eval']}",
-                     "the rest were near-identical to another"],
-                    ["documents/s end to end", figures["docs_per_s"],
-                     f"required >= 200 with the int8 model ({args.threads} threads; load average "
-                     f"{figures['load_average']})"],
-                    ["sentiment model served by", figures["sentiment_backend"], ""],
-                    ["topic encoder", args.topic_encoder, "FINANCE_TOPIC_ENCODER"],
-                    ["documents per CPU-second (web + worker)", figures["docs_per_cpu_s"],
-                     f"x {os.cpu_count()} cores = the rate of an otherwise idle machine, at best"],
-                    ["model", figures["model"], f"training {figures.get('train_seconds')} s"],
-                ])
-    if alerts:
-        print_table(f"Alert replay: {args.calm_days} calm days of tweets at {args.rate}/h, then a surge of "
-                    f"{args.surge_docs} bearish '{SURGE_TOPIC}' documents in one hour",
+    if api:
+        print_table("Sentiment through POST /api/v1/finance/documents/ (scores read back with GET)",
+                    ["figure", "value", "anchor / required"], [
+                        ["accuracy through the API", figures["accuracy"], "FinBERT 0.86"],
+                        ["served model's offline accuracy (same documents)", figures["offline_accuracy"],
+                         f"API - offline = {figures['api_vs_offline_points']:+.2f} points; required >= -0.5"],
+                        ["macro-F1", figures["macro_f1"], ""],
+                        ["documents accepted", f"{figures['accepted']} of {figures['n_eval']}",
+                         "the rest were near-identical to another"],
+                        ["documents/s end to end", figures["docs_per_s"],
+                         f"required >= 200 on an idle machine ({args.threads} threads; load average "
+                         f"{figures['load_average']})"],
+                        ["sentiment model served", figures["sentiment_backend"], ""],
+                        ["topic encoder", args.topic_encoder, "FINANCE_TOPIC_ENCODER"],
+                        ["documents per CPU-second (web + worker)", figures["docs_per_cpu_s"],
+                         f"x {os.cpu_count()} cores = the rate of an otherwise idle machine, at best"],
+                        ["model", figures["model"], f"training {figures.get('train_seconds')} s, compression "
+                                                    f"{figures.get('compress_seconds')} s"],
+                    ])
+    for counts, replayed in (alerts.get("replays") or {}).items():
+        print_table(f"Alert replay ({counts} negatives): {args.calm_days} calm days of tweets at {args.rate}/h, then "
+                    f"a surge of {args.surge_docs} bearish '{SURGE_TOPIC}' documents in one hour",
                     ["figure", "value", "required"], [
-                        ["minutes of surge data until the alert", figures["alert_delay_minutes"],
+                        ["minutes of surge data until the alert", replayed["alert_delay_minutes"],
                          "within the first bucket (60 min)"],
-                        ["false alerts in the calm week", figures["false_alerts"], "0"],
-                        ["alerts on other topics during the surge", figures["other_topic_alerts_in_surge"], ""],
+                        ["false alerts in the calm week", replayed["false_alerts"], "0"],
+                        ["alerts on other topics during the surge", replayed["other_topic_alerts_in_surge"], ""],
                     ])
     finish(figures, args.json)
 

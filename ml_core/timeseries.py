@@ -1,8 +1,11 @@
 """Trend buckets, baselines and surge detection for monitored text streams (plain Python).
 
 A monitored series (all documents, one topic, one ticker) is a sequence of time buckets, each
-with a volume and a count of negative documents. A surge rule compares the newest bucket with a
-baseline built from the buckets before it:
+with a volume and a count of negative documents. That count may be fractional: the app counts
+the *expected* negatives, the sum of the documents' calibrated p(negative), so that a model that
+puts a few more calm documents just over its decision boundary does not move the count by a
+whole document each time (see `exact_tail_z` for how a fractional count is judged). A surge rule
+compares the newest bucket with a baseline built from the buckets before it:
 
 - `rolling_baseline`: the last `window` buckets, each weighted by its volume;
 - `ewma_baseline`: every bucket, weighted by its volume times (1 - alpha)^age, so recent buckets
@@ -43,10 +46,11 @@ BASELINES = ("ewma", "rolling")
 
 @dataclass(frozen=True)
 class BucketCounts:
-    """One time bucket of a series: how many documents, how many of them negative."""
+    """One time bucket of a series: how many documents, how many of them negative (a whole count of
+    labels, or the expected count: the sum of the documents' probabilities of being negative)."""
 
     volume: int
-    negative: int = 0
+    negative: float = 0
 
     @property
     def share(self) -> float:
@@ -77,7 +81,7 @@ class Detection:
     sigma: float  # standard deviation the observation is judged against
     z: float
     volume: int
-    negative: int
+    negative: float  # the observed bucket's (possibly expected, fractional) count of negatives
     reason: str  # why it fired, or which guard stopped it
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +196,17 @@ def exact_tail_z(metric: str, observed: BucketCounts, expected: float, excess_va
     `expected` and between-bucket variance `excess_variance` (binomial when it is 0);
     volume: documents in the bucket, negative binomial with mean `expected` and variance
     expected + excess (Poisson when the excess is 0).
+
+    A fractional count of negatives (the expected count, a sum of probabilities p_i) is judged
+    with the same beta-binomial over n = the bucket's documents, read in two steps:
+    - n trials: each p_i lies in [0, 1], so its variance is at most m (1 - m) for its mean m
+      (the Bhatia-Davis inequality); the sum of n of them therefore varies at most as much as n
+      Bernoulli(m) labels do. Judging it as a count of n documents can only understate how
+      surprising it is: the effective n is n, the largest that is never anti-conservative.
+    - a fractional count k = j + f is randomly rounded (j + 1 with probability f, j otherwise,
+      so its mean stays k), and the tail is averaged over that rounding:
+      (1 - f) P(K >= j) + f P(K >= j + 1). It is continuous in k and equals the plain tail at
+      whole counts, so hard labels are judged exactly as before.
     """
     from scipy import stats
 
@@ -200,10 +215,15 @@ def exact_tail_z(metric: str, observed: BucketCounts, expected: float, excess_va
         # Beta(a, b) with mean p0 and variance excess: a + b = p0 (1 - p0) / excess - 1.
         concentration = p0 * (1 - p0) / excess_variance - 1 if excess_variance > 0 else math.inf
         if concentration > 1e9:  # no excess to speak of: binomial
-            tail = stats.binom.sf(count - 1, n, p0)
+            survival = lambda k: stats.binom.sf(k - 1, n, p0)  # noqa: E731  P(K >= k)
         else:
             concentration = max(concentration, 1e-6)
-            tail = stats.betabinom.sf(count - 1, n, p0 * concentration, (1 - p0) * concentration)
+            survival = lambda k: stats.betabinom.sf(  # noqa: E731
+                k - 1, n, p0 * concentration, (1 - p0) * concentration)
+        whole = math.floor(count)
+        fraction = count - whole
+        tail = survival(whole) if fraction < 1e-9 else \
+            (1 - fraction) * survival(whole) + fraction * survival(whole + 1)
     else:
         count, mu = observed.volume, max(expected, 1e-9)
         if excess_variance <= 0:

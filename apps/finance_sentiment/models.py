@@ -249,6 +249,8 @@ class TrendBucket(models.Model):
     neutral = models.IntegerField(default=0)
     positive = models.IntegerField(default=0)
     score_sum = models.FloatField(default=0.0)
+    # Sum of the documents' calibrated p(negative): the count alert rules judge (issue 21).
+    negative_expected = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["series", "granularity", "start"]

@@ -180,6 +180,11 @@ ML_FAITHFULNESS_EXAMPLES = env.int("ML_FAITHFULNESS_EXAMPLES", default=50)
 # Compression (core.compress_model): a compressed variant is promoted to serving only if its
 # accuracy is at most this many points below the fp32 model's on the same data.
 ML_COMPRESSION_MAX_ACCURACY_DROP = env.float("ML_COMPRESSION_MAX_ACCURACY_DROP", default=0.5)
+# --- compression after training (issue 21): a fine-tuned classifier version (method full or lora)
+# is compressed by its own job as soon as its training job succeeds, and the fastest variant within
+# the guardrail above is promoted through the activation policy. Off: compress from the version page.
+ML_COMPRESS_AFTER_TRAINING = env.bool("ML_COMPRESS_AFTER_TRAINING", default=True)
+# --- end compression after training
 
 # --- activation policy (issue 17, apps/core/services/activation.py): every automatic activation
 # needs enough evaluation, passes the degenerate-model guards, and is shown no worse than the
@@ -435,3 +440,7 @@ FINANCE_ALERT_MAX_ATTEMPTS = env.int("FINANCE_ALERT_MAX_ATTEMPTS", default=6)
 FINANCE_ALERT_RETRY_BASE_S = env.float("FINANCE_ALERT_RETRY_BASE_S", default=30.0)
 FINANCE_SITE_URL = env("FINANCE_SITE_URL", default="http://127.0.0.1:8000")
 FINANCE_TOPIC_MIN_PER_LABEL = env.int("FINANCE_TOPIC_MIN_PER_LABEL", default=20)
+# --- alert counts (issue 21): negative-share rules count a bucket's negatives as "expected" (the sum
+# of the documents' calibrated p(negative)) or "labels" (documents labelled negative, as before).
+FINANCE_ALERT_NEGATIVES = env.str("FINANCE_ALERT_NEGATIVES", default="expected")
+# --- end alert counts

@@ -1,12 +1,21 @@
 """Text classifiers: `train-classifier`, `evaluate`, `predict`, `tune-classifier`.
 
     python -m ml_core train-classifier --train train.csv --text-col text --label-col label --out model/
+    python -m ml_core train-classifier --train train.csv --out model/ --compress   # ends in the fast variant
     python -m ml_core evaluate --model model/ --data test.csv --text-col text --label-col label
     python -m ml_core predict --model model/ --text "my card has not arrived"
     python -m ml_core tune-classifier --train train.csv --valid valid.csv --trials 8 --methods head,full
 
 Results are JSON on stdout (one object, or one line per text for predict); progress bars go to
 stderr. Under torchrun, train-classifier trains data-parallel and rank 0 writes the model.
+
+`train-classifier --compress` does what the app's training job does by default: once trained,
+the model is exported to ONNX and quantized to int8 (dynamic and static), every variant is scored
+on the validation data (--valid, else the split the trainer held out) and timed, and the fastest
+within --max-drop accuracy points of fp32 is what the folder serves (its serving.json; the fp32
+weights stay, `--backend torch` serves them). Without it the folder is the fp32 model, and
+`python -m ml_core compress --model model/ --out model-int8/ --method onnx,int8,int8-static
+--data valid.csv --train train.csv` is the second step (ml_core.cli.compress).
 """
 from __future__ import annotations
 
@@ -55,6 +64,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="where epoch checkpoints go; a rerun resumes from them (default: OUT.checkpoints)")
     train.add_argument("--no-dedupe", action="store_true", help="keep repeated (text, label) rows")
     train.add_argument("--min-per-class", type=int, default=2)
+    train.add_argument("--compress", action=argparse.BooleanOptionalAction, default=False,
+                       help="then export to ONNX, quantize to int8 (dynamic, static) and serve the fastest variant "
+                            "within --max-drop points of fp32 on the validation data, as the app does (default: off)")
+    train.add_argument("--max-drop", type=float, default=0.5,
+                       help="with --compress: largest accuracy drop against fp32 allowed, in points (default 0.5)")
     from .augment import add_training_flags
 
     add_training_flags(train)  # --augment, --few-shot-k, --adversarial... (ml_core.cli.augment)
@@ -164,10 +178,14 @@ def _load(args: argparse.Namespace, path: str, *, min_per_class: int = 2, dedupe
 
 def run_train(args: argparse.Namespace) -> int:
     from ml_core.artifacts import ArtifactError, atomic_directory
+    from ml_core.errors import UserError
+    from ml_core.progress import sub_progress
     from ml_core.training import train_classifier
     from ml_core.training.distributed import env_rank
 
     config = _config(args)
+    if args.compress and args.max_drop < 0:
+        raise UserError(f"--max-drop must be >= 0 points, not {args.max_drop}")
     out = Path(args.out)
     if out.exists():
         raise ArtifactError(f"output folder {out} already exists; choose a new --out")
@@ -175,17 +193,55 @@ def run_train(args: argparse.Namespace) -> int:
     valid = _load(args, args.valid, min_per_class=1, dedupe=not args.no_dedupe) if args.valid else None
     checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else out.with_name(out.name + ".checkpoints")
     main_rank = env_rank() == 0
+    compression = None
     with _LoggedProgress(f"train {config.method}", disable=None if main_rank else True) as progress:
         if main_rank:
             with atomic_directory(out) as folder:
-                result = train_classifier(config, train, folder, valid=valid, progress=progress,
+                result = train_classifier(config, train, folder, valid=valid,
+                                          progress=sub_progress(progress, 0.0, 80.0) if args.compress else progress,
                                           checkpoint_dir=checkpoint_dir)
+                if args.compress:
+                    compression = _compress_trained(folder, out, config, train, valid, max_drop=args.max_drop,
+                                                    progress=sub_progress(progress, 80.0, 100.0))
         else:
             result = train_classifier(config, train, None, valid=valid, checkpoint_dir=checkpoint_dir)
     if main_rank:
         print(json.dumps({"out": str(out), "labels": len(result.labels), **result.metrics,
-                          "resumed_from_epoch": result.resumed_from_epoch}, default=str))
+                          "resumed_from_epoch": result.resumed_from_epoch,
+                          **({"compression": compression} if compression else {})}, default=str))
     return 0
+
+
+def _compress_trained(folder: Path, out: Path, config, train, valid, *, max_drop: float, progress) -> dict:
+    """Compress the model being written in `folder` (before it is renamed to `out`) and make the
+    folder serve the promoted variant; returns what was promoted and why."""
+    import shutil
+    import tempfile
+
+    from ml_core.compression import CompressionConfig, compress_classifier
+    from ml_core.compression.pipeline import REPORT_FILE
+    from ml_core.data import stratified_split
+    from ml_core.serving.onnx_backend import SERVING_FILE
+
+    if valid is None:  # the split the trainer held out: same fraction, same seed
+        train, valid = stratified_split(train, test_fraction=config.valid_fraction, seed=config.seed)
+    options = CompressionConfig(max_accuracy_drop=max_drop, threads=config.cpu_threads or 0)
+    work = Path(tempfile.mkdtemp(prefix=".compress-", dir=out.parent))
+    try:
+        result = compress_classifier(folder, eval_data=valid, train_data=train, config=options,
+                                     out_dir=work / "promoted", work_dir=work, progress=progress)
+        report = {**result.report, "model": str(out)}
+        if result.out_dir is not None:  # the model's own files plus the ONNX file and serving.json
+            for path in result.out_dir.iterdir():
+                if path.is_file() and not (folder / path.name).exists():
+                    shutil.copyfile(path, folder / path.name)
+            serving = json.loads((result.out_dir / SERVING_FILE).read_text())
+            (folder / SERVING_FILE).write_text(json.dumps({**serving, "compressed_from": str(out)}, indent=2,
+                                                          sort_keys=True))
+        (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"promoted": result.promoted, "reason": result.reason, "evaluated_on": len(valid)}
 
 
 def _where(spec: str | None):

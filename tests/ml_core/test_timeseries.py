@@ -10,6 +10,7 @@ from ml_core.timeseries import (
     SurgeRule,
     bucket_start,
     detect,
+    exact_tail_z,
     fill_buckets,
     share_baseline,
     volume_baseline,
@@ -105,6 +106,46 @@ def test_quiet_small_buckets_alert_no_more_often_than_the_threshold_says():
     six = detect(rule, history, BucketCounts(10, 6))
     assert (0.6 - p0) / six.sigma > 3 and not six.fired and "is below 3" in six.reason
     assert stats.binom.sf(5, 10, p0) > 1 / 200  # what six negatives cost under the approximation
+
+
+def test_a_fractional_count_is_judged_between_its_whole_neighbours():
+    """The expected count of negatives (a sum of probabilities) is read as a randomly rounded count:
+    the tail is the average over the rounding, exact at whole counts, continuous in between."""
+    def z(negative, excess=0.0):
+        return exact_tail_z("negative_share", BucketCounts(20, negative), 0.1, excess)
+
+    assert z(6) == z(6.0) == pytest.approx(stats.norm.isf(stats.binom.sf(5, 20, 0.1)))
+    assert z(6.25) == pytest.approx(stats.norm.isf(0.75 * stats.binom.sf(5, 20, 0.1) + 0.25 * stats.binom.sf(6, 20, 0.1)))
+    assert z(6) < z(6.25) < z(6.5) < z(7) and z(6.999999) == pytest.approx(z(7), rel=1e-4)
+    # The beta-binomial (between-bucket excess variance) reads it the same way.
+    a, b = 0.1 * 99, 0.9 * 99  # concentration 99: excess variance p0 (1 - p0) / 100
+    tail = 0.5 * stats.betabinom.sf(5, 20, a, b) + 0.5 * stats.betabinom.sf(6, 20, a, b)
+    assert z(6.5, excess=0.0009) == pytest.approx(stats.norm.isf(tail))
+
+
+def test_expected_counts_of_calm_buckets_are_judged_conservatively():
+    """Probabilities in [0, 1] with mean m vary at most as much as labels (Bhatia-Davis), so
+    judging their sum as a count of n documents fires no more often than the threshold says:
+    4,000 calm buckets of documents whose p(negative) is spread like a model's (Beta(0.6, 3.4),
+    mean 0.15) against the one-sided tail of z = 2 (2.3 %)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.6, 3.4, size=(4000, 12))
+    z = [exact_tail_z("negative_share", BucketCounts(12, float(k)), 0.15, 0.0) for k in p.sum(axis=1)]
+    assert float(np.mean(np.array(z) >= 2.0)) <= stats.norm.sf(2.0)
+
+
+def test_borderline_calm_documents_move_labels_by_whole_documents_and_expected_counts_by_their_probability():
+    """A model that puts 8 calm documents of an hour just over its boundary (p(negative) 0.52)
+    raises a labels alert; their expected count does not, and a real surge still fires."""
+    rule = SurgeRule()
+    labels = detect(rule, [BucketCounts(20, 2)] * 48, BucketCounts(20, 8))
+    calm_history = [BucketCounts(20, 2 * 0.9 + 18 * 0.01)] * 48
+    expected = detect(rule, calm_history, BucketCounts(20, 8 * 0.52 + 12 * 0.01))
+    surge = detect(rule, calm_history, BucketCounts(20, 12 * 0.9 + 8 * 0.01))
+    assert labels.fired and not expected.fired and expected.negative == pytest.approx(4.28)
+    assert surge.fired and surge.z > 4
 
 
 def test_a_series_that_swings_needs_a_bigger_jump():

@@ -11,7 +11,9 @@ A scenario app registers `classifier_scenario(key=..., training=ClassifierTraini
     when it has one),
  4. asks the activation policy (services.activation): enough evaluation texts of every label,
     the degenerate-model guards, and a paired comparison with the active version on the same
-    texts (the test set, else the validation split); the verdict, in words, stays on the version.
+    texts (the test set, else the validation split); the verdict, in words, stays on the version;
+ 5. once the job has succeeded, queues the compression of a fine-tuned version (services.compression,
+    ML_COMPRESS_AFTER_TRAINING), which promotes the fastest variant within the accuracy guardrail.
 
 Every start first checks what the job needs (the scenario's `readiness`, the options) and
 refuses with a UserError instead of queueing a job that can only fail.
@@ -178,6 +180,8 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
     from ml_core.serving import ClassifierPredictor
     from ml_core.training import train_classifier
 
+    from .compression import compression_follow_up
+
     scenario, training = _classifier_spec(job.scenario)
     params = job.params or {}
     config = classifier_config(training=training, params=params)
@@ -231,6 +235,8 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
         }),
         message=(f"v{version.version}: accuracy {result.metrics['accuracy']:.4f}, "
                  f"macro-F1 {result.metrics['macro_f1']:.4f} — {verdict.outcome}"),
+        # Once this job has succeeded: compress the version (its own job; ML_COMPRESS_AFTER_TRAINING).
+        follow_up=compression_follow_up(version=version, job=job, method=config.method),
     )
 
 

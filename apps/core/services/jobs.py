@@ -38,6 +38,8 @@ class JobOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     message: str = "Done"
+    # Run once the job is recorded as succeeded (e.g. start the next job of a chain); not stored.
+    follow_up: Callable[[], Any] | None = None
 
 
 JobWork = Callable[[Job, "JobProgress"], JobOutcome | None]
@@ -324,6 +326,7 @@ def job_run(*, job_id, work: JobWork, worker: str = "",
             logger.addHandler(progress.logs)
         heartbeat = _Heartbeat(job_id)
         heartbeat.start()
+        succeeded, outcome = False, JobOutcome()
         try:
             log.info("job %s (%s) started on %s", job_id, job.kind, worker or "this process")
             outcome = work(job, progress) or JobOutcome()
@@ -339,11 +342,16 @@ def job_run(*, job_id, work: JobWork, worker: str = "",
             job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}", log_tail=progress.logs.text())
         else:
             log.info("job %s succeeded", job_id)
-            job_succeed(job_id=job_id, outcome=outcome, log_tail=progress.logs.text())
+            succeeded = job_succeed(job_id=job_id, outcome=outcome, log_tail=progress.logs.text())
         finally:
             heartbeat.stopped.set()
             heartbeat.join(timeout=5)
             for logger in loggers:
                 logger.removeHandler(progress.logs)
+        if succeeded and outcome.follow_up is not None:
+            try:
+                outcome.follow_up()
+            except Exception:  # the job itself succeeded; what follows it says why it did not start
+                log.exception("what follows job %s could not start", job_id)
         job.refresh_from_db()
         return job

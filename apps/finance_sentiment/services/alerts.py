@@ -5,6 +5,11 @@ buckets it needs and keeps the Alert rows. An alert stays open while its conditi
 same rule and series firing again in the same or the next bucket updates the open alert (no new
 notification); a later bucket with enough volume that does not fire resolves it. The database
 allows one open alert per rule and series, so two workers cannot both open one.
+
+A negative-share rule counts the expected negatives of each bucket by default (the sum of the
+documents' calibrated p(negative); FINANCE_ALERT_NEGATIVES, see services.trends), so whether an
+alert opens does not hinge on which side of one model's decision boundary a few calm documents
+fall. `Alert.negative` keeps that count rounded to whole documents.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from django.utils import timezone
 from ml_core.timeseries import GRANULARITIES, Detection, SurgeRule, bucket_end, detect
 
 from ..models import Alert, AlertDelivery, AlertRule, Document, Topic
-from .trends import TrendKey, bucket_counts, bucket_history
+from .trends import TrendKey, alert_negative_field, bucket_counts, bucket_history
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +146,10 @@ def _describe(topic: Topic | None, rule: AlertRule, detection: Detection, start:
     else:
         values = f"{detection.observed:.0f} documents vs expected {detection.expected:.1f}"
     window = f"{start:%Y-%m-%d %H:%M} UTC" if rule.granularity == "hour" else f"{start:%Y-%m-%d} (UTC day)"
+    counted = ", negatives counted as the sum of p(negative)" if detection.metric == "negative_share" \
+        and alert_negative_field() == "negative_expected" else ""
     return (f"{topic.name if topic else 'Topic'}: {what} {values} in the {rule.granularity} from {window} "
-            f"({detection.volume} documents, z = {detection.z:.1f}; rule {rule.name})")[:500]
+            f"({detection.volume} documents{counted}, z = {detection.z:.1f}; rule {rule.name})")[:500]
 
 
 def _open(rule: AlertRule, series: str, detection: Detection, *, start: datetime, end: datetime) -> Alert | None:
@@ -155,7 +162,7 @@ def _open(rule: AlertRule, series: str, detection: Detection, *, start: datetime
             alert = Alert.objects.create(
                 rule=rule, topic=topic, series=series, metric=detection.metric, granularity=rule.granularity,
                 window_start=start, window_end=end, observed=detection.observed, expected=detection.expected,
-                sigma=detection.sigma, z=detection.z, volume=detection.volume, negative=detection.negative,
+                sigma=detection.sigma, z=detection.z, volume=detection.volume, negative=round(detection.negative),
                 peak_observed=detection.observed, message=_describe(topic, rule, detection, start), last_seen_at=now,
             )
             alert.documents.set(_driving_documents(series=series, metric=detection.metric, start=start, end=end,
@@ -182,7 +189,7 @@ def _continue(alert: Alert, detection: Detection, *, start: datetime, end: datet
     rule = alert.rule
     topic = alert.topic
     fields = dict(observed=detection.observed, expected=detection.expected, sigma=detection.sigma, z=detection.z,
-                  volume=detection.volume, negative=detection.negative, last_seen_at=timezone.now(),
+                  volume=detection.volume, negative=round(detection.negative), last_seen_at=timezone.now(),
                   window_end=max(alert.window_end, end), peak_observed=max(alert.peak_observed, detection.observed),
                   message=_describe(topic, rule, detection, start))
     Alert.objects.filter(pk=alert.pk).update(**fields)

@@ -100,7 +100,7 @@ def _score_chunk(chunk: list[Document], models: ScoringModels, job, summary: Sco
             ticker_links.extend(DocumentTicker(document=document, ticker_id=t) for t in new_tickers)
             deltas_add(deltas, series=series_keys(topic_ids=[a.topic_id for a in topics[row]],
                                                   ticker_ids=found_tickers[row] | given.get(document.pk, set())),
-                       published_at=document.published_at, label=label, score=score)
+                       published_at=document.published_at, label=label, score=score, p_negative=p_negative)
             summary.label_counts[label] += 1
         bulk_update_values(Document, updated, ["status", "sentiment", "score", "p_negative", "p_neutral", "p_positive",
                                                "sentiment_version", "scored_at"])
@@ -168,22 +168,22 @@ def documents_rescore(*, job=None, since=None, progress: ProgressCallback = no_p
         probabilities = models.sentiment.probabilities(texts)
         series = _series_of(chunk)
         with transaction.atomic():
-            current = {pk: (label, score, version) for pk, label, score, version in
+            current = {pk: (label, score, version, old_p_negative) for pk, label, score, version, old_p_negative in
                        Document.objects.select_for_update().filter(pk__in=id_chunk, status=Document.Status.SCORED)
-                       .values_list("pk", "sentiment", "score", "sentiment_version_id")}
+                       .values_list("pk", "sentiment", "score", "sentiment_version_id", "p_negative")}
             updated, scores = [], []
             deltas: dict[TrendKey, Delta] = {}
             for row, document in enumerate(chunk):
                 if document.pk not in current or current[document.pk][2] == models.sentiment_version_id:
                     continue
-                old_label, old_score, _ = current[document.pk]
+                old_label, old_score, _, old_p_negative = current[document.pk]
                 p_negative, p_neutral, p_positive = (float(x) for x in probabilities[row])
                 label = SENTIMENT_LABELS[int(probabilities[row].argmax())]
                 score = p_positive - p_negative
                 deltas_add(deltas, series=series[document.pk], published_at=document.published_at,
-                           label=old_label, score=old_score or 0.0, sign=-1)
+                           label=old_label, score=old_score or 0.0, p_negative=old_p_negative or 0.0, sign=-1)
                 deltas_add(deltas, series=series[document.pk], published_at=document.published_at,
-                           label=label, score=score)
+                           label=label, score=score, p_negative=p_negative)
                 summary.changed_label += label != old_label
                 document.sentiment, document.score = label, score
                 document.p_negative, document.p_neutral, document.p_positive = p_negative, p_neutral, p_positive
@@ -228,7 +228,7 @@ def documents_reassign_topics(*, job=None, since=None, progress: ProgressCallbac
     size = settings.FINANCE_SCORING_CHUNK
     for start, id_chunk in _chunks(ids, size):
         chunk = list(Document.objects.filter(pk__in=id_chunk).only(
-            "pk", "title", "text", "published_at", "sentiment", "score").order_by("pk"))
+            "pk", "title", "text", "published_at", "sentiment", "score", "p_negative").order_by("pk"))
         assigned = models.assign_topics([model_text(d.title, d.text) for d in chunk])
         with transaction.atomic():
             old: dict[int, set[int]] = {d.pk: set() for d in chunk}
@@ -241,9 +241,10 @@ def documents_reassign_topics(*, job=None, since=None, progress: ProgressCallbac
                 removed, added = old[document.pk] - new, new - old[document.pk]
                 moved += bool(removed or added)
                 deltas_add(deltas, series=[f"topic:{t}" for t in removed], published_at=document.published_at,
-                           label=document.sentiment, score=document.score or 0.0, sign=-1)
+                           label=document.sentiment, score=document.score or 0.0,
+                           p_negative=document.p_negative or 0.0, sign=-1)
                 deltas_add(deltas, series=[f"topic:{t}" for t in added], published_at=document.published_at,
-                           label=document.sentiment, score=document.score or 0.0)
+                           label=document.sentiment, score=document.score or 0.0, p_negative=document.p_negative or 0.0)
             DocumentTopic.objects.filter(document_id__in=id_chunk).delete()
             DocumentTopic.objects.bulk_create([
                 DocumentTopic(document=document, topic_id=a.topic_id, similarity=a.similarity, method=a.method,

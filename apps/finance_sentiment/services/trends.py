@@ -4,6 +4,11 @@ Stored incrementally: scoring adds each document's contribution, rescoring adds 
 between its new and old scores, so pages and alert rules read a handful of rows instead of
 recomputing from the documents. A series is "all", "topic:<id>" or "ticker:<id>"; buckets are
 hours and days in UTC.
+
+Each bucket counts its negatives twice: `negative`, the documents labelled negative, and
+`negative_expected`, the sum of their calibrated p(negative). Alert rules read the count that
+FINANCE_ALERT_NEGATIVES names ("expected" by default): a model that labels a few more calm
+documents negative moves the expected count by their probabilities, not by whole documents.
 """
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 
@@ -29,16 +36,19 @@ class Delta:
     neutral: int = 0
     positive: int = 0
     score_sum: float = 0.0
+    negative_expected: float = 0.0
 
-    def add(self, label: str, score: float, sign: int = 1) -> None:
+    def add(self, label: str, score: float, p_negative: float, sign: int = 1) -> None:
         self.volume += sign
         if label in ("negative", "neutral", "positive"):
             setattr(self, label, getattr(self, label) + sign)
         self.score_sum += sign * score
+        self.negative_expected += sign * p_negative
 
     @property
     def is_zero(self) -> bool:
-        return not (self.volume or self.negative or self.neutral or self.positive or abs(self.score_sum) > 1e-12)
+        return not (self.volume or self.negative or self.neutral or self.positive or abs(self.score_sum) > 1e-12
+                    or abs(self.negative_expected) > 1e-12)
 
 
 def series_keys(*, topic_ids: Iterable[int] = (), ticker_ids: Iterable[int] = ()) -> list[str]:
@@ -46,12 +56,12 @@ def series_keys(*, topic_ids: Iterable[int] = (), ticker_ids: Iterable[int] = ()
 
 
 def deltas_add(deltas: dict[TrendKey, Delta], *, series: Iterable[str], published_at: datetime, label: str,
-               score: float, sign: int = 1) -> None:
+               score: float, p_negative: float, sign: int = 1) -> None:
     """Add (sign=1) or remove (sign=-1) one document's contribution to every series it belongs to."""
     for granularity in GRANULARITIES:
         start = bucket_start(published_at, granularity)
         for name in series:
-            deltas.setdefault((name, granularity, start), Delta()).add(label, score, sign)
+            deltas.setdefault((name, granularity, start), Delta()).add(label, score, p_negative, sign)
 
 
 def trends_apply(*, deltas: dict[TrendKey, Delta]) -> set[TrendKey]:
@@ -68,7 +78,7 @@ def trends_apply(*, deltas: dict[TrendKey, Delta]) -> set[TrendKey]:
             TrendBucket.objects.filter(series=series, granularity=granularity, start=start).update(
                 volume=F("volume") + d.volume, negative=F("negative") + d.negative,
                 neutral=F("neutral") + d.neutral, positive=F("positive") + d.positive,
-                score_sum=F("score_sum") + d.score_sum,
+                score_sum=F("score_sum") + d.score_sum, negative_expected=F("negative_expected") + d.negative_expected,
             )
     return set(changed)
 
@@ -92,8 +102,27 @@ def trend_points(*, series: str, granularity: str, start: datetime, end: datetim
             "positive": row.positive if row else 0,
             "mean_score": round(row.score_sum / volume, 4) if volume else None,
             "negative_share": round(row.negative / volume, 4) if volume else None,
+            # The share alert rules judge by default: mean p(negative) (FINANCE_ALERT_NEGATIVES).
+            "expected_negative_share": round(row.negative_expected / volume, 4) if volume else None,
         })
     return points
+
+
+NEGATIVE_COUNTS = {"expected": "negative_expected", "labels": "negative"}
+
+
+def alert_negative_field() -> str:
+    """The bucket column alert rules count negatives with (FINANCE_ALERT_NEGATIVES)."""
+    try:
+        return NEGATIVE_COUNTS[settings.FINANCE_ALERT_NEGATIVES]
+    except KeyError:
+        raise ImproperlyConfigured(f"FINANCE_ALERT_NEGATIVES must be {' or '.join(NEGATIVE_COUNTS)}, "
+                                   f"not {settings.FINANCE_ALERT_NEGATIVES!r}") from None
+
+
+def _counts(volume: int, negative: float) -> BucketCounts:
+    # A sum of probabilities can drift a hair outside [0, volume] after many +/- increments.
+    return BucketCounts(volume, min(max(negative, 0.0), volume) if isinstance(negative, float) else negative)
 
 
 def bucket_history(*, series: str, granularity: str, before: datetime, buckets: int) -> list[BucketCounts]:
@@ -103,12 +132,12 @@ def bucket_history(*, series: str, granularity: str, before: datetime, buckets: 
     """
     first = before - GRANULARITIES[granularity] * buckets
     rows = TrendBucket.objects.filter(series=series, granularity=granularity, start__gte=first,
-                                      start__lt=before).values_list("start", "volume", "negative")
-    filled = fill_buckets([(s, BucketCounts(v, n)) for s, v, n in rows], first, before, granularity)
+                                      start__lt=before).values_list("start", "volume", alert_negative_field())
+    filled = fill_buckets([(s, _counts(v, n)) for s, v, n in rows], first, before, granularity)
     return [counts for _, counts in filled]
 
 
 def bucket_counts(*, series: str, granularity: str, start: datetime) -> BucketCounts:
     row = TrendBucket.objects.filter(series=series, granularity=granularity, start=start).values_list(
-        "volume", "negative").first()
-    return BucketCounts(*row) if row else BucketCounts(0, 0)
+        "volume", alert_negative_field()).first()
+    return _counts(*row) if row else BucketCounts(0, 0)

@@ -107,3 +107,73 @@ def test_shared_onnx_encoder_is_exported_once_and_embeds_like_the_shared_encoder
     assert (folder / "MANIFEST.json").is_file() and (folder / "encoder.int8.onnx").is_file()
     texts = ["where is my card?", "profits rose sharply", "ok"]
     np.testing.assert_allclose(encode_texts(encoder, texts), encode_texts(shared_encoder(), texts), atol=1e-5)
+
+
+@pytest.fixture
+def toy_scenario(tmp_path, tiny_encoder_path, settings):
+    from apps.core.scenarios import unregister_scenario
+    from tests.apps.core.test_classifier_scenario import register_toy_classifier, write_toy_files
+
+    # 30 test texts (10 of each label): enough for the policy at these settings; a tiny random
+    # encoder may lose anything to int8, so the guardrail is wide here.
+    settings.ACTIVATION_MIN_EVAL_PER_CLASS, settings.ACTIVATION_MARGIN = 10, 0.12
+    settings.ML_COMPRESSION_MAX_ACCURACY_DROP = 100
+    register_toy_classifier(write_toy_files(tmp_path / "toy"), tiny_encoder_path)
+    yield TOY_SCENARIO
+    unregister_scenario(TOY_SCENARIO)
+
+
+def _train(params: dict) -> Job:
+    from apps.core.services.classifiers import classifier_training_start
+    from apps.core.tasks import train_classifier_job
+
+    job = classifier_training_start(scenario=TOY_SCENARIO, params=params)
+    job = job_run(job_id=job.pk, work=train_classifier_job.work, worker="test")
+    assert job.state == Job.State.SUCCEEDED, job.error
+    return job
+
+
+def test_a_trained_version_is_compressed_by_its_own_job_and_the_fast_variant_serves(toy_scenario, admin_client,
+                                                                                     one_torch_thread):  # noqa: F811
+    training = _train({"config": {"method": "full"}})
+    v1 = ModelVersion.objects.get(scenario=TOY_SCENARIO, version=1)
+    assert v1.is_active
+    # Queued once the training job had succeeded, as its own job on the training queue, message sent.
+    compression = Job.objects.get(kind="core.compress_model")
+    assert compression.state == Job.State.QUEUED and compression.sent_at is not None
+    assert compression.params["model_version_id"] == v1.pk
+    assert compression.params["after_training_job_id"] == str(training.pk)
+    assert training.result["compression_job_id"] == str(compression.pk) and training.result["activated"] is True
+    page = admin_client.get(f"/models/{v1.pk}/").content.decode()
+    assert 'id="serving-variant"' in page and "<strong>PyTorch fp32</strong>: for now: the compression job (queued)" in page
+
+    compression = job_run(job_id=compression.pk, work=compress_model_job.work, worker="test")
+    assert compression.state == Job.State.SUCCEEDED, compression.error
+    v2 = ModelVersion.objects.get(scenario=TOY_SCENARIO, version=2)
+    assert v2.is_active and compression.result["activated"] is True  # through the activation policy
+    assert v2.activation_reason.startswith("Activated: shown no worse than the active v1 on the same 30 texts")
+    row = next(r for r in v2.metrics["compression"]["variants"] if r["name"] == v2.metrics["serving_variant"])
+    assert ClassifierPredictor.load(artifact_dir(v2)).backend.name == "onnx"
+    words = {"onnx-fp32": "fp32 ONNX", "onnx-int8": "int8 dynamic ONNX", "onnx-int8-static": "int8 static ONNX"}
+    said = (f"<strong>{words[row['name']]}</strong>: {row['throughput_speedup']:.1f}x faster than fp32, accuracy "
+            f"{-row['accuracy_drop_points']:+.2f} points on 30 texts (test set), within the 100-point guardrail "
+            "(compressed from v1).")
+    assert said in admin_client.get(f"/models/{v2.pk}/").content.decode()
+    page = admin_client.get(f"/models/{v1.pk}/").content.decode()
+    assert f"its compressed copy v2 serves {words[row['name']]}: " in page and "that copy is the active version" in page
+
+
+def test_compression_after_training_can_be_turned_off_and_skips_head_models(toy_scenario, admin_client, settings):
+    settings.ML_COMPRESS_AFTER_TRAINING = False
+    training = _train({"config": {"method": "full"}, "activate": "always"})
+    assert not Job.objects.filter(kind="core.compress_model").exists() and "compression_job_id" not in training.result
+    v1 = ModelVersion.objects.get(scenario=TOY_SCENARIO, version=1)
+    page = admin_client.get(f"/models/{v1.pk}/").content.decode()
+    assert "<strong>PyTorch fp32</strong>: not compressed (ML_COMPRESS_AFTER_TRAINING is off)" in page
+
+    # A head on the shared encoder is not compressed by itself: the encoder's runtime setting serves it.
+    settings.ML_COMPRESS_AFTER_TRAINING = True
+    _train({"config": {"method": "head"}, "activate": "always"})
+    assert not Job.objects.filter(kind="core.compress_model").exists()
+    v2 = ModelVersion.objects.get(scenario=TOY_SCENARIO, version=2)
+    assert "a head on the shared sentence encoder" in admin_client.get(f"/models/{v2.pk}/").content.decode()

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -31,7 +32,8 @@ def calm_history(topic, *, hours=48, per_hour=20, negative=2):
         for n in range(per_hour):
             label = "negative" if n < negative else "neutral"
             deltas_add(deltas, series=["all", f"topic:{topic.pk}"], published_at=at(0, hour, n),
-                       label=label, score=-0.7 if label == "negative" else 0.0)
+                       label=label, score=-0.7 if label == "negative" else 0.0,
+                       p_negative=0.95 if label == "negative" else 0.005)
     trends_apply(deltas=deltas)
 
 
@@ -74,6 +76,40 @@ def test_a_surge_opens_one_alert_that_names_what_drove_it(sentiment_model, topic
     message = mail.outbox[0]
     assert message.to == ["desk@example.com"] and "[Finance alert] Earnings: negative share 67%" in message.subject
     assert f"/finance/alerts/{alert.pk}/" in message.body and "negative] The company" in message.body
+
+
+def test_borderline_calm_documents_open_no_alert_on_expected_counts(topic, rule, settings):
+    """Another model puts 8 of an hour's 20 calm documents just over its boundary (p(negative) 0.52):
+    counted as labels that is 40% negative against 10% and an alert; counted as the sum of their
+    probabilities (the default) it is 21%, within the rule's +15 points. Confident negatives fire both."""
+    calm_history(topic)
+    deltas: dict = {}
+    for n in range(20):
+        borderline = n < 8
+        deltas_add(deltas, series=["all", f"topic:{topic.pk}"], published_at=at(2, 0, n),
+                   label="negative" if borderline else "neutral", score=-0.1 if borderline else 0.0,
+                   p_negative=0.52 if borderline else 0.01)
+    trends_apply(deltas=deltas)
+    series = f"topic:{topic.pk}"
+    assert alert_evaluate_bucket(rule=rule, series=series, start=at(2, 0)) is None and not Alert.objects.exists()
+    settings.FINANCE_ALERT_NEGATIVES = "labels"
+    alert = alert_evaluate_bucket(rule=rule, series=series, start=at(2, 0))
+    assert alert is not None and alert.negative == 8 and alert.observed == pytest.approx(0.4)
+    Alert.objects.all().delete()
+
+    settings.FINANCE_ALERT_NEGATIVES = "expected"
+    deltas = {}
+    for n in range(12):
+        deltas_add(deltas, series=["all", series], published_at=at(2, 1, n), label="negative", score=-0.9,
+                   p_negative=0.93)
+    trends_apply(deltas=deltas)
+    alert = alert_evaluate_bucket(rule=rule, series=series, start=at(2, 1))
+    assert alert is not None and alert.negative == 11 and alert.observed == pytest.approx(0.93)  # 11.16 expected
+    assert "negatives counted as the sum of p(negative)" in alert.message
+
+    settings.FINANCE_ALERT_NEGATIVES = "both"
+    with pytest.raises(ImproperlyConfigured, match="FINANCE_ALERT_NEGATIVES must be expected or labels"):
+        alert_evaluate_bucket(rule=rule, series=series, start=at(2, 1))
 
 
 def test_the_alert_lasts_while_the_condition_does_then_resolves(sentiment_model, topic, rule):
