@@ -16,6 +16,8 @@ from datetime import timedelta
 
 from .demo_sentences import EVALUATION_SENTENCES, demo_training_sentences
 
+# Seeded (and its first model queued) early: its documents wait for scoring and alerting after it.
+SEED_ORDER = 20
 TRAINING_SET, EVALUATION_SET = "Demo sentences", "Demo evaluation sentences"
 # The first model: a logistic regression on the bundled encoder's embedding (`head`, seconds on a
 # CPU); the activation policy decides on the evaluation set as for any other version. No

@@ -67,6 +67,7 @@ DEMO_CUSTOMERS = {
     "demo-lou": ["Crime", "Science fiction", "Books"],
 }
 KINDS = ["view", "view", "view", "click", "like", "purchase", "rating"]
+SEED_ORDER = 10  # its first training takes seconds: queued before the classifiers' minutes
 GENERATED_SHOPPERS = 68
 
 

@@ -1,7 +1,10 @@
 """Demo set-up: the two demo users, then whatever demo content each scenario app provides.
 
 An app provides demo content with a module `apps/<app>/demo.py` defining
-`seed_demo_content(*, stdout) -> None` (idempotent).
+`seed_demo_content(*, stdout) -> None` (idempotent), and optionally `SEED_ORDER` (default 50):
+apps seed in that order, so the first trainings reach the one training worker in it (the
+quick recommender first, then the finance model, whose documents still wait for scoring and
+alerting after it, then the others).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from django.db import transaction
 
 from ..roles import ADMINS, OPERATORS, sync_role_groups
 
+DEFAULT_SEED_ORDER = 50
 # (username, group, role shown to people)
 DEMO_USERS = (("admin", ADMINS, "admin"), ("operator", OPERATORS, "operator"))
 
@@ -76,7 +80,7 @@ def demo_passwords_write(credentials: list[DemoCredential], *, path: Path | None
 
 def demo_content_seed(*, stdout) -> list[str]:
     """Call each scenario app's seed_demo_content; return the apps that seeded something."""
-    seeded = []
+    modules = []
     for config in django_apps.get_app_configs():
         if not config.name.startswith("apps."):
             continue
@@ -86,8 +90,10 @@ def demo_content_seed(*, stdout) -> list[str]:
             if exc.name == f"{config.name}.demo":
                 continue
             raise
-        seed = getattr(module, "seed_demo_content", None)
-        if seed is not None:
-            seed(stdout=stdout)
-            seeded.append(config.label)
+        if getattr(module, "seed_demo_content", None) is not None:
+            modules.append((getattr(module, "SEED_ORDER", DEFAULT_SEED_ORDER), config.label, module))
+    seeded = []
+    for _order, label, module in sorted(modules, key=lambda entry: entry[0]):  # stable: app order among equals
+        module.seed_demo_content(stdout=stdout)
+        seeded.append(label)
     return seeded

@@ -70,3 +70,13 @@ def test_the_printed_passwords_are_also_in_a_file_only_the_owner_can_read(settin
     assert f"password: {_password(reset, 'admin')}" in path.read_text()
     assert _password(reset, "admin") != _password(first, "admin")
     assert [p.name for p in path.parent.iterdir()] == ["demo-passwords.txt"]  # no partial file left
+
+
+def test_the_first_trainings_are_queued_quickest_first_and_finance_before_the_chat():
+    """One training worker takes them in order: the recommender (seconds), then the finance model,
+    whose documents still wait for scoring and alerting after it, then the intent model."""
+    output = _seed("--no-job")
+    assert "Demo content seeded for: recommendation, finance_sentiment, customer_service" in output
+    queued = list(Job.objects.filter(kind__in=["recommendation.train_recommender", "core.train_classifier"])
+                  .order_by("created_at").values_list("scenario", flat=True))
+    assert queued == ["recommendation.hybrid", "finance_sentiment.sentiment", "customer_service.intent"]
