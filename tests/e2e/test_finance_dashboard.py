@@ -38,7 +38,7 @@ def test_an_operator_sees_a_surge_alert_appear_and_acknowledges_it(page, live_se
         for n in range(20):
             label = "negative" if n < 2 else "neutral"
             deltas_add(deltas, series=["all", f"topic:{topic.pk}"], published_at=at(0, hour, n), label=label,
-                       score=-0.6 if label == "negative" else 0.0)
+                       score=-0.6 if label == "negative" else 0.0, p_negative=1.0 if label == "negative" else 0.0)
     trends_apply(deltas=deltas)
 
     login(page, live_server, operator_user.username, "pw-oscar-operator")
