@@ -36,7 +36,8 @@ def test_admin_retrains_and_explores_the_recommendations(page, live_server, admi
     page.click("nav >> text=Recommendation")
     expect(page.locator("#rec-models-chart")).to_be_visible()
     expect(page.locator("#rec-versions-chart")).to_be_visible()
-    assert page.evaluate("window.recommendationCharts.length") == 2  # Chart.js drew both charts
+    # Chart.js drew both charts (the page's scripts may still be running when the canvases show).
+    page.wait_for_function("window.recommendationCharts && window.recommendationCharts.length === 2")
     expect(page.locator("#rec-model-table tbody tr")).to_have_count(5)
     expect(page.locator("#rec-model-table")).to_contain_text("Hybrid")
 
@@ -45,7 +46,7 @@ def test_admin_retrains_and_explores_the_recommendations(page, live_server, admi
     recommendations = page.locator("#rec-recommendations .rec-list li")
     expect(recommendations).to_have_count(10)
     expect(recommendations.first.locator(".reason")).to_contain_text("Because you")
-    expect(page.locator("#rec-recommendations .state")).to_have_text("hybrid")
+    expect(page.locator("#rec-recommendations .state").first).to_have_text("Hybrid")  # the strategy in words
 
     page.fill("#rec-recommendations input[name=k]", "3")
     page.click("#rec-recommendations button[type=submit]")
