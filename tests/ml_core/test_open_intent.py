@@ -225,7 +225,7 @@ def test_on_banking77_intents_with_the_bundled_model(tmp_path):
     on_known, on_open = decisions[: len(known_test)], decisions[len(known_test):]
     refused_known = np.mean([d.is_open for d in on_known])
     # 10 % asked; about 190 test and 120 calibration texts leave a few points of sampling error.
-    assert refused_known < 0.2
-    assert np.mean([d.is_open for d in on_open]) > 0.7
+    assert refused_known < 0.2  # 0.08 measured
+    assert np.mean([d.is_open for d in on_open]) > 0.85  # 0.98 measured
     accepted = [(d.label, truth) for d, truth in zip(on_known, known_test.labels) if not d.is_open]
     assert np.mean([label == truth for label, truth in accepted]) > 0.95
