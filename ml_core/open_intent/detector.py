@@ -70,7 +70,7 @@ class OpenIntentConfig:
         if not isinstance(self.k, int) or self.k < 1:
             raise OpenIntentError(f"k must be a whole number of at least 1, not {self.k!r}")
         try:
-            check_rate(self.target_false_rejection)
+            self.target_false_rejection = check_rate(self.target_false_rejection)  # a plain float: JSON-ready
         except CalibrationError as exc:
             raise OpenIntentError(str(exc)) from None
         if not isinstance(self.calibration_folds, int) or self.calibration_folds < 2:
