@@ -4,6 +4,7 @@ names the scenario as corrupted, and both recover by themselves once the file is
 The finance sentiment scenario serves the tiny head model (head.safetensors on the tiny encoder).
 """
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -108,13 +109,14 @@ def test_a_process_that_could_not_load_damaged_files_loads_them_once_repaired(cl
 
 def test_health_does_not_hash_unchanged_files_again(client, sentiment_model, monkeypatch):
     folder = artifact_dir(sentiment_model)
-    # Count the hashes of this version's files only: the counters are per process, and other
-    # threads of a long test run (serving caches) may hash their own files meanwhile.
+    # Count the hashes /healthz makes of this version's files only: the counters are per process,
+    # and other threads of a long test run (serving caches) may hash files meanwhile.
     hashed: list = []
     real_sha256 = artifacts._file_sha256
+    this_thread = threading.current_thread()
 
     def counting_sha256(path):
-        if folder in Path(path).parents:
+        if folder in Path(path).parents and threading.current_thread() is this_thread:
             hashed.append(Path(path).name)
         return real_sha256(path)
 
