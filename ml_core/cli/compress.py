@@ -17,7 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-METHOD_HELP = "int8 | int8-static | prune | prune-structured | distill | onnx (comma-separated for several)"
+METHOD_HELP = ("int8 | int8-mixed (feed-forward outputs fp32) | int8-static | prune | prune-structured | distill | "
+               "onnx (comma-separated for several)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

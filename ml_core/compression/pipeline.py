@@ -3,7 +3,8 @@
 The steps, in order:
  1. score the PyTorch fp32 model on the evaluation split (the baseline);
  2. export it to ONNX (plain graph, then fused for the CPU), each verified against PyTorch;
- 3. build the variants asked for: dynamic int8, static int8 (calibrated on training texts),
+ 3. build the variants asked for: dynamic int8 (all of it, or with the feed-forward outputs in
+    fp32: "int8-mixed"), static int8 (calibrated on training texts),
     magnitude pruning, structured pruning, distillation (the last three fine-tuned briefly);
  4. score each variant on the same split, and time them all in interleaved rounds;
  5. the guardrail: among the variants asked for, keep those whose accuracy is within
@@ -40,11 +41,12 @@ from .latency import file_size_mb, load_average, measure_side_by_side
 
 log = logging.getLogger(__name__)
 
-METHODS = ("onnx", "int8", "int8-static", "prune", "prune-structured", "distill")
+METHODS = ("onnx", "int8", "int8-mixed", "int8-static", "prune", "prune-structured", "distill")
 NEEDS_TRAINING_TEXTS = ("int8-static", "prune", "prune-structured", "distill")
 REPORT_FILE = "compression.json"
 BASELINE = "pytorch-fp32"
-ONNX_NAMES = {"onnx": "model.onnx", "int8": "model.int8.onnx", "int8-static": "model.int8-static.onnx"}
+ONNX_NAMES = {"onnx": "model.onnx", "int8": "model.int8.onnx", "int8-mixed": "model.int8-mixed.onnx",
+              "int8-static": "model.int8-static.onnx"}
 # Files of a source folder that describe its own serving, not the new variant's.
 _NOT_COPIED = ("MANIFEST.json", SERVING_FILE, REPORT_FILE, *ONNX_NAMES.values())
 
@@ -55,7 +57,7 @@ class NotPromoted(UserError):
 
 @dataclass
 class CompressionConfig:
-    methods: tuple[str, ...] = ("onnx", "int8", "int8-static")
+    methods: tuple[str, ...] = ("onnx", "int8", "int8-mixed", "int8-static")
     # Promote only variants within this many points of fp32 accuracy (0.5 = half a point).
     max_accuracy_drop: float = 0.5
     per_channel: bool = True
@@ -211,7 +213,7 @@ class _Run:
 
     def onnx_variants(self, eval_data, y, train: LabelledTexts | None, progress: ProgressCallback) -> None:
         from .onnx_export import ClassifierExporter
-        from .quantize import quantize_dynamic_int8, quantize_static_int8
+        from .quantize import feed_forward_outputs, quantize_dynamic_int8, quantize_static_int8
 
         config = self.config
         progress(0.0, "PyTorch reference outputs for the ONNX checks")
@@ -232,6 +234,18 @@ class _Run:
                              size_mb=file_size_mb(path), parameters=parameters,
                              info={"per_channel": config.per_channel,
                                    "parity": exporter.compare(path).to_dict()}), eval_data, y)
+        if "int8-mixed" in config.methods:
+            keep = feed_forward_outputs(fused)
+            if keep:
+                progress(55.0, "dynamic int8 quantization, feed-forward outputs in fp32")
+                path = quantize_dynamic_int8(fused, self.work / ONNX_NAMES["int8-mixed"],
+                                             per_channel=config.per_channel, keep_fp32=keep)
+                self.add(Variant("onnx-int8-mixed", "ONNX int8 (dynamic, feed-forward outputs fp32)", "int8-mixed",
+                                 "onnx", self.model_dir, path, size_mb=file_size_mb(path), parameters=parameters,
+                                 info={"per_channel": config.per_channel, "fp32_nodes": len(keep),
+                                       "parity": exporter.compare(path).to_dict()}), eval_data, y)
+            else:  # not a BERT-style graph: it would be the same as "int8"
+                log.info("int8-mixed skipped: the graph has no feed-forward output products to keep in fp32")
         if "int8-static" in config.methods:
             progress(65.0, "static int8 quantization (calibrating)")
             texts = _sample(train.texts, config.calibration_texts, config.seed)

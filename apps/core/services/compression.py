@@ -45,7 +45,7 @@ from .registry import BuiltArtifact, artifact_dir, model_version_create, model_v
 log = logging.getLogger(__name__)
 
 REPORT_KEY = "compression"
-DEFAULT_METHODS = ("onnx", "int8", "int8-static")
+DEFAULT_METHODS = ("onnx", "int8", "int8-mixed", "int8-static")
 WORK_DIR = ".compress-work"
 ENCODERS_DIR = "onnx-encoders"
 # Keys of a version's metrics that describe that version only, not a compressed copy of it.
@@ -55,13 +55,14 @@ _OWN_REPORTS = ("compression", "robustness")
 # settings already choose: exporting it as a separate model would add an encoder pass.
 AUTO_COMPRESS_METHODS = ("full", "lora")
 VARIANT_WORDS = {"pytorch-fp32": "PyTorch fp32", "onnx-fp32": "fp32 ONNX", "onnx-int8": "int8 dynamic ONNX",
+                 "onnx-int8-mixed": "int8 dynamic ONNX (feed-forward outputs fp32)",
                  "onnx-int8-static": "int8 static ONNX"}
 
 
 def compression_start(*, version: ModelVersion, created_by=None, params: dict | None = None) -> Job:
     """Queue `core.compress_model` for a classifier version.
 
-    params (all optional): methods (default onnx, int8, int8-static; also prune,
+    params (all optional): methods (default onnx, int8, int8-mixed, int8-static; also prune,
     prune-structured, distill), max_accuracy_drop (points; default
     ML_COMPRESSION_MAX_ACCURACY_DROP), activate (default policy: the activation policy decides
     whether the compressed version replaces this one, if this one is active; never; always), and

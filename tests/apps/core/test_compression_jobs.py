@@ -88,7 +88,7 @@ def test_the_admin_action_queues_a_compression_job(toy_version, admin_client):
         "action": "compress_version", "_selected_action": [toy_version.pk]}, follow=True)
     assert response.status_code == 200 and b"Compressing" in response.content
     job = Job.objects.get(kind="core.compress_model")
-    assert job.params["methods"] == ["onnx", "int8", "int8-static"] and job.state == Job.State.QUEUED
+    assert job.params["methods"] == ["onnx", "int8", "int8-mixed", "int8-static"] and job.state == Job.State.QUEUED
 
 
 def test_shared_onnx_encoder_is_exported_once_and_embeds_like_the_shared_encoder(settings, tiny_encoder_path):
