@@ -21,7 +21,7 @@ def test_admin_logs_in_and_watches_a_job_finish(page, live_server, admin_user, w
     bar = page.locator("#job-status [role=progressbar]")
     expect(bar).to_have_attribute("aria-valuenow", "100", timeout=90_000)
     expect(page.locator("#job-status .state")).to_have_text("Succeeded")
-    expect(page.locator("#job-status")).to_contain_text("texts_per_s")
+    expect(page.locator("#job-status")).to_contain_text("Texts per second")  # figures in words (issue 18)
 
     # The jobs list shows the same job, finished, with a full bar.
     page.click("nav >> text=Jobs")

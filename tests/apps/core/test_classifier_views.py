@@ -66,7 +66,7 @@ def test_model_version_page_shows_curves_heat_map_and_per_class_table(trained, o
     assert confusion["labels"] == ["neg", "neu", "pos"] and sum(map(sum, confusion["matrix"])) == 30
     assert len(_json_script(html, "valid-reliability")) == 15
     assert html.count('data-ml-chart="confusion"') == 2  # test set and validation split
-    assert "Per class" in html and "<td>neu</td>" in html
+    assert "Per class" in html and "<td>Neu</td>" in html  # labels in words (issue 18)
     assert 'data-chartjs="/static/vendor/chart-4.6.1.umd.min.js"' in html and "js/ml-charts.js" in html
     # Operators see the page; only admins get an Activate button (this version is active anyway).
     assert "Activate v1" not in html
