@@ -33,7 +33,7 @@ from .services.kb import KBError, kb_entry_create, kb_entry_delete, kb_entry_upd
 from .services.kb_io import kb_export_lines, kb_import_file
 from .services.smalltalk import SmallTalkError, smalltalk_reply_update, smalltalk_rows
 from .services.training import intent_retrain_start
-from .services.widget import origin_allowed, widget_token_issue
+from .services.widget import origin_allowed, widget_frame_refusal, widget_token_issue
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -380,10 +380,12 @@ def widget_frame(request: HttpRequest) -> HttpResponse:
     """The chat panel inside the iframe that loader.js puts on the customer's site."""
     site = Site.objects.filter(public_key=request.GET.get("key", "")[:64], is_active=True).first()
     origin = request.GET.get("origin", "")
-    if site is None or not origin_allowed(site, origin):
-        response = render(request, "customer_service/widget_refused.html", {
-            "reason": "unknown site key" if site is None else f"{origin or 'this page'} is not allowed"}, status=403)
-        response._csp_replace = {"frame-ancestors": ["'none'"]}  # django-csp: the site-wide policy, amended
+    refusal = widget_frame_refusal(site=site, origin=origin)
+    if refusal is not None:
+        response = render(request, "customer_service/widget_refused.html", {"refusal": refusal}, status=403)
+        # django-csp: the site-wide policy, amended. Only the page that asked may frame the refusal.
+        response._csp_replace = {"frame-ancestors": [refusal.parent_origin or "'none'"]}
+        response["Cache-Control"] = "no-store"
         return response
     from .models import normalise_origin
     from .serving import assistant_warm_up_soon

@@ -6,7 +6,9 @@
  * placeholders), data-position="left", data-label="Chat with us", data-frame-url (when the suite
  * is served under another path). It adds a chat bubble and, when opened, an iframe with the chat
  * panel from the suite's server. The page and the panel talk only with postMessage, each to the
- * other's exact origin, and each ignores messages from any other origin or window.
+ * other's exact origin, and each ignores messages from any other origin or window. When the suite
+ * refuses this page (its origin is not one of the site's allowed origins, or the key is unknown),
+ * the panel says why in a short note and the browser console tells the site's owner what to do.
  */
 (function () {
   "use strict";
@@ -54,6 +56,7 @@
   var frame = null;
   var ready = false;
   var open = false;
+  var refusal = null;  // why the suite will not serve the chat to this page
 
   function toFrame(message) {
     if (frame && ready) { frame.contentWindow.postMessage(message, serverOrigin); }
@@ -64,7 +67,7 @@
     panel.style.display = open ? "block" : "none";
     bubble.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
-      if (!frame) {
+      if (!frame && refusal === null) {
         frame = document.createElement("iframe");
         frame.id = "ai-suite-chat-frame";
         frame.title = label;
@@ -87,6 +90,8 @@
       ready = true;
       toFrame({ type: "ai-suite:context", context: context, page: window.location.href });
       toFrame({ type: open ? "ai-suite:open" : "ai-suite:hidden" });
+    } else if (message.type === "ai-suite:refused") {
+      refuse(String(message.reason || "this page is not allowed"));
     } else if (message.type === "ai-suite:close") {
       setOpen(false);
     } else if (message.type === "ai-suite:unread" && !open) {
@@ -94,6 +99,25 @@
       badge.style.display = message.count ? "inline-block" : "none";
     }
   });
+
+  function refuse(reason) {
+    refusal = reason;
+    if (window.console) {
+      window.console.warn("AI suite chat is not available on " + window.location.origin + ": " + reason +
+        ". The site's owner can add this origin to the site's allowed origins in the suite (Customer service, Sites).");
+    }
+    panel.removeChild(frame);
+    frame = null;
+    ready = false;
+    var note = document.createElement("p");
+    note.id = "ai-suite-chat-refused";
+    note.setAttribute("role", "status");
+    note.textContent = "Chat unavailable: " + reason + ".";
+    note.style.cssText = "margin:0;padding:14px 16px;color:#3d4650;line-height:1.4";
+    panel.style.height = "auto";
+    panel.appendChild(note);
+    bubble.firstChild.nodeValue = "Chat unavailable";
+  }
 
   bubble.addEventListener("click", function () { setOpen(!open); });
   host.appendChild(panel);

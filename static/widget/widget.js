@@ -8,6 +8,16 @@
  */
 (function () {
   "use strict";
+  var refused = document.getElementById("chat-refused");
+  if (refused) {
+    // The suite refused to serve the chat to this page (origin not allowed, unknown key): tell
+    // the embedding page why, so that it says so instead of showing a broken frame.
+    if (window.parent !== window && refused.dataset.parentOrigin) {
+      window.parent.postMessage({ type: "ai-suite:refused", reason: refused.dataset.reason },
+                                refused.dataset.parentOrigin);
+    }
+    return;
+  }
   var root = document.getElementById("chat");
   var cfg = root.dataset;
   var parentOrigin = cfg.parentOrigin;

@@ -96,9 +96,35 @@ def test_widget_on_another_origin_answers_hands_over_and_shows_the_operators_rep
     expect(reply).to_contain_text("Hello, I am Oscar. Your parcel leaves today.", timeout=15_000)
     expect(chat.locator("#chat-status")).to_contain_text("You are talking with our support team")
 
-    # The same frame refuses to serve a page that is not allowed to embed it.
+    # The same frame refuses to serve a page that is not allowed to embed it (no token in it);
+    # only that page may frame the refusal, which says why.
     refused = page.context.new_page()
     response = refused.goto(f"{live_server.url}/customer-service/widget/frame/?key={site.public_key}"
                             "&origin=https://evil.example")
-    assert response.status == 403
-    assert "frame-ancestors 'none'" in response.headers["content-security-policy"].split("; ")
+    assert response.status == 403 and "data-token" not in refused.content()
+    assert "frame-ancestors https://evil.example" in response.headers["content-security-policy"].split("; ")
+
+
+def test_widget_on_a_page_the_site_does_not_allow_says_so_in_the_bubble_and_the_console(
+        page, live_server, other_origin_page):
+    """Issue 18: the site owner saw Chrome's grey broken frame and no hint of why."""
+    shop_origin = f"http://127.0.0.1:{other_origin_page.server_address[1]}"
+    site = Site.objects.create(name="Shop", allowed_origins="https://shop.example")
+    other_origin_page.RequestHandlerClass.html = (
+        "<!doctype html><html><head><title>Shop</title></head><body><h1>Our shop</h1>"
+        f'<script src="{live_server.url}/static/widget/loader.js" data-site-key="{site.public_key}" async>'
+        "</script></body></html>").encode()
+    warnings = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    page.goto(shop_origin + "/")
+    page.click("#ai-suite-chat-bubble")
+    note = page.locator("#ai-suite-chat-refused")
+    expect(note).to_have_text(f"Chat unavailable: {shop_origin} is not an allowed origin for this chat.")
+    expect(page.locator("#ai-suite-chat-frame")).to_have_count(0)  # no broken frame left on the page
+    expect(page.locator("#ai-suite-chat-bubble")).to_have_text("Chat unavailable")
+    assert any(f"AI suite chat is not available on {shop_origin}" in w and "allowed origins" in w
+               for w in warnings), warnings
+    page.click("#ai-suite-chat-bubble")  # closing and opening again shows the note, no new frame
+    page.click("#ai-suite-chat-bubble")
+    expect(note).to_be_visible()
+    expect(page.locator("#ai-suite-chat-frame")).to_have_count(0)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from ..models import IdempotencyRecord, Site, normalise_origin
@@ -53,6 +55,37 @@ def origin_allowed(site: Site, origin: str) -> bool:
         return normalise_origin(origin) in site.origin_list()
     except Exception:
         return False
+
+
+# What may stand in a CSP source list: scheme://host[:port], nothing else (no space, no ';').
+_PLAIN_ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")
+
+
+@dataclass
+class FrameRefusal:
+    """Why the widget's frame is not served to a page, and that page's origin ("" when it named
+    none that could be framed)."""
+
+    reason: str
+    parent_origin: str
+
+
+def widget_frame_refusal(*, site: Site | None, origin: str) -> FrameRefusal | None:
+    """None when the frame may be served to `origin`; else why not, in words for the page's visitor
+    and (in the browser console) its owner. The refusal page holds no token and nothing to click,
+    so the page that asked may frame it: the widget then says why instead of showing the
+    browser's broken frame."""
+    if site is not None and origin_allowed(site, origin):
+        return None
+    try:
+        parent = normalise_origin(origin)
+    except (ValidationError, ValueError):
+        parent = ""
+    if not _PLAIN_ORIGIN.fullmatch(parent):
+        parent = ""
+    if site is None:
+        return FrameRefusal("the site key is unknown or disabled", parent)
+    return FrameRefusal(f"{parent or 'this page'} is not an allowed origin for this chat", parent)
 
 
 def widget_token_issue(*, site: Site, origin: str) -> str:
