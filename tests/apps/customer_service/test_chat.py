@@ -78,7 +78,7 @@ def test_clarify_offers_two_entries_and_the_choice_answers(site, kb, controlled)
     chosen = chat_message_handle(site=site, text="Refunds", conversation_id=first["conversation_id"],
                                  choice=kb["get_refund"])["reply"]
     assert (chosen["source"], chosen["intent"], chosen["confidence"]) == ("template", "get_refund", 1.0)
-    assert "{{" not in chosen["text"] and "[Customer Support Phone Number]" in chosen["text"]
+    assert "{{" not in chosen["text"] and "Call our customer support phone number." in chosen["text"]
     with pytest.raises(ChatError, match="not one of the options"):
         chat_message_handle(site=site, text="x", conversation_id=first["conversation_id"], choice=kb["get_refund"])
 
@@ -139,7 +139,7 @@ def test_training_data_is_the_knowledge_base_plus_labelled_history(site, kb, con
 
 def test_placeholders_render_readably():
     text = "Log in to {{Website Name}}, open {{Order History}} and quote {{Order Number Anonymized}}."
-    assert render_answer(text) == "Log in to [Website Name], open Order History and quote [Order Number]."
+    assert render_answer(text) == "Log in to our website, open Order History and quote your order number."
     assert render_answer(text, {"order id": "A-9"}, {"Website Name": "shop.example"}) == \
         "Log in to shop.example, open Order History and quote A-9."
     assert context_from_message("Invoice no. 8812 and purchase #ZX-551") == {"Order Number": "ZX-551",
