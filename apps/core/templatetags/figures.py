@@ -44,7 +44,8 @@ _PERCENT = re.compile(r"(^|_)(accuracy|f1|ece|coverage|share|rate)(@\d+)?$|^(tes
 _DURATION = re.compile(r"(^|_)(seconds|s)$|^seconds_per_")
 _PER_SECOND = "_per_s"
 _MEGABYTES = re.compile(r"_mb$")
-_IDENTIFIER = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+# A machine name standing as a word (not inside a path, an address or a file name).
+_IDENTIFIER = re.compile(r"(?<![\w./:@#-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/@-]|\.\w)")
 
 
 def figure_label(key: str) -> str:

