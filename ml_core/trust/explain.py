@@ -18,7 +18,8 @@ Word pieces are merged into the words the tokenizer's pre-tokenizer saw (scores 
 character offsets into the text, so a page can highlight the text exactly as written
 (`Explanation.segments()`). Gradients are taken with respect to the embeddings fed through
 `inputs_embeds`; no hook is put on the model, so a model shared with serving threads is safe to
-explain beside them. Cost: `steps` forward and backward passes of one text, batched.
+explain beside them. Cost: `steps` forward and backward passes of one text, batched;
+`Explainer.explain_many` puts several texts through the same passes (padded, masked).
 """
 from __future__ import annotations
 
@@ -171,29 +172,44 @@ class _TokenAttributor:
         baseline = [token if sp else self.pad_id for token, sp in zip(ids, special)]
         return _Encoded(ids, baseline, special, offsets, word_ids, truncated=len(full) > len(ids))
 
-    def _embeddings(self, ids: Sequence[int]):
+    def _embeddings(self, ids):
         import torch
 
-        tensor = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
         with torch.no_grad():
-            return self.wrapper.input_embeddings()(tensor).float()
+            return self.wrapper.input_embeddings()(ids.to(self.device)).float()
 
-    def _attribute(self, encoded: _Encoded, score: Callable) -> tuple[np.ndarray, float, float, float]:
-        """(per-token scores, value at the input, value at the baseline, convergence delta)."""
+    def _attribute(self, encoded: Sequence[_Encoded], score: Callable, extra: tuple = ()
+                   ) -> list[tuple[np.ndarray, float, float, float]]:
+        """Per text: (per-token scores, value at the input, value at the baseline, convergence delta).
+
+        The texts go through integrated gradients together, padded to the longest with an
+        attention mask: `score(embeds, attention_mask, *extra)` returns one value per row, and
+        each tensor in `extra` has one row per text. One pass over B texts x steps rows costs far
+        less than B passes on a CPU (short texts leave each layer call mostly overhead)."""
         import torch
         from captum.attr import IntegratedGradients
 
-        inputs = self._embeddings(encoded.ids)
-        baseline = self._embeddings(encoded.baseline_ids)
+        from ..training.model import pad_batch
+
+        ids, mask = pad_batch([e.ids for e in encoded], self.pad_id)
+        baseline_ids, _ = pad_batch([e.baseline_ids for e in encoded], self.pad_id)
+        mask = mask.to(self.device)
+        inputs, baseline = self._embeddings(ids), self._embeddings(baseline_ids)
         settings = self.settings
+        rows = settings.internal_batch_size or settings.steps
         with torch.enable_grad():
             attributions, delta = IntegratedGradients(score).attribute(
-                inputs, baselines=baseline, n_steps=settings.steps, method=settings.method,
-                internal_batch_size=settings.internal_batch_size or settings.steps, return_convergence_delta=True)
+                inputs, baselines=baseline, additional_forward_args=(mask, *extra), n_steps=settings.steps,
+                method=settings.method, internal_batch_size=max(rows, 1) * len(encoded),
+                return_convergence_delta=True)
         with torch.no_grad():
-            values = score(torch.cat([inputs, baseline])).float().cpu().numpy()
-        per_token = attributions.sum(dim=-1)[0].detach().float().cpu().numpy()
-        return per_token, float(values[0]), float(values[1]), float(delta.abs().max().item())
+            values = score(torch.cat([inputs, baseline]), torch.cat([mask, mask]),
+                           *(torch.cat([x, x]) for x in extra)).float().cpu().numpy()
+        per_token = attributions.sum(dim=-1).detach().float().cpu().numpy()
+        deltas = delta.detach().abs().float().cpu().numpy().reshape(-1)
+        n = len(encoded)
+        return [(per_token[i, :len(e.ids)], float(values[i]), float(values[n + i]), float(deltas[i]))
+                for i, e in enumerate(encoded)]
 
     def _pieces(self, text: str, encoded: _Encoded, per_token: np.ndarray) -> tuple[list[Attribution], list[Attribution]]:
         tokens: list[Attribution] = []
@@ -283,29 +299,47 @@ class Explainer(_TokenAttributor):
 
     def explain(self, text: str, target: str | int | None = None) -> Explanation:
         """Attributions of P(target | text); target defaults to the predicted label."""
+        return self.explain_many([text], targets=[target])[0]
+
+    def explain_many(self, texts: Sequence[str], *, targets: Sequence[str | int | None] | None = None,
+                     batch_size: int = 8) -> list[Explanation]:
+        """`explain` for several texts (each its predicted label unless `targets` says),
+        `batch_size` texts per integrated-gradients pass: the same scores as one at a time, in
+        a fraction of the time. Each explanation's `seconds` is its share of its batch's time."""
         import torch
 
-        started = time.perf_counter()
-        encoded = self.encode(text)
-        with self._lock:
-            probabilities = self.probabilities_of_ids([encoded.ids])[0]
-            index = self._label_index(target, probabilities)
-            mask = torch.ones((1, len(encoded.ids)), dtype=torch.long, device=self.device)
-            temperature = self.temperature
+        targets = list(targets) if targets is not None else [None] * len(texts)
+        if len(targets) != len(texts):
+            raise UserError("give one target per text")
+        temperature = self.temperature
 
-            def score(embeds):
-                logits = self.wrapper(inputs_embeds=embeds, attention_mask=mask.expand(embeds.shape[0], -1))
-                return torch.softmax(logits.float() / temperature, dim=-1)[:, index]
+        def score(embeds, attention_mask, index):
+            logits = self.wrapper(inputs_embeds=embeds, attention_mask=attention_mask)
+            return torch.softmax(logits.float() / temperature, dim=-1).gather(1, index.unsqueeze(1)).squeeze(1)
 
-            per_token, value, baseline_value, delta = self._attribute(encoded, score)
-        tokens, words = self._pieces(text, encoded, per_token)
-        label = self.labels[index]
-        return Explanation(
-            text=text, target=f"probability of {label!r}", value=value, baseline_value=baseline_value,
-            tokens=tokens, words=words, convergence_delta=delta, steps=self.settings.steps,
-            seconds=time.perf_counter() - started, truncated=encoded.truncated, label=label, label_index=index,
-            probabilities={name: float(p) for name, p in zip(self.labels, probabilities)},
-        )
+        out: list[Explanation] = []
+        batch_size = max(1, int(batch_size))
+        for start in range(0, len(texts), batch_size):
+            started = time.perf_counter()
+            chunk = list(texts[start:start + batch_size])
+            encoded = [self.encode(text) for text in chunk]
+            with self._lock:
+                probabilities = self.probabilities_of_ids([e.ids for e in encoded])
+                indices = [self._label_index(t, p) for t, p in zip(targets[start:start + batch_size], probabilities)]
+                index = torch.tensor(indices, dtype=torch.long, device=self.device)
+                attributed = self._attribute(encoded, score, (index,))
+            seconds = (time.perf_counter() - started) / len(chunk)
+            for text, enc, label_index, row, (per_token, value, baseline_value, delta) in zip(
+                    chunk, encoded, indices, probabilities, attributed):
+                tokens, words = self._pieces(text, enc, per_token)
+                label = self.labels[label_index]
+                out.append(Explanation(
+                    text=text, target=f"probability of {label!r}", value=value, baseline_value=baseline_value,
+                    tokens=tokens, words=words, convergence_delta=delta, steps=self.settings.steps,
+                    seconds=seconds, truncated=enc.truncated, label=label, label_index=label_index,
+                    probabilities={name: float(p) for name, p in zip(self.labels, row)},
+                ))
+        return out
 
 
 class SimilarityExplainer(_TokenAttributor):
@@ -351,17 +385,16 @@ class SimilarityExplainer(_TokenAttributor):
         reference_t = reference_t / reference_t.norm().clamp(min=1e-12)
         centre_t = None if centre is None else torch.as_tensor(
             np.asarray(centre, dtype=np.float32).reshape(-1), device=self.device)
-        mask = torch.ones((1, len(encoded.ids)), dtype=torch.long, device=self.device)
 
-        def score(embeds):
-            pooled = self.wrapper.embed(inputs_embeds=embeds, attention_mask=mask.expand(embeds.shape[0], -1)).float()
+        def score(embeds, attention_mask):
+            pooled = self.wrapper.embed(inputs_embeds=embeds, attention_mask=attention_mask).float()
             if centre_t is not None:
                 pooled = pooled - centre_t
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
             return pooled @ reference_t
 
         with self._lock:
-            per_token, value, baseline_value, delta = self._attribute(encoded, score)
+            ((per_token, value, baseline_value, delta),) = self._attribute([encoded], score)
         tokens, words = self._pieces(text, encoded, per_token)
         return Explanation(text=text, target=what, value=value, baseline_value=baseline_value, tokens=tokens,
                            words=words, convergence_delta=delta, steps=self.settings.steps,

@@ -14,6 +14,7 @@ and a one-sided Wilcoxon signed-rank p-value for "top-attributed deletions hurt 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -56,9 +57,30 @@ def _word_positions(explainer: Explainer, text: str) -> tuple[list[int], list[li
     return encoded.ids, list(words.values())
 
 
+@contextmanager
+def _torch_threads(threads: int | None):
+    """torch's intra-op threads set to `threads` inside the block (None: left as they are)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def faithfulness_check(explainer: Explainer, texts: Sequence[str], *, settings: FaithfulnessSettings | None = None,
-                       progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """The deletion test on up to `max_examples` texts; a JSON-ready report."""
+                       progress: ProgressCallback = no_progress, batch_size: int = 8,
+                       cpu_threads: int | None = 1) -> dict[str, Any]:
+    """The deletion test on up to `max_examples` texts; a JSON-ready report.
+
+    Texts are explained `batch_size` at a time (Explainer.explain_many), and their deletions
+    scored in one batch. On a CPU the check runs on `cpu_threads` torch threads (None: as set):
+    a short text gives each layer call too little work to share, and on a machine that other
+    processes share, every call waits for the thread the scheduler left out. On a 2-core
+    machine under load, one thread was 7x faster than two."""
     settings = (settings or FaithfulnessSettings()).validate()
     rng = np.random.default_rng(settings.seed)
     started = time.perf_counter()
@@ -68,22 +90,30 @@ def faithfulness_check(explainer: Explainer, texts: Sequence[str], *, settings: 
     if len(usable) > settings.max_examples:  # a seeded sample of the texts long enough to test
         usable = [usable[i] for i in sorted(rng.choice(len(usable), settings.max_examples, replace=False))]
     top_drops, random_drops, seconds = [], [], []
-    for n, (text, ids, words) in enumerate(usable, start=1):
-        explanation = explainer.explain(text)
-        seconds.append(explanation.seconds)
-        # explanation.words and `words` come from the same encoding, in the same order.
-        scores = np.array([w.score for w in explanation.words])
-        k = max(1, int(round(settings.fraction * len(words))))
-        top = [i for i in np.argsort(-scores, kind="stable")[:k]]
-        variants = [_without(ids, {p for i in top for p in words[i]})]
-        for _ in range(settings.random_trials):
-            picked = rng.choice(len(words), size=k, replace=False)
-            variants.append(_without(ids, {p for i in picked for p in words[i]}))
-        probabilities = explainer.probabilities_of_ids(variants)[:, explanation.label_index]
-        base = explanation.value
-        top_drops.append(base - float(probabilities[0]))
-        random_drops.append(base - float(probabilities[1:].mean()))
-        progress(100.0 * n / len(usable), f"explained {n}/{len(usable)} texts")
+    on_cpu = str(getattr(explainer, "device", "cpu")).startswith("cpu")
+    batch_size = max(1, int(batch_size))
+    with _torch_threads(cpu_threads if on_cpu else None):
+        for start in range(0, len(usable), batch_size):
+            chunk = usable[start:start + batch_size]
+            progress(100.0 * start / len(usable), f"explaining texts {start + 1}-{start + len(chunk)} of {len(usable)}")
+            explanations = explainer.explain_many([text for text, _, _ in chunk], batch_size=batch_size)
+            variants: list[list[int]] = []
+            for (text, ids, words), explanation in zip(chunk, explanations):
+                seconds.append(explanation.seconds)
+                # explanation.words and `words` come from the same encoding, in the same order.
+                scores = np.array([w.score for w in explanation.words])
+                k = max(1, int(round(settings.fraction * len(words))))
+                top = [i for i in np.argsort(-scores, kind="stable")[:k]]
+                variants.append(_without(ids, {p for i in top for p in words[i]}))
+                for _ in range(settings.random_trials):
+                    picked = rng.choice(len(words), size=k, replace=False)
+                    variants.append(_without(ids, {p for i in picked for p in words[i]}))
+            probabilities = explainer.probabilities_of_ids(variants).reshape(len(chunk), 1 + settings.random_trials, -1)
+            for explanation, rows in zip(explanations, probabilities):
+                chosen = rows[:, explanation.label_index]
+                top_drops.append(explanation.value - float(chosen[0]))
+                random_drops.append(explanation.value - float(chosen[1:].mean()))
+        progress(100.0, f"explained {len(usable)} texts")
     top = np.asarray(top_drops)
     rand = np.asarray(random_drops)
     report: dict[str, Any] = {

@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = ".checkpoints"
 TEST_REPORT_FILE = "evaluation_test.json"
+# Where each step of a training job moves the bar (percent): training, scoring the test set, the
+# explanations' faithfulness check (about as long as a head training on a CPU), the rest.
+TRAINING_PROGRESS_END = 86.0
+TEST_SET_PROGRESS = 87.0
+FAITHFULNESS_PROGRESS = (88.0, 96.5)
 
 
 # --- starting jobs ------------------------------------------------------------------------------
@@ -165,8 +170,10 @@ def _faithfulness(folder: Path, data: TrainingData, *, device: str, progress) ->
     from .explanations import faithfulness_of_folder
 
     texts = next((d.texts for d in (data.test, data.valid, data.train) if d is not None and len(d)), [])
-    progress(96.5, "checking that the explanations are faithful")
-    report = faithfulness_of_folder(folder, texts, device=device)
+    progress(FAITHFULNESS_PROGRESS[0], "checking that the explanations are faithful")
+    step = sub_progress(progress, *FAITHFULNESS_PROGRESS)
+    report = faithfulness_of_folder(folder, texts, device=device, progress=lambda percent, message="": step(
+        percent, f"checking that the explanations are faithful: {message}" if message else ""))
     if not report:
         return {}
     figures = {"faithfulness_drop_top": report["mean_drop_top"], "faithfulness_drop_random": report["mean_drop_random"],
@@ -192,12 +199,12 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
 
     def build(folder: Path) -> BuiltArtifact:
         result = train_classifier(config, data.train, folder, valid=data.valid,
-                                  progress=sub_progress(progress, 2.0, 92.0 if data.test else 96.0),
+                                  progress=sub_progress(progress, 2.0, TRAINING_PROGRESS_END),
                                   checkpoint_dir=checkpoint_dir, on_epoch=_live_curves(job.pk))
         trained["result"] = result
         metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if data.test is not None:
-            progress(93.0, f"scoring the test set ({len(data.test)} texts)")
+            progress(TEST_SET_PROGRESS, f"scoring the test set ({len(data.test)} texts)")
             report = evaluate(ClassifierPredictor.load(folder, device=result.metrics["device"]), data.test)
             (folder / TEST_REPORT_FILE).write_text(json.dumps(_json_safe(report), indent=2))
             trained["test"] = _test_figures(report)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -230,28 +230,67 @@ def jobs_resend_lost(*, older_than_s: int | None = None, max_resends: int | None
 
 
 class JobProgress:
-    """The progress callback ml_core calls: writes the row (throttled) and raises Cancelled."""
+    """The progress callback ml_core calls: writes the row (throttled) and raises Cancelled.
+
+    A report that comes sooner than `min_interval_s` after the last write is kept, not dropped:
+    the job's heartbeat thread writes it (`flush`) once the interval has passed, so the bar and
+    the message on screen are never older than a step's last report, however long that step
+    runs without reporting again."""
 
     def __init__(self, job_id, min_interval_s: float = PROGRESS_MIN_INTERVAL_S) -> None:
         self.job_id = job_id
         self.min_interval_s = min_interval_s
         self.percent = 0.0
+        self.message = ""  # the latest message reported
         self._last_write = 0.0
+        self._written = (0.0, "")  # (percent, message) on the row
+        self._writing = threading.Lock()
         self.logs = _LogTail()
+        # The job's own connection: while it is inside a transaction, a write through another
+        # connection could not see the uncommitted job row (or, on SQLite, would wait for it).
+        self._job_connection = connections[DEFAULT_DB_ALIAS]
 
     def __call__(self, percent: float, message: str = "") -> None:
         # Never move the bar backwards: sub-steps may restart their own count.
         self.percent = max(self.percent, min(100.0, max(0.0, float(percent))))
-        now = time.monotonic()
-        if now - self._last_write < self.min_interval_s and self.percent < 100.0:
-            return
-        self._last_write = now
-        fields = {"progress": round(self.percent, 2), "heartbeat_at": timezone.now(),
-                  "log_tail": self.logs.text()}
         if message:
-            fields["message"] = message[:300]
-        Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
+            self.message = message[:300]
+        if time.monotonic() - self._last_write < self.min_interval_s and self.percent < 100.0:
+            return  # kept for the trailing write
+        # The heartbeat thread may be writing a kept report: then this one waits for the next flush.
+        if not self._writing.acquire(blocking=False):
+            return
+        try:
+            self._write()
+        finally:
+            self._writing.release()
         job_raise_if_cancelled(self.job_id)
+
+    def _write(self) -> None:
+        percent, message = self.percent, self.message
+        self._last_write = time.monotonic()
+        fields = {"progress": round(percent, 2), "heartbeat_at": timezone.now(), "log_tail": self.logs.text()}
+        if message != self._written[1]:
+            fields["message"] = message
+        Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
+        self._written = (percent, message)
+
+    @property
+    def pending(self) -> bool:
+        """Whether the row is behind the latest report."""
+        return self._written != (self.percent, self.message)
+
+    def flush(self) -> bool:
+        """The trailing write of a report the throttle kept (from the heartbeat thread): True when
+        it wrote. Waits while the job's own connection is in a transaction."""
+        if not self.pending or self._job_connection.in_atomic_block \
+                or time.monotonic() - self._last_write < self.min_interval_s:
+            return False
+        with self._writing:
+            if not self.pending:
+                return False
+            self._write()
+        return True
 
     def log(self, line: str) -> None:
         self.logs.append(line)
@@ -285,23 +324,38 @@ class _LogTail(logging.Handler):
 
 
 class _Heartbeat(threading.Thread):
-    """Marks the job alive while its work runs, even through long steps without progress."""
+    """Marks the job alive while its work runs, even through long steps without progress, and
+    writes the progress reports the throttle kept (JobProgress.flush)."""
 
-    def __init__(self, job_id) -> None:
+    def __init__(self, job_id, progress: JobProgress | None = None) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{job_id}")
         self.job_id = job_id
+        self.progress = progress
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        last_beat = time.monotonic()
+        tick = min(HEARTBEAT_INTERVAL_S, self.progress.min_interval_s if self.progress else HEARTBEAT_INTERVAL_S)
         try:
-            while not self.stopped.wait(HEARTBEAT_INTERVAL_S):
-                Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+            while not self.stopped.wait(tick):
+                if self.progress is not None and self._flushed():
+                    last_beat = time.monotonic()  # the flush wrote heartbeat_at too
+                elif time.monotonic() - last_beat >= HEARTBEAT_INTERVAL_S:
+                    Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                    last_beat = time.monotonic()
         except Exception:  # pragma: no cover - a lost heartbeat shows as a stale job
             log.exception("heartbeat of job %s stopped", self.job_id)
         finally:
             connection.close()
+
+    def _flushed(self) -> bool:
+        try:
+            return self.progress.flush()
+        except Exception:  # a missed trailing write is not worth stopping the heartbeat for
+            log.warning("job %s: progress not written", self.job_id, exc_info=True)
+            return False
 
 
 _WATCHED_LOGGERS = ("ml_core", "apps")
@@ -324,7 +378,7 @@ def job_run(*, job_id, work: JobWork, worker: str = "",
         loggers = [logging.getLogger(name) for name in _WATCHED_LOGGERS]
         for logger in loggers:
             logger.addHandler(progress.logs)
-        heartbeat = _Heartbeat(job_id)
+        heartbeat = _Heartbeat(job_id, progress)
         heartbeat.start()
         succeeded, outcome = False, JobOutcome()
         try:

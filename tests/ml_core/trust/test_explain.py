@@ -129,3 +129,35 @@ def test_cli_prints_one_json_object_per_text_and_one_line_errors(model_dir, tmp_
                      "--random-trials", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 12 and report["steps"] == 8 and {"mean_drop_top", "mean_drop_random", "passed"} <= set(report)
+
+
+def test_several_texts_explained_together_score_as_one_at_a_time(explainer):
+    """explain_many pads the texts into one integrated-gradients pass (issue 18: the check of a
+    training's explanations): each text keeps its own words, label and scores."""
+    texts = ["great happy win", "bad awful loss and a sad day", "table number 7 great", "sad"]
+    together = explainer.explain_many(texts, batch_size=3)
+    for text, batched in zip(texts, together):
+        alone = explainer.explain(text)
+        assert [w.text for w in batched.words] == [w.text for w in alone.words]
+        assert batched.label == alone.label and batched.value == pytest.approx(alone.value, abs=1e-5)
+        assert [t.score for t in batched.tokens] == pytest.approx([t.score for t in alone.tokens], abs=1e-4)
+        assert batched.convergence_delta == pytest.approx(alone.convergence_delta, abs=1e-4)
+    assert explainer.explain_many(["bad awful loss"], targets=["pos"])[0].label == "pos"
+    with pytest.raises(UserError, match="one target per text"):
+        explainer.explain_many(["a", "b"], targets=["pos"])
+
+
+def test_the_deletion_check_says_which_texts_it_is_explaining(explainer):
+    """Progress moves batch by batch, so a long check never looks hung; the result is the same
+    whatever the batch size (the random deletions are drawn in the same order)."""
+    texts = toy_data(30, seed=5).texts
+    reports = []
+    settings = FaithfulnessSettings(max_examples=20, random_trials=3)
+    one_by_one = faithfulness_check(explainer, texts, settings=settings, batch_size=1)
+    batched = faithfulness_check(explainer, texts, settings=settings, batch_size=8,
+                                 progress=lambda percent, message="": reports.append((percent, message)))
+    assert [m for _, m in reports] == ["explaining texts 1-8 of 20", "explaining texts 9-16 of 20",
+                                       "explaining texts 17-20 of 20", "explained 20 texts"]
+    assert [p for p, _ in reports] == [0, 40, 80, 100]
+    for key in ("n", "mean_drop_top", "mean_drop_random", "share_top_beats_random", "passed"):
+        assert batched[key] == pytest.approx(one_by_one[key], abs=1e-4), key
