@@ -31,7 +31,9 @@ alert delay and false alerts on a replayed stream.
    minutes of surge data until the alert opens, and alerts opened during the calm week.
    `--alert-counts expected,labels` replays once per way of counting a bucket's negatives
    (FINANCE_ALERT_NEGATIVES: the sum of p(negative), the default, or the labels), on the same
-   model outputs; `--skip-api` replays only (the false-alert study over several models).
+   model outputs; `--replay-seeds 54,55,56` replays several calm weeks (other shuffles of the
+   stream) and counts the false alerts of all of them; `--skip-api` replays only (the
+   false-alert study over several models).
 
 Anchors: FinBERT 0.86 accuracy on all agreement levels (Araci 2019). Required (issue 21, without
 --model, idle machine): >= 200 documents/s end to end, API accuracy not below the served model's
@@ -443,15 +445,36 @@ def precomputed_models(texts: list[str]):
 
 
 def replay(args) -> dict:
-    """The calm week then the surge, once per way of counting negatives (--alert-counts), on the
-    same model outputs; the figures of the first way are the run's headline figures."""
+    """The calm week then the surge, once per calm week (--replay-seeds: each shuffles the stream
+    into another week and another surge) and per way of counting negatives (--alert-counts), on
+    the same model; the first week and way give the run's headline figures."""
+    weeks = {seed: replay_week(args, seed) for seed in args.replay_seeds}
+    by_counts = {}
+    for counts in args.alert_counts:
+        runs = [replay_once(*weeks[seed], counts) for seed in args.replay_seeds]
+        for seed, run in zip(args.replay_seeds, runs):
+            log(f"  week {seed}, negatives counted as {counts}: {json.dumps(run)}")
+        delays = [r["alert_delay_minutes"] for r in runs]
+        by_counts[counts] = {**runs[0], "weeks": len(runs), "false_alerts_all_weeks": sum(r["false_alerts"] for r in runs),
+                             "alert_delays_minutes": delays,
+                             "surges_alerted_within_60": sum(d is not None and d <= 60 for d in delays)}
+    first = by_counts[args.alert_counts[0]]
+    return {**{k: first[k] for k in ("alert_delay_minutes", "false_alerts", "other_topic_alerts_in_surge",
+                                     "replay_documents", "replay_seconds", "weeks", "false_alerts_all_weeks",
+                                     "alert_delays_minutes", "surges_alerted_within_60")},
+            "alert_counts": args.alert_counts[0], "replay_seeds": args.replay_seeds, "replays": by_counts,
+            "surge_topic": SURGE_TOPIC}
+
+
+def replay_week(args, seed: int) -> tuple:
+    """(timeline, models, surge topic, surge start) of the calm week and surge that `seed` shuffles."""
     from apps.finance_sentiment.models import Topic
 
     rows = []
     for path in args.stream:
         rows += load_rows(path, TWITTER_LABELS)
     rows = list(dict.fromkeys(rows))
-    rng = random.Random(54)
+    rng = random.Random(seed)
     rng.shuffle(rows)
     hours = args.calm_days * 24
     calm_count = (hours + 3) * args.rate
@@ -476,14 +499,9 @@ def replay(args) -> dict:
     for n, text in enumerate(sorted(surge_texts)):
         timeline.append((surge_start + timedelta(seconds=int((n + 0.5) * 3600 / args.surge_docs)), text))
     timeline.sort()
-    log(f"replaying {len(timeline)} documents in 5-minute slices: {args.calm_days} calm days, then "
+    log(f"week {seed}: {len(timeline)} documents in 5-minute slices: {args.calm_days} calm days, then "
         f"{args.surge_docs} bearish {SURGE_TOPIC!r} documents in the hour from {surge_start:%Y-%m-%d %H:%M}")
-    by_counts = {}
-    for counts in args.alert_counts:
-        by_counts[counts] = replay_once(timeline, models, surge_topic, surge_start, counts)
-        log(f"  negatives counted as {counts}: {json.dumps(by_counts[counts])}")
-    first = by_counts[args.alert_counts[0]]
-    return {**first, "alert_counts": args.alert_counts[0], "replays": by_counts, "surge_topic": SURGE_TOPIC}
+    return timeline, models, surge_topic, surge_start
 
 
 def replay_once(timeline, models, surge_topic, surge_start: datetime, counts: str) -> dict:
@@ -555,6 +573,8 @@ def main() -> None:
     p.add_argument("--alert-counts", default="expected",
                    help="replay once per way of counting negatives, comma-separated: expected (the sum of "
                         "p(negative), the default) and/or labels (FINANCE_ALERT_NEGATIVES)")
+    p.add_argument("--replay-seeds", default="54",
+                   help="comma-separated shuffles of the stream, one calm week and surge each (default 54)")
     p.add_argument("--limit", type=int, help="evaluate on the first N documents only (a quick check)")
     p.add_argument("--skip-api", action="store_true", help="no server: train (or load) the model and replay only")
     p.add_argument("--skip-replay", action="store_true")
@@ -563,6 +583,12 @@ def main() -> None:
     args.alert_counts = [c.strip() for c in args.alert_counts.split(",") if c.strip()]
     if not args.alert_counts or set(args.alert_counts) - {"expected", "labels"}:
         p.error("--alert-counts takes expected and/or labels")
+    try:
+        args.replay_seeds = [int(x) for x in args.replay_seeds.split(",") if x.strip()]
+    except ValueError:
+        p.error("--replay-seeds takes comma-separated whole numbers")
+    if not args.replay_seeds:
+        p.error("--replay-seeds needs at least one seed")
 
     import torch
 
@@ -615,6 +641,8 @@ def main() -> None:
                         ["minutes of surge data until the alert", replayed["alert_delay_minutes"],
                          "within the first bucket (60 min)"],
                         ["false alerts in the calm week", replayed["false_alerts"], "0"],
+                        [f"false alerts, all {replayed['weeks']} calm weeks", replayed["false_alerts_all_weeks"], "0"],
+                        ["surge alert delays (minutes), every week", replayed["alert_delays_minutes"], "<= 60"],
                         ["alerts on other topics during the surge", replayed["other_topic_alerts_in_surge"], ""],
                     ])
     finish(figures, args.json)
