@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-dev browser migrate seed clean
+.PHONY: run test lint install install-dev browser migrate seed clean
 
 # Ctrl-C stops everything quietly. Job control (set -m; off without a terminal) gives honcho the
 # terminal, so the Ctrl-C reaches honcho alone, not make (which would report "Interrupt"); honcho's
@@ -20,6 +20,11 @@ run: install migrate seed ## install, migrate, seed the demo, start web + worker
 
 test: install-dev browser ## the whole test suite
 	$(BIN)/python -m pytest
+
+# ruff (pyproject.toml's [tool.ruff]) and the import contracts ([tool.importlinter]).
+lint: install-dev
+	$(BIN)/python -m ruff check .
+	$(BIN)/lint-imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
