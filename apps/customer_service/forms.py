@@ -1,20 +1,24 @@
 """Forms of the operator console (each POST carries the CSRF token; templates add it)."""
 from __future__ import annotations
 
+import json
+
 from django import forms
 
-from apps.core.parsers import BoundedJSONFormField, json_loads
+from apps.core.parsers import BoundedJSONDecoder, json_loads
 
 from .models import AssistantSettings, KBEntry, Site
-from .smalltalk import KINDS as SMALLTALK_KINDS
 from .services.kb import EntryFields, KBError
 from .services.kb_io import FORMATS, GROUPINGS, ROLES, import_too_large, parse_mapping
+from .smalltalk import KINDS as SMALLTALK_KINDS
 
 
 class EntryForm(forms.Form):
     title = forms.CharField(max_length=200, required=False,
                             help_text="Shown to customers in clarifying questions and citations")
-    intent = forms.CharField(max_length=100, help_text="e.g. cancel_order")
+    intent = forms.CharField(max_length=100,
+                             help_text="What the customer wants, in a few words, e.g. \u201ccancel order\u201d; "
+                                       "entries with the same intent answer the same request")
     answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}),
                              help_text="Placeholders such as {{Order Number}} are filled from the conversation")
     questions = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False,
@@ -24,7 +28,7 @@ class EntryForm(forms.Form):
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
     @classmethod
-    def for_entry(cls, entry: KBEntry) -> "EntryForm":
+    def for_entry(cls, entry: KBEntry) -> EntryForm:
         return cls(initial={"title": entry.title, "intent": entry.intent, "answer": entry.answer,
                             "questions": "\n".join(e.text for e in entry.examples.all()),
                             "tags": ", ".join(entry.tags), "language": entry.language,
@@ -112,14 +116,53 @@ class LabelForm(forms.Form):
     intent = forms.CharField(max_length=100)
 
 
+class PlaceholderValuesField(forms.CharField):
+    """A site's values for answer placeholders, one per line as `Name = value` (a JSON object of
+    texts is read too). Too deep JSON is a form error, not a 500."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "Website Name = shop.example.com"})
+    INVALID = "Write one placeholder per line as Name = value, e.g. Website Name = shop.example.com"
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{name} = {text}" for name, text in value.items())
+        return value
+
+    def to_python(self, value) -> dict:
+        text = super().to_python(value)
+        if not text:
+            return {}
+        if text.startswith(("{", "[")):
+            try:
+                values = json.loads(text, cls=BoundedJSONDecoder)
+            except ValueError:
+                raise forms.ValidationError("Enter a valid JSON object of texts, or " + self.INVALID[0].lower()
+                                            + self.INVALID[1:])
+            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+                raise forms.ValidationError(self.INVALID)
+            return values
+        values = {}
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            name, equals, value = line.partition("=")
+            if not equals or not name.strip():
+                raise forms.ValidationError(f"{self.INVALID} (not: {line.strip()[:80]})")
+            values[name.strip()] = value.strip()
+        return values
+
+
 class SiteForm(forms.ModelForm):
+    placeholder_values = PlaceholderValuesField(
+        required=False, label="Placeholder values",
+        help_text="Fill answer placeholders such as {{Website Name}}: one per line as Name = value. "
+                  "A value learnt in the conversation (an order number) takes precedence.")
+
     class Meta:
         model = Site
         fields = ["name", "allowed_origins", "is_active", "greeting", "placeholder_values", "rate_limit_per_ip",
                   "rate_limit_per_site"]
-        widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3}),
-                   "placeholder_values": forms.Textarea(attrs={"rows": 4})}
-        field_classes = {"placeholder_values": BoundedJSONFormField}  # too deep: a form error, not a 500
+        widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3})}
 
 
 class SettingsForm(forms.ModelForm):

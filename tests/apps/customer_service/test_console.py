@@ -149,6 +149,29 @@ def test_admin_settings_sites_and_retraining(admin_client, kb):
     assert queued["Location"] == f"/jobs/{job.pk}/" and job.scenario == "customer_service.intent"
 
 
+def test_site_placeholder_values_are_written_one_per_line(admin_client):
+    """The site form reads `Name = value` lines (and still a JSON object), shows the stored values
+    as lines again, and explains a line it cannot read."""
+    form = {"name": "Shop", "allowed_origins": "https://shop.example", "is_active": "on", "greeting": "Hi",
+            "rate_limit_per_ip": "10/m", "rate_limit_per_site": "100/m"}
+    created = admin_client.post("/customer-service/sites/new/", {
+        **form, "placeholder_values": "Website Name = shop.example.com\n\nSupport Hours = 9-17 = weekdays\n"})
+    assert created.status_code == 302
+    site = Site.objects.get(name="Shop")
+    assert site.placeholder_values == {"Website Name": "shop.example.com", "Support Hours": "9-17 = weekdays"}
+    page = admin_client.get(f"/customer-service/sites/{site.pk}/").content.decode()
+    assert "Website Name = shop.example.com\nSupport Hours = 9-17 = weekdays</textarea>" in page
+    assert '{&quot;' not in page and "{&#x27;" not in page
+
+    admin_client.post(f"/customer-service/sites/{site.pk}/", {**form, "placeholder_values": '{"Website Name": "a.example"}'})
+    site.refresh_from_db()
+    assert site.placeholder_values == {"Website Name": "a.example"}
+    bad = admin_client.post(f"/customer-service/sites/{site.pk}/", {**form, "placeholder_values": "Website Name"})
+    assert bad.status_code == 200 and "Write one placeholder per line as Name = value" in bad.content.decode()
+    site.refresh_from_db()
+    assert site.placeholder_values == {"Website Name": "a.example"}
+
+
 def test_review_groups_similar_questions(operator_client, site, kb, monkeypatch):
     from apps.customer_service import selectors
 
