@@ -161,3 +161,37 @@ def human_duration(seconds) -> str:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def confusion_in_words(confusion) -> dict:
+    """A confusion matrix ({"labels", "matrix"}) with its labels in words, for the heat map's axes:
+    `track_order` -> "Track order"; the counts as they are."""
+    confusion = confusion or {}
+    return {"labels": [humanize_label(label) for label in confusion.get("labels") or []],
+            "matrix": confusion.get("matrix") or []}
+
+
+@register.filter
+def confusion_rows(confusion) -> list[dict]:
+    """The rows of a confusion matrix for a table: [{"label": true label in words, "counts":
+    [count per predicted label]}]."""
+    confusion = confusion or {}
+    return [{"label": humanize_label(label), "counts": list(counts)}
+            for label, counts in zip(confusion.get("labels") or [], confusion.get("matrix") or [])]
+
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*")
+_RATE_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+
+
+@register.filter
+def rate_in_words(value) -> str:
+    """A rate limit as people say it: "20/m" -> "20 a minute", "100/5m" -> "100 per 5 minutes";
+    anything else as it is."""
+    match = _RATE.fullmatch(str(value or ""))
+    if not match:
+        return str(value or "")
+    count, period, unit = int(match.group(1)), int(match.group(2) or 1), _RATE_UNITS[match.group(3)]
+    number = number_format(count, use_l10n=True, force_grouping=count >= 10_000)
+    return f"{number} a {unit}" if period == 1 else f"{number} per {period} {unit}s"
