@@ -8,9 +8,18 @@ from django import forms
 from apps.core.parsers import BoundedJSONDecoder, json_loads
 
 from .models import AssistantSettings, KBEntry, Site
-from .services.kb import EntryFields, KBError
+from .services.kb import EntryFields, KBError, normalise_intent
 from .services.kb_io import FORMATS, GROUPINGS, ROLES, import_too_large, parse_mapping
 from .smalltalk import KINDS as SMALLTALK_KINDS
+
+
+def intent_in_words(intent: str) -> str:
+    """"track_order" -> "track order" where saving the words gives the same name back, else the name."""
+    words = intent.replace("_", " ")
+    try:
+        return words if normalise_intent(words) == intent else intent
+    except KBError:
+        return intent
 
 
 class EntryForm(forms.Form):
@@ -21,15 +30,15 @@ class EntryForm(forms.Form):
                                        "entries with the same intent answer the same request")
     answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}),
                              help_text="Placeholders such as {{Order Number}} are filled from the conversation")
-    questions = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False,
-                                help_text="Example questions, one per line (personal data is masked)")
+    questions = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False, label="Example questions",
+                                help_text="How customers ask for this, one question per line (personal data is masked)")
     tags = forms.CharField(max_length=300, required=False, help_text="Comma-separated")
     language = forms.CharField(max_length=12, initial="en")
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
     @classmethod
     def for_entry(cls, entry: KBEntry) -> EntryForm:
-        return cls(initial={"title": entry.title, "intent": entry.intent, "answer": entry.answer,
+        return cls(initial={"title": entry.title, "intent": intent_in_words(entry.intent), "answer": entry.answer,
                             "questions": "\n".join(e.text for e in entry.examples.all()),
                             "tags": ", ".join(entry.tags), "language": entry.language,
                             "is_active": entry.is_active})
@@ -163,22 +172,35 @@ class SiteForm(forms.ModelForm):
         fields = ["name", "allowed_origins", "is_active", "greeting", "placeholder_values", "rate_limit_per_ip",
                   "rate_limit_per_site"]
         widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3})}
+        labels = {"allowed_origins": "Allowed addresses", "is_active": "Active (the widget answers)",
+                  "rate_limit_per_ip": "Chat requests per visitor", "rate_limit_per_site": "Chat requests for the site"}
+        help_texts = {
+            "allowed_origins": "One address per line, as the browser sends it: scheme, host and port, no path "
+                               "(e.g. https://shop.example.com). The widget answers only on pages at these addresses.",
+            "rate_limit_per_ip": "How many requests one visitor (IP address) may send, e.g. 20/m: a number per "
+                                 "second (/s), minute (/m), hour (/h) or day (/d)",
+            "rate_limit_per_site": "How many requests all visitors of this site together may send, e.g. 1200/m"}
 
 
 class SettingsForm(forms.ModelForm):
-    handoff_intents = forms.CharField(required=False, help_text="Comma-separated intents that go to a person")
+    handoff_intents = forms.CharField(required=False, label="Intents handed to a person",
+                                      help_text="Comma-separated, in words or as the knowledge base writes them, "
+                                                "e.g. \u201ccontact human agent, complaint\u201d")
 
     class Meta:
         model = AssistantSettings
         fields = ["answer_threshold", "clarify_margin", "retrieval_precision", "handoff_intents",
                   "open_intent_refusal_rate", "open_intent_reply", "generation_enabled", "generation_max_tokens"]
-        labels = {"generation_enabled": "Compose answers with SmolLM2-135M-Instruct"}
+        labels = {"generation_enabled": "Compose answers with SmolLM2-135M-Instruct",
+                  "generation_max_tokens": "Longest composed answer (tokens)"}
         widgets = {"open_intent_reply": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance and not self.is_bound:
-            self.initial["handoff_intents"] = ", ".join(self.instance.handoff_intents or [])
+            # In words ("contact human agent"); saving turns them back into the intents' names.
+            self.initial["handoff_intents"] = ", ".join(intent_in_words(str(intent))
+                                                        for intent in self.instance.handoff_intents or [])
 
     def clean_handoff_intents(self):
         raw = self.cleaned_data.get("handoff_intents") or ""
@@ -187,7 +209,10 @@ class SettingsForm(forms.ModelForm):
                 return json_loads(raw)
             except ValueError:  # JSONTooDeep is one too
                 raise forms.ValidationError("not a JSON list")
-        return [x.strip() for x in raw.split(",") if x.strip()]
+        try:
+            return [normalise_intent(x) for x in raw.split(",") if x.strip()]
+        except KBError as exc:
+            raise forms.ValidationError(str(exc))
 
 
 class SmallTalkForm(forms.Form):

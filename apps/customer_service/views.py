@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -14,9 +15,17 @@ from apps.core.validation import is_ascii_integer
 from ml_core.errors import UserError
 
 from . import selectors
-from .forms import EntryForm, ImportForm, LabelForm, ReplyForm, SettingsForm, SiteForm, SmallTalkForm, TeachForm
+from .forms import (
+    EntryForm,
+    ImportForm,
+    LabelForm,
+    ReplyForm,
+    SettingsForm,
+    SiteForm,
+    SmallTalkForm,
+    TeachForm,
+)
 from .models import Conversation, KBEntry, Message, Site
-from .serving import SCENARIO, assistant
 from .services.chat import assistant_settings, assistant_settings_update, entry_refs
 from .services.console import (
     ConsoleError,
@@ -34,6 +43,7 @@ from .services.kb_io import kb_export_lines, kb_import_file
 from .services.smalltalk import SmallTalkError, smalltalk_reply_update, smalltalk_rows
 from .services.training import intent_retrain_start
 from .services.widget import origin_allowed, widget_frame_refusal, widget_token_issue
+from .serving import SCENARIO, assistant
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -150,7 +160,7 @@ def message_label_view(request: HttpRequest, message_id: int) -> HttpResponse:
         if not form.is_valid():
             raise ConsoleError("give an intent")
         message_label(message=message, intent=form.cleaned_data["intent"])
-        messages.success(request, f"Labelled as {message.labelled_intent}; the next retraining learns it.")
+        messages.success(request, f"Labelled as “{message.labelled_intent.replace('_', ' ')}”; the next retraining learns it.")
     except ConsoleError as exc:
         messages.error(request, str(exc))
     return redirect_next(request, "customer_service:conversation_detail", conversation_id=message.conversation_id)
@@ -294,7 +304,12 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
     data = selectors.analytics(days=days)
     if request.GET.get("format") == "json":
         return JsonResponse(data)
-    return render(request, "customer_service/analytics.html", {"data": data, "days": days})
+    # The charts in words: intents as "track order", reply sources by their names ("Intent answer").
+    source_names = dict(Message.Source.choices)
+    return render(request, "customer_service/analytics.html", {
+        "data": data, "days": days,
+        "chart_intents": [{**row, "intent": row["intent"].replace("_", " ")} for row in data["top_intents"]],
+        "chart_sources": {source_names.get(key, key): n for key, n in data["sources"].items()}})
 
 
 @operator_required
@@ -332,8 +347,8 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         try:
             assistant_settings_update(values={f: form.cleaned_data[f] for f in form.Meta.fields},
                                       updated_by=request.user)
-        except Exception as exc:  # ValidationError from full_clean
-            form.add_error(None, str(exc))
+        except ValidationError as exc:  # from full_clean; its messages, not the dict of them
+            form.add_error(None, " ".join(exc.messages))
         else:
             messages.success(request, "Saved; every serving process uses the new settings within seconds.")
             return redirect("customer_service:settings")

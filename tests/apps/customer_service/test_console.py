@@ -62,6 +62,13 @@ def test_knowledge_base_crud_in_the_console(operator_client, kb):
     entry.refresh_from_db()
     assert entry.answer == "Refunds take 5 days." and entry.tags == ["money", "refund"]
     assert sorted(entry.examples.values_list("text", flat=True)) == ["I want my money back", "refund status"]
+    shown = operator_client.get(f"/customer-service/kb/{entry.pk}/").content.decode()
+    assert 'value="get refund"' in shown  # the intent in words; saved as written it stays get_refund
+    operator_client.post(f"/customer-service/kb/{entry.pk}/", {
+        "title": "Refunds", "intent": "get refund", "language": "en", "answer": "Refunds take 5 days.",
+        "questions": "I want my money back\nrefund status", "tags": "money, Refund", "is_active": "on"})
+    entry.refresh_from_db()
+    assert entry.intent == "get_refund"
     invalid = operator_client.post("/customer-service/kb/new/", {"intent": "bad (intent)", "answer": "x",
                                                                   "language": "en"})
     assert invalid.status_code == 200 and "may only hold letters" in invalid.content.decode()
@@ -124,6 +131,14 @@ def test_admin_settings_sites_and_retraining(admin_client, kb):
     assert saved.status_code == 302
     settings_row = AssistantSettings.objects.get()
     assert (settings_row.answer_threshold, settings_row.handoff_intents) == (0.6, ["contact_human_agent", "complaint"])
+    shown = admin_client.get("/customer-service/settings/").content.decode()
+    assert 'value="contact human agent, complaint"' in shown  # in words; saving them keeps the names
+    admin_client.post("/customer-service/settings/", {
+        "answer_threshold": "0.6", "clarify_margin": "0.1", "retrieval_precision": "0.95",
+        "handoff_intents": "contact human agent, Complaint", "generation_max_tokens": "100",
+        "open_intent_refusal_rate": "0.02", "open_intent_reply": "Not my field. I know about {{Topics}}."})
+    settings_row.refresh_from_db()
+    assert settings_row.handoff_intents == ["contact_human_agent", "complaint"]
     assert (settings_row.open_intent_refusal_rate, settings_row.open_intent_reply) == (
         0.02, "Not my field. I know about {{Topics}}.")
     refused = admin_client.post("/customer-service/settings/", {
@@ -191,6 +206,7 @@ def test_review_groups_similar_questions(operator_client, site, kb, monkeypatch)
 
 
 def test_analytics_counts_containment_handoffs_and_feedback(operator_client, site, kb):
+    assert 'id="cs-analytics-empty"' in operator_client.get("/customer-service/analytics/").content.decode()
     for text in ("where is my order", "how do I get a refund"):
         chat_message_handle(site=site, text=text)
     handed = chat_message_handle(site=site, text="I forgot my password")
@@ -201,7 +217,13 @@ def test_analytics_counts_containment_handoffs_and_feedback(operator_client, sit
     assert data["conversations"] == 3 and data["handoff_rate"] == pytest.approx(1 / 3, abs=1e-3)
     assert data["containment_rate"] == pytest.approx(2 / 3, abs=1e-3) and data["helpful_rate"] == 1.0
     assert len(data["series"]) == 7 and data["series"][-1]["conversations"] == 3
-    assert operator_client.get("/customer-service/analytics/").status_code == 200
+    page = operator_client.get("/customer-service/analytics/")
+    assert page.status_code == 200
+    # The charts name intents and reply sources in words; the JSON keeps the machine names.
+    charted = [row["intent"] for row in page.context["chart_intents"]]
+    assert charted == [row["intent"].replace("_", " ") for row in data["top_intents"]] and all("_" not in i for i in charted)
+    assert set(page.context["chart_sources"]) == {dict(Message.Source.choices)[key] for key in data["sources"]}
+    assert 'id="cs-analytics-empty"' not in page.content.decode()
 
 
 def test_back_office_edits_the_knowledge_base_through_the_services(admin_client, kb):
