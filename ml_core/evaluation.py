@@ -7,25 +7,29 @@ that `softmax(logits / T)` is what the predictor reports. Every result is plain 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .data import DataError, LabelledTexts
+from .numeric import softmax
 from .progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .serving import ClassifierPredictor
-    from .trust.slices import SliceSettings
+    from .slices import SliceSettings
+
+
+class ScoresTexts(Protocol):
+    """What `evaluate` needs of a classifier (ml_core.serving.ClassifierPredictor is one)."""
+
+    labels: list[str]
+    temperature: float
+
+    def predict_logits(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray: ...
+
 
 ECE_BINS = 15
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], n_bins: int = ECE_BINS) -> float:
@@ -112,7 +116,7 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
     matrix = confusion_matrix(y_true, y_pred, labels=ids) if len(y_true) else np.zeros((len(ids), len(ids)))
     weights = support / max(support.sum(), 1)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "macro_precision": float(precision[present].mean()) if present.any() else 0.0,
@@ -156,16 +160,16 @@ def label_ids(data: LabelledTexts, labels: Sequence[str]) -> np.ndarray:
     return ids
 
 
-def evaluate(predictor: "ClassifierPredictor", data: LabelledTexts, *, progress: ProgressCallback = no_progress,
-             slices: "bool | SliceSettings" = True) -> dict[str, Any]:
+def evaluate(predictor: ScoresTexts, data: LabelledTexts, *, progress: ProgressCallback = no_progress,
+             slices: bool | SliceSettings = True) -> dict[str, Any]:
     """Score `predictor` on labelled data: a JSON-ready report (see report_from_logits), with the
-    per-slice figures of ml_core.trust.slices under "slices" (pass SliceSettings to tune them)."""
+    per-slice figures of ml_core.slices under "slices" (pass SliceSettings to tune them)."""
     y = label_ids(data, predictor.labels)
     logits = predictor.predict_logits(data.texts, progress=progress)
     report = report_from_logits(logits, y, predictor.labels, predictor.temperature)
     report["source"] = data.source
     if slices:
-        from .trust.slices import slice_report  # per source / language / length... (bias report)
+        from .slices import slice_report  # per source / language / length... (bias report)
 
         report["slices"] = slice_report(y, np.asarray(logits).argmax(axis=1), texts=data.texts, meta=data.meta,
                                         settings=None if slices is True else slices)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..data import LabelledTexts
-from ..training.config import ConfigError
+from ..options import options_from_dict
 from ..progress import ProgressCallback, no_progress, sub_progress
+from ..training.config import ConfigError
 from . import perturb
 from .filtering import FILTER_MODES, Candidate, filter_candidates
 from .text import stable_rng
@@ -66,20 +68,11 @@ class AugmentationOptions:
     seed: int | None = None  # default: the training seed
 
     @classmethod
-    def from_dict(cls, options: dict[str, Any] | None) -> "AugmentationOptions":
-        options = dict(options or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise AugmentationError(f"unknown augmentation option(s): {', '.join(unknown)} "
-                                    f"(known: {', '.join(sorted(known))})")
-        if isinstance(options.get("ops"), str):
-            options["ops"] = [op.strip() for op in options["ops"].split(",") if op.strip()]
-        if isinstance(options.get("translation_models"), str):
-            options["translation_models"] = [m.strip() for m in options["translation_models"].split(",") if m.strip()]
-        return cls(**options).validate()
+    def from_dict(cls, options: dict[str, Any] | None) -> AugmentationOptions:
+        return options_from_dict(cls, options, error=AugmentationError, unknown="unknown augmentation option(s)",
+                                 list_known=True, validate=True)
 
-    def validate(self) -> "AugmentationOptions":
+    def validate(self) -> AugmentationOptions:
         def need(ok: bool, message: str) -> None:
             if not ok:
                 raise AugmentationError(message)
@@ -198,7 +191,7 @@ class Augmenter:
         return out
 
     def _paraphrases(self, texts, labels, progress) -> list[Candidate]:
-        from .paraphrase import ParaphraseSettings, Paraphraser
+        from .paraphrase import Paraphraser, ParaphraseSettings
 
         o = self.options
         paraphraser = Paraphraser(

@@ -24,15 +24,17 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..data import LabelledTexts
 from ..errors import UserError
 from ..evaluation import label_ids, report_from_logits
+from ..options import options_from_dict
 from ..progress import ProgressCallback, no_progress, sub_progress
 from ..serving.onnx_backend import SERVING_FILE, OnnxLogitsBackend, file_sha256, serving_threads
 from ..serving.predictor import ClassifierPredictor, TorchLogitsBackend
@@ -81,7 +83,7 @@ class CompressionConfig:
     parity_texts: int = 256
     seed: int = 42
 
-    def validate(self) -> "CompressionConfig":
+    def validate(self) -> CompressionConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise UserError(f"unknown compression method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
@@ -103,13 +105,8 @@ class CompressionConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CompressionConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"unknown compression option(s): {', '.join(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values).validate()
+    def from_dict(cls, data: dict[str, Any]) -> CompressionConfig:
+        return options_from_dict(cls, data, error=UserError, unknown="unknown compression option(s)", validate=True)
 
 
 @dataclass
@@ -260,16 +257,16 @@ class _Run:
         progress(100.0, "ONNX variants done")
 
     def student_variants(self, eval_data, y, train: LabelledTexts, progress: ProgressCallback) -> None:
+        from ..training.model import load_classifier
         from .distill import StudentTraining, distill, save_classifier
         from .pruning import compressed_size_mb, magnitude_prune, parameter_count, structured_prune
-        from ..training.model import load_classifier
 
         config = self.config
         teacher, tokenizer, _ = load_classifier(self.model_dir, device="cpu")
         # The head learns 10x faster than the encoder, as in fine-tuning.
-        student_config = dict(learning_rate=config.student_learning_rate,
-                              head_learning_rate=10 * config.student_learning_rate,
-                              batch_size=config.student_batch_size, seed=config.seed)
+        student_config = {"learning_rate": config.student_learning_rate,
+                              "head_learning_rate": 10 * config.student_learning_rate,
+                              "batch_size": config.student_batch_size, "seed": config.seed}
         jobs = [m for m in ("prune", "prune-structured", "distill") if m in config.methods]
         for index, method in enumerate(jobs):
             step = sub_progress(progress, 100.0 * index / len(jobs), 100.0 * (index + 1) / len(jobs))

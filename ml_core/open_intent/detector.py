@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..numeric import l2_normalise
+from ..options import options_from_dict
 from .calibration import CalibrationCurve, CalibrationError, check_rate
-from .scores import EMBEDDING_METHODS, LOGIT_SCORES, knn_scores, l2_normalise
+from .scores import EMBEDDING_METHODS, LOGIT_SCORES, knn_scores
 
 DETECTOR_FORMAT = "ml_core.open_intent_detector"
 DETECTOR_FORMAT_VERSION = 1
@@ -84,11 +86,8 @@ class OpenIntentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OpenIntentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise OpenIntentError(f"unknown open-intent option(s): {', '.join(unknown)}")
-        return cls(**data).validate()
+        return options_from_dict(cls, data, error=OpenIntentError, unknown="unknown open-intent option(s)",
+                                 validate=True)
 
     def replace(self, **changes: Any) -> OpenIntentConfig:
         return dataclasses.replace(self, **changes).validate()

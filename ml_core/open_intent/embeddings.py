@@ -49,8 +49,8 @@ class ClassifierEmbedder:
     def embed_with_logits(self, texts: Sequence[str], progress: ProgressCallback = no_progress
                           ) -> tuple[np.ndarray, np.ndarray]:
         """(L2-normalised embeddings, the classifier's raw logits) from one pass over the texts."""
+        from ..numeric import l2_normalise
         from ..training.model import batched_forward, tokenize
-        from .scores import l2_normalise
 
         texts = list(texts)
         dimension, n_labels = self.model.head.in_features, self.model.head.out_features

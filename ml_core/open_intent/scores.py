@@ -27,14 +27,6 @@ LOGIT_METHODS = ("msp", "maxlogit", "energy")
 _BLOCK = 1024
 
 
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim == 1:
-        vectors = vectors[None, :]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12))
-
-
 def knn_scores(queries: np.ndarray, index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(similarity to the k-th nearest row of `index`, positions of the k nearest rows, best first)."""
     k = min(k, len(index))

@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from ml_core.options import options_from_dict
 from ml_core.progress import ProgressCallback, no_progress, sub_progress
 
-from .data import CatalogueItem, InteractionMatrix, Interactions, RecsysDataError, stratified_split
+from .data import InteractionMatrix, Interactions, RecsysDataError, stratified_split
 from .metrics import (
-    catalogue_coverage, intra_list_diversity, metrics_from_hits, novelty, top_k,
+    catalogue_coverage,
+    intra_list_diversity,
+    metrics_from_hits,
+    novelty,
+    top_k,
 )
 from .models import (
-    ALSModel, BPRModel, ContentModel, HistoryBatch, ItemKNNModel, PopularityModel,
+    ALSModel,
+    BPRModel,
+    ContentModel,
+    HistoryBatch,
+    ItemKNNModel,
+    PopularityModel,
 )
 
 log = logging.getLogger(__name__)
@@ -60,15 +70,8 @@ class RecsysConfig:
     threads: int = 1
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RecsysConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RecsysDataError(f"unknown recommender settings: {', '.join(unknown)}")
-        values = dict(values)
-        if "hybrid_components" in values:
-            values["hybrid_components"] = tuple(values["hybrid_components"])
-        return cls(**values)
+    def from_dict(cls, values: dict) -> RecsysConfig:
+        return options_from_dict(cls, values, error=RecsysDataError, unknown="unknown recommender settings")
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
+
+from ..numeric import l2_normalise
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "index_ids.json"
@@ -25,12 +27,7 @@ class SearchHit:
     score: float
 
 
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim == 1:
-        vectors = vectors[None, :]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12))
+normalise = l2_normalise  # rows to unit length (cosine similarity as inner product)
 
 
 class VectorIndex:
@@ -129,7 +126,7 @@ class VectorIndex:
             }))
 
     @classmethod
-    def load(cls, folder: Path | str) -> "VectorIndex":
+    def load(cls, folder: Path | str) -> VectorIndex:
         import faiss
 
         folder = Path(folder)

@@ -10,14 +10,15 @@ process calls from many threads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import UserError
-from ..evaluation import softmax
+from ..numeric import softmax
 from ..progress import ProgressCallback
 from ..training.model import ArtifactConfig, batched_forward, load_classifier, read_artifact_config, tokenize
 
@@ -82,7 +83,7 @@ class ClassifierPredictor:
 
     @classmethod
     def load(cls, folder: Path | str, device: str = "cpu", *, backend: str = "auto",
-             batch_size: int = 64) -> "ClassifierPredictor":
+             batch_size: int = 64) -> ClassifierPredictor:
         """`auto` serves the folder's promoted ONNX variant, else PyTorch (ml_core.serving.onnx_backend)."""
         folder = Path(folder)
         config = read_artifact_config(folder)  # a clear error before any heavy loading

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..backbone import DEFAULT_BACKBONE
 from ..errors import UserError
+from ..options import options_from_dict
 
 METHODS = ("head", "full", "lora")
 EARLY_STOPPING_METRICS = ("macro_f1", "accuracy", "loss")
@@ -70,7 +71,7 @@ class ClassifierConfig:
     # Options of training plugins, e.g. {"augmentation": {...}, "adversarial": {...}}.
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def validate(self) -> "ClassifierConfig":
+    def validate(self) -> ClassifierConfig:
         def need(ok: bool, message: str) -> None:
             if not ok:
                 raise ConfigError(message)
@@ -105,17 +106,10 @@ class ClassifierConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ClassifierConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
-        values = dict(data)
-        if "lora_target_modules" in values:
-            values["lora_target_modules"] = tuple(values["lora_target_modules"])
-        return cls(**values)
+    def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
+        return options_from_dict(cls, data, error=ConfigError, unknown="unknown training option(s)")
 
-    def replace(self, **changes: Any) -> "ClassifierConfig":
+    def replace(self, **changes: Any) -> ClassifierConfig:
         return dataclasses.replace(self, **changes)
 
     def resume_key(self) -> dict[str, Any]:

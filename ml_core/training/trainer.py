@@ -17,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import re
 import resource
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +36,8 @@ from ..artifacts import disk_full_error
 from ..backbone import select_device
 from ..data import DataError, LabelledTexts, label_counts, stratified_split
 from ..errors import UserError
-from ..evaluation import label_ids, report_from_logits, softmax
+from ..evaluation import label_ids, report_from_logits
+from ..numeric import softmax
 from ..progress import ProgressCallback, no_progress, sub_progress
 from .config import ClassifierConfig
 from .distributed import DistributedContext, device_for_rank, init_distributed
@@ -337,7 +338,7 @@ class _Trainer:
                                                 config.seed, 0, self.context))
         self.steps_per_epoch = steps_per_epoch
         total = steps_per_epoch * config.epochs
-        warmup = int(round(config.warmup_ratio * total))
+        warmup = round(config.warmup_ratio * total)
 
         def schedule(step: int) -> float:
             if step < warmup:
