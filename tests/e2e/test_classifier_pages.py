@@ -30,7 +30,7 @@ def test_model_version_page_draws_curves_heat_maps_and_reliability(trained, oper
     # The pointer over the bottom-right cell (true pos, predicted pos) names it in the tip below.
     page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2)
     tip = page.locator("#report-test .ml-heatmap-tip")
-    assert tip.inner_text().startswith("true pos → predicted pos: ")
+    assert tip.inner_text().startswith("true Pos → predicted Pos: ")  # labels in words
     reliability = page.evaluate(
         "() => Chart.getChart(document.querySelector('#report-test [data-ml-chart=reliability] canvas')).data.labels.length")
     assert reliability >= 1

@@ -55,7 +55,7 @@ def _json_script(html: str, element_id: str):
 
 
 def test_model_version_page_shows_curves_heat_map_and_per_class_table(trained, operator_client):
-    job, version = trained
+    _job, version = trained
     response = operator_client.get(reverse("model_version_detail", args=[version.pk]))
     assert response.status_code == 200
     html = response.content.decode()
@@ -63,7 +63,7 @@ def test_model_version_page_shows_curves_heat_map_and_per_class_table(trained, o
     curves = _json_script(html, "version-curves-data")
     assert [c["epoch"] for c in curves] == [0, 1, 2]
     confusion = _json_script(html, "test-confusion")
-    assert confusion["labels"] == ["neg", "neu", "pos"] and sum(map(sum, confusion["matrix"])) == 30
+    assert confusion["labels"] == ["Neg", "Neu", "Pos"] and sum(map(sum, confusion["matrix"])) == 30  # in words
     assert len(_json_script(html, "valid-reliability")) == 15
     assert html.count('data-ml-chart="confusion"') == 2  # test set and validation split
     assert "Per class" in html and "<td>Neu</td>" in html  # labels in words (issue 18)
