@@ -20,7 +20,6 @@ Paraphrases are cached on disk (ML_CACHE_DIR, default ~/.cache/ml_core): a rerun
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -99,8 +98,8 @@ def fewshot(name: str, args) -> dict:
     rows = []
     print(f"\n{name}: {args.k} examples per class, test {len(test)}", flush=True)
     for method in args.methods.split(","):
-        config = dict(method=method, epochs=args.fewshot_epochs, seed=args.seed, cpu_threads=args.threads,
-                      early_stopping_patience=0, batch_size=16, restore_best=not args.last_epoch)
+        config = {"method": method, "epochs": args.fewshot_epochs, "seed": args.seed, "cpu_threads": args.threads,
+                  "early_stopping_patience": 0, "batch_size": 16, "restore_best": not args.last_epoch}
         for label, options in (("without augmentation", {**base, "ops": []}), ("with augmentation", augmentation)):
             rows.append({"method": method, **train_and_score(
                 ClassifierConfig(**config, plugins={"augmentation": options}), pool, valid, test,

@@ -61,7 +61,7 @@ def run_cli(*args: str) -> dict:
     command = [sys.executable, "-m", "ml_core", *args]
     print("$ " + " ".join(shlex.quote(a) for a in ["python", "-m", "ml_core", *args]), file=sys.stderr, flush=True)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"command failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])

@@ -48,7 +48,7 @@ ANCHORS = ("Optimum: ONNX Runtime int8 ~1.8x over PyTorch, RoBERTa-base, 99.6% o
 def run_cli(*args: str) -> None:
     command = [sys.executable, "-m", "ml_core", *args]
     print("$ " + " ".join(shlex.quote(a) for a in ["python", "-m", "ml_core", *args]), file=sys.stderr, flush=True)
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"command failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
 
@@ -139,8 +139,8 @@ def encoder_figures(texts: list[str], work: Path, threads: int, calls: int, roun
     timed = measure_side_by_side(
         {name: (lambda batch, e=e: encode_texts(e, batch, batch_size=len(batch))) for name, e in encoders.items()},
         texts[:512], batch_sizes=(1, 32), rounds=rounds, calls_per_round={1: calls, 32: calls})
-    for name in rows:
-        rows[name]["latency"] = {str(b): f.to_dict() for b, f in timed[name].items()}
+    for name, row in rows.items():
+        row["latency"] = {str(b): f.to_dict() for b, f in timed[name].items()}
     return {"texts": len(texts), "rows": rows}
 
 

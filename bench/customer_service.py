@@ -151,9 +151,9 @@ def run_dataset(name: str, *, kb_file: Path, kb_format: str, questions: list[tup
     from apps.core.services.jobs import job_create, job_run
     from apps.core.tasks import train_classifier_job
     from apps.customer_service.models import Message, Site
-    from apps.customer_service.serving import SCENARIO, assistant
     from apps.customer_service.services.kb import kb_embed_pending
     from apps.customer_service.services.kb_io import kb_import_path
+    from apps.customer_service.serving import SCENARIO, assistant
 
     reset_scenario()
     started = time.perf_counter()
@@ -252,8 +252,8 @@ def known_refused_rate(message_ids: list[int]) -> float | None:
     """The share of the in-scope questions the open-intent check refused (answered by retrieval
     afterwards or not): what the setting "known questions refused at most" promises to bound."""
     from apps.customer_service.models import Message
-    from apps.customer_service.serving import assistant, vector_from_bytes
     from apps.customer_service.services.chat import assistant_settings
+    from apps.customer_service.serving import assistant, vector_from_bytes
 
     loaded = assistant().intent_models.get()
     detector = getattr(loaded.model, "open_detector", None) if loaded else None

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED_DATA, finish, parser, print_table  # noqa: E402  (sets sys.path)
+from common import SHARED_DATA, finish, parser, print_table  # after the sys.path set-up above
 
 
 def _load_texts(path: str, text_col: str) -> list[str]:

@@ -151,7 +151,7 @@ def main() -> int:
                row["train_s"], f"coverage {row['coverage']:.3f}, novelty {row['novelty']:.2f}"
                + (f", diversity {row['diversity']:.3f}" if row["diversity"] is not None else ""))
               for row in rows]
-    print_table("MovieLens 100K, stratified 75/25 split (seed %d), top-10, seen items excluded" % args.seed,
+    print_table(f"MovieLens 100K, stratified 75/25 split (seed {args.seed:d}), top-10, seen items excluded",
                 ["model", "MAP", "nDCG@10", "P@10", "R@10", "train s", "notes"], table)
     hybrid = next(row for row in rows if row["model"] == "hybrid")
     print(f"\nHybrid weights (tuned on a validation split of the training part): {hybrid['weights']}")

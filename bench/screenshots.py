@@ -62,7 +62,7 @@ def wait_for(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url, timeout=5)  # noqa: S310 (our own server on 127.0.0.1)
+            urllib.request.urlopen(url, timeout=5)  # our own server on 127.0.0.1
             return
         except OSError:
             if time.monotonic() > deadline:

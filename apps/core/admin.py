@@ -14,10 +14,10 @@ from ml_core.training.adversarial import DEFAULT_EPSILON
 
 from .models import ApiKey, AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
 from .roles import is_admin
-from .services.api_keys import ApiKeyError, api_key_create, api_key_revoke
-from .services.audit import audit_events_csv, audit_record
 from .scenarios import all_scenarios, get_scenario
 from .services.activation import activation_by_hand
+from .services.api_keys import ApiKeyError, api_key_create, api_key_revoke
+from .services.audit import audit_events_csv, audit_record
 from .services.jobs import job_cancel
 from .services.registry import RegistryError
 

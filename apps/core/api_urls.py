@@ -1,5 +1,4 @@
 """Versioned API routes. Each scenario app adds its own routes here as it lands."""
-from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import JobViewSet, ModelVersionViewSet

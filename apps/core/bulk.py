@@ -11,7 +11,7 @@ Other databases get Django's bulk_update.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from django.db import connections, router
 from django.db.models import Model

@@ -31,7 +31,7 @@ def _timed(check) -> dict:
     started = time.perf_counter()
     try:
         result = {"ok": True, **(check() or {})}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         log.warning("health check %s failed: %s", check.__name__, exc)
         result = {"ok": False, "error": type(exc).__name__}
     result["ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -85,7 +85,7 @@ class SuiteCollector(Collector):
         try:
             for queue, n in queue_depths().items():
                 depth.add_metric([queue], n)
-        except Exception as exc:  # the broker being down must not break the scrape
+        except Exception as exc:  # the broker being down must not break the scrape  # noqa: BLE001
             log.warning("queue depth unavailable: %s", exc)
         yield depth
 

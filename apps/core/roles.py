@@ -4,8 +4,8 @@ A signed-in user in neither group (and not a superuser) is refused everywhere.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied

@@ -7,7 +7,8 @@ Errors are `{"detail": "..."}` with the status that fits.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -163,7 +164,7 @@ class PublicChatView(APIView):
         """The site, after the origin check and the rate limits."""
         site = site_get(public_key=site_key)
         header = request.headers.get("Origin")
-        origin, via_widget = request_origin(site=site, origin_header=header,
+        _origin, via_widget = request_origin(site=site, origin_header=header,
                                             widget_token=request.headers.get("X-Widget-Token"))
         if header and not via_widget:
             request.cors_origin = header

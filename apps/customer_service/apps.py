@@ -21,11 +21,19 @@ class CustomerServiceConfig(AppConfig):
         from apps.core.services.retention import RetentionKind, register_retention
         from apps.core.services.shadow import register_label_resolver
 
-        from .serving import SCENARIO
         from .services.chat import (
-            assistant_policy_read, assistant_policy_write, conversations_delete_before, shadow_labels)
+            assistant_policy_read,
+            assistant_policy_write,
+            conversations_delete_before,
+            shadow_labels,
+        )
         from .services.training import (
-            intent_training_data, intent_training_readiness, open_intent_fit, recent_customer_questions)
+            intent_training_data,
+            intent_training_readiness,
+            open_intent_fit,
+            recent_customer_questions,
+        )
+        from .serving import SCENARIO
 
         register_scenario(classifier_scenario(
             key=SCENARIO, label="Customer service: intent classifier",

@@ -26,8 +26,8 @@ Then, for a message of a known intent:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 TEMPLATE = "template"
 RETRIEVAL = "retrieval"

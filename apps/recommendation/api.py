@@ -22,7 +22,7 @@ from apps.core.models import ApiKey
 from apps.core.permissions import IsAdmin
 from ml_core.errors import UserError
 
-from . import selectors, serving, services
+from . import selectors, services, serving
 from .models import Category
 
 LIST_PARAMETERS = [

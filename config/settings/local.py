@@ -1,5 +1,5 @@
 """Settings for `make run` on a developer's or operator's own machine."""
-from .base import *  # noqa: F401,F403
+from .base import *
 from .base import env
 
 # Off unless a developer asks with DJANGO_DEBUG=1: with it on, an unknown address shows Django's

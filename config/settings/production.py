@@ -1,5 +1,5 @@
 """Production: everything in base, hardened. Secrets and hosts must come from the environment."""
-from .base import *  # noqa: F401,F403
+from .base import *
 from .base import env
 
 DEBUG = False

@@ -6,7 +6,7 @@ the Redis broker start their worker on Redis explicitly.
 """
 from pathlib import Path
 
-from .base import *  # noqa: F401,F403
+from .base import *
 from .base import (
     CELERY_FILESYSTEM_POLLING_INTERVAL,
     DATABASES,

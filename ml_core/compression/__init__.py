@@ -18,7 +18,14 @@ _EXPORTS = {
     "measure_side_by_side": "latency",
 }
 
-__all__ = sorted(_EXPORTS)
+# A literal list, so that linters and `from ml_core.compression import *` see the names; the same as
+# sorted(_EXPORTS) (tests/ml_core/compression/test_exports.py checks it).
+__all__ = [
+    "METHODS", "ClassifierExporter", "CompressionConfig", "CompressionResult", "ExportError", "NotPromoted",
+    "ParityCheck", "StudentTraining", "choose_promoted", "compress_classifier", "distill", "export_classifier",
+    "export_sentence_encoder", "magnitude_prune", "measure_side_by_side", "quantize_dynamic_int8",
+    "quantize_static_int8", "structured_prune",
+]
 
 
 def __getattr__(name: str):

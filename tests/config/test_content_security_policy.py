@@ -59,7 +59,7 @@ def test_templates_have_no_inline_scripts_or_event_handler_attributes():
             for match in re.finditer(r"<script\b[^>]*>", text):
                 if "src=" not in match.group(0) and "csp_nonce" not in match.group(0):
                     offenders.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
-            for match in re.finditer(r"<[a-z][^>]*\son[a-z]+\s*=", text, re.I):
+            for match in re.finditer(r"<[a-z][^>]*\son[a-z]+\s*=", text, re.IGNORECASE):
                 offenders.append(f"{path.relative_to(ROOT)}: {match.group(0)[:80]}")
             if "javascript:" in text:
                 offenders.append(f"{path.relative_to(ROOT)}: javascript: URL")

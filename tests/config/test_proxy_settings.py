@@ -16,7 +16,7 @@ def _production(tmp_path, expression: str, **env) -> str:
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings.production",
-             "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "suite.example.com", **env})
+             "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "suite.example.com", **env}, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

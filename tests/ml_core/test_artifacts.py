@@ -31,29 +31,26 @@ def test_complete_folder_appears_only_after_the_block(tmp_path):
 
 def test_failure_leaves_nothing_behind(tmp_path):
     final = tmp_path / "v1"
-    with pytest.raises(RuntimeError, match="training blew up"):
-        with atomic_directory(final) as partial:
-            (partial / "weights.bin").write_bytes(b"half")
-            raise RuntimeError("training blew up")
+    with pytest.raises(RuntimeError, match="training blew up"), atomic_directory(final) as partial:
+        (partial / "weights.bin").write_bytes(b"half")
+        raise RuntimeError("training blew up")
     assert not final.exists()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_full_disk_fails_clearly_and_cleans_up(tmp_path):
     final = tmp_path / "v1"
-    with pytest.raises(OSError) as info:
-        with atomic_directory(final) as partial:
-            (partial / "a.bin").write_bytes(b"1")
-            raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError) as info, atomic_directory(final) as partial:
+        (partial / "a.bin").write_bytes(b"1")
+        raise OSError(errno.ENOSPC, "No space left on device")
     assert info.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_folder_is_never_overwritten(tmp_path):
     (tmp_path / "v1").mkdir()
-    with pytest.raises(ArtifactError, match="already exists"):
-        with atomic_directory(tmp_path / "v1"):
-            pass
+    with pytest.raises(ArtifactError, match="already exists"), atomic_directory(tmp_path / "v1"):
+        pass
 
 
 def test_verify_refuses_folder_without_manifest(tmp_path):

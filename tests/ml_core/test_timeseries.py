@@ -1,6 +1,6 @@
 """ml_core.timeseries: buckets, baselines and surge detection on fixed numbers worked out by hand."""
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from scipy import stats
@@ -15,8 +15,6 @@ from ml_core.timeseries import (
     share_baseline,
     volume_baseline,
 )
-
-UTC = timezone.utc
 
 
 def test_buckets_are_utc_hours_and_days():

@@ -8,7 +8,13 @@ import pytest
 from ml_core.data import LabelledTexts, stratified_split
 from ml_core.evaluation import evaluate, softmax
 from ml_core.serving import ClassifierPredictor
-from ml_core.training import ClassifierConfig, ConfigError, TrainingPlugin, register_training_plugin, train_classifier
+from ml_core.training import (
+    ClassifierConfig,
+    ConfigError,
+    TrainingPlugin,
+    register_training_plugin,
+    train_classifier,
+)
 from ml_core.training.model import ModelLoadError, read_artifact_config
 from ml_core.training.plugins import _PLUGINS
 
@@ -31,8 +37,8 @@ def toy_data(n: int = 120, seed: int = 0) -> LabelledTexts:
 
 
 def config_for(encoder, **changes) -> ClassifierConfig:
-    base = dict(base_model=str(encoder), epochs=2, batch_size=16, learning_rate=1e-3, device="cpu",
-                max_length=32, seed=3)
+    base = {"base_model": str(encoder), "epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "device": "cpu",
+                "max_length": 32, "seed": 3}
     return ClassifierConfig(**{**base, **changes})
 
 
@@ -57,7 +63,7 @@ def test_each_method_writes_a_self_describing_artifact_that_predicts_the_same(
     assert config.pooling == "mean" and config.temperature == pytest.approx(result.metrics["temperature"])
     assert config.training_config["method"] == method
     assert json.loads((tmp_path / "m" / "metrics.json").read_text())["n_train"] == len(train)
-    assert [c["epoch"] for c in result.curves][0] == 0  # the logistic head, before fine-tuning
+    assert next(c["epoch"] for c in result.curves) == 0  # the logistic head, before fine-tuning
     if method != "head":
         assert all(c["seconds"] > 0 and c["train_loss"] is not None for c in result.curves[1:])
         assert result.metrics["seconds_per_epoch"] > 0
@@ -101,7 +107,7 @@ def test_predictor_outputs(tmp_path, tiny_encoder_path, splits):
         try:
             for _ in range(5):
                 results.append(predictor.predict_proba(valid.texts))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # pragma: no cover - reported below  # noqa: BLE001
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(4)]

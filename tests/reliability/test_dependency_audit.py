@@ -27,7 +27,7 @@ def _audit(service: str) -> tuple[dict | None, str]:
         done = subprocess.run(
             [sys.executable, "-m", "pip_audit", "--format", "json", "--progress-spinner", "off",
              "--vulnerability-service", service, "--skip-editable"],
-            capture_output=True, text=True, timeout=TIMEOUT_S)
+            capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return None, f"pip-audit ({service}) took over {TIMEOUT_S} s"
     try:

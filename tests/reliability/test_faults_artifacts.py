@@ -55,8 +55,8 @@ def test_corrupted_or_missing_artifacts_keep_the_previous_version_serving(
     with caplog.at_level(logging.ERROR, logger="apps.core.services.registry"):
         response = admin_client.post(f"/models/{v2.pk}/activate/", follow=True)
     shown = [str(m) for m in response.context["messages"]]
-    assert shown == [f"{SCENARIO} v2 cannot be activated: {weights} does not match its manifest "
-                     "(corrupted or altered)"]
+    assert shown == [(f"{SCENARIO} v2 cannot be activated: {weights} does not match its manifest "
+                     "(corrupted or altered)")]
     assert any("refused to activate" in r.getMessage() for r in caplog.records)
     assert ModelVersion.objects.get(scenario=SCENARIO, is_active=True) == v1
     assistant().intent_models.invalidate()

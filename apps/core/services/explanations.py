@@ -19,8 +19,9 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -34,7 +35,7 @@ EXPLANATION_CACHE_S = 7 * 24 * 3600
 EXPLAINERS_KEPT = 3
 FAITHFULNESS_FILE = "faithfulness.json"
 
-_explainers: "OrderedDict[Any, Any]" = OrderedDict()
+_explainers: OrderedDict[Any, Any] = OrderedDict()
 _lock = threading.Lock()
 
 

@@ -15,9 +15,10 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -95,7 +96,7 @@ def _write_model_card(folder: Path, *, scenario: str, built: BuiltArtifact) -> N
 
     try:
         model_card_write(folder, scenario=scenario, built=built)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("could not write the model card of a new %s version", scenario)
 
 
@@ -190,7 +191,7 @@ class ActiveModelCache(Generic[T]):
     kept in `last_error`, and the previously loaded model goes on serving.
     """
 
-    _instances: list["ActiveModelCache"] = []
+    _instances: list[ActiveModelCache] = []
 
     def __init__(self, scenario: str, loader: Callable[[Path, ModelVersion], T],
                  check_interval_s: float = 2.0) -> None:
@@ -252,7 +253,7 @@ class ActiveModelCache(Generic[T]):
             return
         try:
             model = self.loader(folder, active)
-        except Exception as exc:  # keep serving what we have
+        except Exception as exc:  # keep serving what we have  # noqa: BLE001
             self._failed_version_id = active.pk
             self.last_error = (f"{active.scenario} v{active.version} could not be loaded: "
                                f"{type(exc).__name__}: {exc}")
@@ -267,5 +268,5 @@ class ActiveModelCache(Generic[T]):
         return f"v{self._loaded.version}" if self._loaded else "nothing"
 
     @classmethod
-    def all(cls) -> list["ActiveModelCache"]:
+    def all(cls) -> list[ActiveModelCache]:
         return list(cls._instances)

@@ -4,7 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 # The built-in small-talk answers as they were when this migration was written (admins edit them).
 BUILT_IN_ANSWERS = {
     "greeting": "Hello! How can I help you today?",

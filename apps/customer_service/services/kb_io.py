@@ -21,9 +21,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -154,7 +155,7 @@ def kb_import_read(*, data: bytes, name: str, format: str, columns: dict[str, st
             raise KBImportError(f"{name} has more than {settings.CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS:,} rows, the "
                                 "limit (CUSTOMER_SERVICE_KB_IMPORT_MAX_ROWS); split it")
 
-        def value(role: str) -> Any:
+        def value(role: str, row=row, where=where) -> Any:  # called within this row's iteration
             column = mapping.get(role)
             raw = row.get(column) if column else None
             if format == "csv" and isinstance(raw, str):

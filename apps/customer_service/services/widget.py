@@ -53,7 +53,7 @@ def site_get(*, public_key: str) -> Site:
 def origin_allowed(site: Site, origin: str) -> bool:
     try:
         return normalise_origin(origin) in site.origin_list()
-    except Exception:
+    except Exception:  # noqa: BLE001
         return False
 
 
@@ -119,7 +119,7 @@ def any_site_allows(origin: str) -> bool:
     """For CORS preflights, which carry no site key."""
     try:
         wanted = normalise_origin(origin)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return False
     return any(wanted in site.origin_list() for site in Site.objects.filter(is_active=True).only("allowed_origins"))
 
@@ -137,7 +137,7 @@ def rate_limit_check(*, request, site: Site, kind: str = "chat") -> None:
         try:
             usage = get_usage(request, group=f"customer_service.{kind}.{name}.{site.pk}", key=key, rate=rate,
                               increment=True)
-        except Exception as exc:  # the cache (Redis) is down: keep answering, say so in the log
+        except Exception as exc:  # the cache (Redis) is down: keep answering, say so in the log  # noqa: BLE001
             log.warning("rate limit not checked, the cache failed: %s: %s", type(exc).__name__, exc)
             return
         if usage and usage["should_limit"]:

@@ -11,7 +11,7 @@ from apps.core.services.api_keys import api_key_list, api_key_revoke
 
 FINANCE = ApiKey.Scope.FINANCE
 
-__all__ = ["api_key_create", "api_key_revoke", "finance_api_keys", "finance_api_key_get"]
+__all__ = ["api_key_create", "api_key_revoke", "finance_api_key_get", "finance_api_keys"]
 
 
 def api_key_create(*, name: str, created_by=None) -> tuple[ApiKey, str]:

@@ -12,9 +12,9 @@ documents negative moves the expected count by their probabilities, not by whole
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

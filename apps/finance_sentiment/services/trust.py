@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from apps.core.services.control import scenario_policy
 from apps.core.services.retention import RetentionKind
@@ -26,9 +27,8 @@ SUBJECT = "finance_sentiment.document"
 
 def document_explanation(*, document: Document) -> dict[str, Any]:
     """Which words drove the document's sentiment label (ml_core.trust.explain; cached)."""
-    from ml_core.errors import UserError
-
     from apps.core.services.explanations import classifier_explanation
+    from ml_core.errors import UserError
 
     if document.sentiment_version is None or not document.sentiment:
         raise UserError("this document has not been scored by a model version that still exists")

@@ -8,7 +8,6 @@ import yaml
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core.api_keys import IsOperatorOrApiKey

@@ -5,8 +5,8 @@ from django.urls import reverse
 from apps.core.models import AuditEvent
 from apps.core.services.jobs import job_cancel, job_create, job_start
 from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create
-from apps.core.tasks import encoder_check_job
 from apps.core.tasking import job_task
+from apps.core.tasks import encoder_check_job
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """apps.core.bulk.bulk_update_values: one UPDATE ... FROM (VALUES ...) per batch, the same rows
 as Django's bulk_update would write (floats, text, nulls, foreign keys, aware datetimes)."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -16,12 +16,12 @@ pytestmark = pytest.mark.django_db
 
 def test_each_row_gets_its_own_values_in_one_statement_per_batch():
     items = [{"text": f"Document number {i} about quarterly results in region {i * 7}.",
-              "published_at": datetime(2024, 1, 1, 9, i, tzinfo=timezone.utc).isoformat()} for i in range(7)]
+              "published_at": datetime(2024, 1, 1, 9, i, tzinfo=UTC).isoformat()} for i in range(7)]
     documents_ingest(items=items, origin="api", score_now=False)
-    untouched = Document.objects.create(text="left alone", published_at=datetime(2024, 1, 2, tzinfo=timezone.utc))
+    untouched = Document.objects.create(text="left alone", published_at=datetime(2024, 1, 2, tzinfo=UTC))
     version = ModelVersion.objects.create(scenario="finance_sentiment.sentiment", version=1, artifact_path="x")
     documents = list(Document.objects.exclude(pk=untouched.pk).order_by("pk"))
-    moment = datetime(2024, 2, 3, 4, 5, 6, 789000, tzinfo=timezone.utc)
+    moment = datetime(2024, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
     for n, document in enumerate(documents):
         document.status = Document.Status.SCORED
         document.sentiment = ["negative", "neutral", "positive"][n % 3]

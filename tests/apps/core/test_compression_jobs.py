@@ -134,7 +134,7 @@ def _train(params: dict) -> Job:
 
 
 def test_a_trained_version_is_compressed_by_its_own_job_and_the_fast_variant_serves(toy_scenario, admin_client,
-                                                                                     one_torch_thread):  # noqa: F811
+                                                                                     one_torch_thread):
     training = _train({"config": {"method": "full"}})
     v1 = ModelVersion.objects.get(scenario=TOY_SCENARIO, version=1)
     assert v1.is_active

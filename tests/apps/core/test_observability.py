@@ -3,11 +3,15 @@ import json
 import logging
 
 import pytest
-from django.test import Client
 
 from apps.core.observability import ContextFilter, job_context, request_id_var
 from apps.core.services.jobs import JobOutcome, job_create, job_run
-from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create, artifact_dir
+from apps.core.services.registry import (
+    BuiltArtifact,
+    artifact_dir,
+    model_version_activate,
+    model_version_create,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from apps.core.scenarios import unregister_scenario
 from apps.core.services.classifiers import classifier_training_start
 from apps.core.services.jobs import job_run
 from apps.core.services.robustness import robustness_evaluation_start, training_plugins_from_form
-from apps.core.tasks import evaluate_robustness_job, train_classifier_job
 from apps.core.tasking import routed_queue
+from apps.core.tasks import evaluate_robustness_job, train_classifier_job
 from ml_core.errors import UserError
 from tests.apps.core.test_classifier_scenario import TOY_SCENARIO, register_toy_classifier, write_toy_files
 

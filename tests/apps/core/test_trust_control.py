@@ -8,7 +8,14 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.models import AuditEvent, Job, RetentionRule, ScenarioPolicy, ShadowDeployment, ShadowPrediction
+from apps.core.models import (
+    AuditEvent,
+    Job,
+    RetentionRule,
+    ScenarioPolicy,
+    ShadowDeployment,
+    ShadowPrediction,
+)
 from apps.core.scenarios import unregister_scenario
 from apps.core.services import control, retention
 from apps.core.services.jobs import job_run
@@ -108,7 +115,7 @@ def _shadow_rows(ages_days: list[int]) -> list[ShadowPrediction]:
 
 
 def test_retention_deletes_rows_past_their_age_keeps_newer_and_audits(admin_user):
-    old, older, new = _shadow_rows([40, 400, 5])
+    _old, _older, new = _shadow_rows([40, 400, 5])
     retention.retention_rule_update(kind="core.shadow_predictions", max_age_days=30, actor=admin_user)
     setting = AuditEvent.objects.get(action="settings.change")
     assert setting.details == {"kind": "core.shadow_predictions", "max_age_days": {"from": 90, "to": 30}}

@@ -13,7 +13,12 @@ from apps.core.scenarios import unregister_scenario
 from apps.core.services import shadow
 from apps.core.services.classifiers import classifier_training_start
 from apps.core.services.jobs import job_run
-from apps.core.services.registry import BuiltArtifact, artifact_dir, model_version_activate, model_version_create
+from apps.core.services.registry import (
+    BuiltArtifact,
+    artifact_dir,
+    model_version_activate,
+    model_version_create,
+)
 from apps.core.tasks import train_classifier_job
 from ml_core.errors import UserError
 from ml_core.serving import ClassifierPredictor

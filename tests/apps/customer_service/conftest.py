@@ -8,10 +8,10 @@ from rest_framework.test import APIClient
 
 from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create
 from apps.customer_service.models import Site
-from apps.customer_service.serving import SCENARIO, assistant, assistant_reset
 from apps.customer_service.services import chat
 from apps.customer_service.services.kb import EntryFields, kb_entry_create
 from apps.customer_service.services.smalltalk import smalltalk_forget
+from apps.customer_service.serving import SCENARIO, assistant, assistant_reset
 
 ORIGIN = "https://shop.example"
 

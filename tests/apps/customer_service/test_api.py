@@ -43,7 +43,7 @@ def test_happy_path_answers_from_the_knowledge_base_and_stores_the_conversation(
     assert [m["role"] for m in history["messages"]] == ["customer", "assistant", "customer", "assistant"]
     after = api.get(f"/api/v1/chat/conversations/{body['conversation_id']}/",
                     {"site_key": site.public_key, "after": reply["id"]}, HTTP_ORIGIN=ORIGIN).json()
-    assert [m["text"] for m in after["messages"]][0] == "I forgot my password"
+    assert next(m["text"] for m in after["messages"]) == "I forgot my password"
 
 
 def test_unknown_site_key_is_refused(api, site):

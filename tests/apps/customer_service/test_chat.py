@@ -10,15 +10,19 @@ from apps.core.services.registry import LoadedModel
 from apps.customer_service.cascade import RetrievalCalibration
 from apps.customer_service.models import Conversation, Message
 from apps.customer_service.placeholders import context_from_message, render_answer
-from apps.customer_service.serving import assistant
 from apps.customer_service.services.chat import (
     ChatError,
     assistant_settings_update,
     chat_message_handle,
     conversation_history,
 )
-from apps.customer_service.services.console import conversation_reply, conversation_take, kb_example_from_questions
+from apps.customer_service.services.console import (
+    conversation_reply,
+    conversation_take,
+    kb_example_from_questions,
+)
 from apps.customer_service.services.training import intent_training_data
+from apps.customer_service.serving import assistant
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 
-def test_generated_replies_cite_the_entries_they_use_or_fall_back(site, kb, controlled, caplog):  # noqa: F811
+def test_generated_replies_cite_the_entries_they_use_or_fall_back(site, kb, controlled, caplog):
     assert gguf_file().suffix == ".gguf"
     controlled([("track_order", 0.9), ("get_refund", 0.05)])
     assistant_settings_update(values={"generation_enabled": True, "generation_max_tokens": 40})
@@ -27,13 +27,13 @@ def test_generated_replies_cite_the_entries_they_use_or_fall_back(site, kb, cont
         cited = {int(n) for n in re.findall(r"\[(\d+)\]", body)}
         listed = [line.split("]")[0].strip("[") for line in sources.splitlines()]
         assert cited and {int(n) for n in listed} == cited
-        assert [e["id"] for e in reply["entries"]][0] in {kb["track_order"], kb["get_refund"]}
+        assert next(e["id"] for e in reply["entries"]) in {kb["track_order"], kb["get_refund"]}
     else:  # the model did not cite an entry: the guard dropped it for the entry's own answer
         assert reply["source"] == "template" and reply["entries"][0]["id"] == kb["track_order"]
         assert "generated answer dropped" in caplog.text
 
 
-def test_prompt_injection_never_reaches_the_model(site, kb, controlled, caplog):  # noqa: F811
+def test_prompt_injection_never_reaches_the_model(site, kb, controlled, caplog):
     controlled([("track_order", 0.9), ("get_refund", 0.05)])
     assistant_settings_update(values={"generation_enabled": True, "generation_max_tokens": 16})
     caplog.set_level(logging.WARNING, logger="apps.customer_service.services.chat")

@@ -80,7 +80,7 @@ def test_a_malformed_file_names_the_bad_row_and_stores_nothing():
         kb_import_file(data=b'{"question": "a", "answer": "b", "intent": "c"}\n{"question": ', name="kb.jsonl",
                        format="jsonl")
     with pytest.raises(KBImportError, match=r"x.csv, line 2: not valid UTF-8 \(byte 0xe9\)"):
-        kb_import_file(data="question,answer,intent\n".encode() + "caf\xe9".encode("latin-1"), name="x.csv",
+        kb_import_file(data=b"question,answer,intent\n" + "caf\xe9".encode("latin-1"), name="x.csv",
                        format="csv")
     assert not KBEntry.objects.exists()
 

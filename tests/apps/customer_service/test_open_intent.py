@@ -15,8 +15,8 @@ from apps.core.services.registry import LoadedModel, artifact_dir
 from apps.customer_service import selectors
 from apps.customer_service.cascade import RetrievalCalibration
 from apps.customer_service.models import Conversation, Message
-from apps.customer_service.serving import SCENARIO, assistant
 from apps.customer_service.services.chat import assistant_settings_update, chat_message_handle
+from apps.customer_service.serving import SCENARIO, assistant
 from ml_core.open_intent import CalibrationCurve, OpenIntentConfig
 
 pytestmark = pytest.mark.django_db

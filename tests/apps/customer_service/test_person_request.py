@@ -10,8 +10,8 @@ from apps.core.services.registry import LoadedModel
 from apps.customer_service.cascade import RetrievalCalibration
 from apps.customer_service.models import Message
 from apps.customer_service.person_request import asks_for_person, person_request_phrase
-from apps.customer_service.serving import assistant
 from apps.customer_service.services.chat import assistant_settings_update, chat_message_handle
+from apps.customer_service.serving import assistant
 
 # Written for these tests: requests for a person in many wordings, alone or after another question.
 REQUESTS = [

@@ -6,9 +6,9 @@ import pytest
 
 from apps.core.models import Job, ModelVersion
 from apps.customer_service.models import Site
-from apps.customer_service.serving import SCENARIO, assistant
 from apps.customer_service.services.chat import chat_message_handle
 from apps.customer_service.services.training import intent_retrain_start
+from apps.customer_service.serving import SCENARIO, assistant
 from tests.conftest import run_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -13,8 +13,8 @@ from apps.core.services.registry import LoadedModel
 from apps.customer_service import selectors
 from apps.customer_service.cascade import RetrievalCalibration
 from apps.customer_service.models import Message
-from apps.customer_service.serving import SCENARIO, assistant
 from apps.customer_service.services.chat import chat_feedback_record, chat_message_handle
+from apps.customer_service.serving import SCENARIO, assistant
 
 pytestmark = pytest.mark.django_db
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from apps.core.services.registry import artifact_dir
+from apps.customer_service.services.kb import EntryFields, kb_entry_create, kb_entry_update
 from apps.customer_service.serving import (
     EmbeddingHeadIntentModel,
     KnowledgeIndex,
@@ -15,7 +16,6 @@ from apps.customer_service.serving import (
     intent_model_load,
     normalise,
 )
-from apps.customer_service.services.kb import EntryFields, kb_entry_create, kb_entry_update
 from ml_core.retrieval import VectorIndex
 from ml_core.serving import ClassifierPredictor
 
@@ -83,7 +83,7 @@ def test_retrieval_calibration_picks_the_similarity_that_reaches_the_precision()
 
 def test_one_encoder_pass_per_message(kb, intent_model, monkeypatch):
     calls = []
-    import apps.customer_service.serving as serving
+    from apps.customer_service import serving
 
     real = serving.embed_texts
     monkeypatch.setattr(serving, "embed_texts", lambda texts, **kw: calls.append(list(texts)) or real(texts, **kw))

@@ -11,8 +11,8 @@ from apps.core.models import AuditEvent
 from apps.core.services.registry import LoadedModel
 from apps.customer_service.cascade import RetrievalCalibration
 from apps.customer_service.models import Message, SmallTalkReply
-from apps.customer_service.serving import assistant
 from apps.customer_service.services.chat import chat_message_handle
+from apps.customer_service.serving import assistant
 from apps.customer_service.smalltalk import KINDS, SmallTalkMatcher, example_phrases, normalise_phrase
 
 

@@ -8,8 +8,7 @@ bench/finance_sentiment.py with the real model.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -92,4 +91,4 @@ def run_job(job):
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2024, 3, 1, tzinfo=dt_timezone.utc) + timedelta(days=day, hours=hour, minutes=minute)
+    return datetime(2024, 3, 1, tzinfo=UTC) + timedelta(days=day, hours=hour, minutes=minute)

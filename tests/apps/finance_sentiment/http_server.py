@@ -5,6 +5,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 @dataclass
@@ -64,7 +65,7 @@ class ScriptedServer:
     def base_url(self) -> str:
         return f"http://{self.httpd.server_address[0]}:{self.httpd.server_address[1]}"
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

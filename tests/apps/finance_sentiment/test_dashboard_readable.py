@@ -45,7 +45,7 @@ def test_a_week_is_drawn_per_day_unless_hours_are_asked_for(operator_client):
     Topic.objects.create(name="Layoffs", slug="layoffs", keywords=["layoffs"])
     week = operator_client.get("/finance/charts.json").json()
     assert (week["bucket"], week["range"]) == ("day", "7d")
-    assert [s["key"] for s in week["series"]][0] == "all" and len(week["series"]) == 3
+    assert next(s["key"] for s in week["series"]) == "all" and len(week["series"]) == 3
     assert len(week["series"][0]["points"]) == 8  # seven days and today's bucket
     assert operator_client.get("/finance/charts.json?range=24h").json()["bucket"] == "hour"
     assert operator_client.get("/finance/charts.json?range=7d&bucket=hour").json()["bucket"] == "hour"

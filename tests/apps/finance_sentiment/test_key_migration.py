@@ -2,7 +2,7 @@
 systems already hold keep working), get the finance scope, and batches keep pointing at them;
 going back restores finance's own table."""
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -13,7 +13,7 @@ from apps.core.services.api_keys import api_key_authenticate
 from apps.finance_sentiment.models import IngestBatch
 
 BEFORE = ("finance_sentiment", "0001_initial")
-OLD_DATE = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+OLD_DATE = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _migrate(*targets, state_at=()):

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from apps.recommendation import serving, services
+from apps.recommendation import services, serving
 
 CLUSTERS = {
     "Crime": ["detective", "inspector", "murder", "spy", "heist", "alibi", "witness", "clue"],
@@ -22,7 +22,7 @@ def shop_items() -> list[dict]:
 
 
 def shop_events(users: int = 24) -> list[dict]:
-    start = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
     events = []
     cats = list(CLUSTERS)
     for u in range(users):

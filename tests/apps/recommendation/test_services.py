@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.core.models import Job, ModelVersion
-from apps.recommendation import serving, services
+from apps.recommendation import services, serving
 from apps.recommendation.models import EndUser, Interaction, Item
 from ml_core.recsys.data import RecsysDataError
 from tests.ml_core.recsys.movielens_files import RATINGS, write_movielens

@@ -37,7 +37,8 @@ def test_augment_writes_originals_and_marked_rows(data_file, tmp_path, tiny_enco
     assert cli_main(["augment", "--data", str(data_file), "--label-col", "intent", "--out", str(out), "--ops",
                      "typo,word_swap", "--filter", "none", "--base", str(tiny_encoder_path), "--device", "cpu"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    rows = list(csv.DictReader(open(out)))
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == summary["rows"] == 12 + summary["augmented"] and summary["augmented"] > 0
     assert [r["augmented"] for r in rows[:12]] == [""] * 12
     assert {r["augmented"] for r in rows[12:]} <= {"typo", "word_swap"}

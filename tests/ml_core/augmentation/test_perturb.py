@@ -2,7 +2,7 @@
 import pytest
 
 from ml_core.augmentation import perturb
-from ml_core.augmentation.augment import RULE_OPS, _rule_candidates, AugmentationOptions
+from ml_core.augmentation.augment import RULE_OPS, AugmentationOptions, _rule_candidates
 from ml_core.augmentation.text import split_tokens, stable_rng, token_parts
 
 NEEDS = {"word_insertion", "synonym", "eda"}

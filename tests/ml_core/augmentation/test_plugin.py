@@ -14,8 +14,8 @@ from ml_core.training import ClassifierConfig, ConfigError, train_classifier
 
 
 def config_for(encoder, **changes) -> ClassifierConfig:
-    base = dict(base_model=str(encoder), epochs=1, batch_size=8, learning_rate=1e-3, device="cpu",
-                max_length=32, seed=3)
+    base = {"base_model": str(encoder), "epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "device": "cpu",
+                "max_length": 32, "seed": 3}
     return ClassifierConfig(**{**base, **changes})
 
 

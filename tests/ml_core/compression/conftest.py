@@ -9,8 +9,8 @@ from ml_core.data import LabelledTexts, stratified_split
 from tests.ml_core.test_training import toy_data
 
 # Timing is not what these tests check: a couple of calls per variant keep them fast.
-FAST_TIMING = dict(latency_rounds=1, latency_calls=2, latency_texts=8, batch_sizes=(1, 8), parity_texts=40,
-                   calibration_texts=32)
+FAST_TIMING = {"latency_rounds": 1, "latency_calls": 2, "latency_texts": 8, "batch_sizes": (1, 8), "parity_texts": 40,
+                   "calibration_texts": 32}
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_compress_bad_input_exits_2_with_one_line(capsys, tmp_path, tiny_classif
     args = [a.replace("TRAIN", str(toy_csv / "train.csv")) for a in args]
     data = [] if "--data" in args else ["--data", str(toy_csv / "valid.csv")]
     args = [a.replace("NOWHERE", str(tmp_path / "missing.csv")) for a in args]
-    code, stdout, stderr = _run(capsys, "compress", "--model", str(tiny_classifier), "--out", str(tmp_path / "o"),
+    code, _stdout, stderr = _run(capsys, "compress", "--model", str(tiny_classifier), "--out", str(tmp_path / "o"),
                                 *data, *args)
     assert code == 2 and stderr.startswith(message) and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "o").exists()

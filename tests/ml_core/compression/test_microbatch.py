@@ -24,7 +24,7 @@ def test_concurrent_callers_get_their_own_results_from_shared_batches(tiny_class
         try:
             start.wait()
             results[i] = batched.predict_proba(requests[i])
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # pragma: no cover - reported below  # noqa: BLE001
             errors.append(exc)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]

@@ -75,7 +75,7 @@ def test_choose_promoted_takes_the_fastest_within_the_bound_and_says_why_for_the
 
 
 def test_bad_options_are_refused_before_any_work(tiny_classifier, toy_splits):
-    train, valid = toy_splits
+    _train, valid = toy_splits
     with pytest.raises(UserError, match="unknown compression method"):
         CompressionConfig(methods=("int4",)).validate()
     with pytest.raises(UserError, match="max_accuracy_drop must be >= 0"):

@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from ml_core.recsys.metrics import (
-    catalogue_coverage, intra_list_diversity, metrics_from_hits, novelty, ranking_metrics, top_k,
+    catalogue_coverage,
+    intra_list_diversity,
+    metrics_from_hits,
+    novelty,
+    ranking_metrics,
+    top_k,
 )
 
 

@@ -13,7 +13,6 @@ from ml_core.trust.explain import Explainer, ExplainSettings, Explanation, Simil
 from ml_core.trust.faithfulness import FaithfulnessSettings, faithfulness_check
 from tests.ml_core.test_training import WORDS, toy_data
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

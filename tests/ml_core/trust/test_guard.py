@@ -3,7 +3,15 @@ ordinary customer messages are not), and a generated answer must cite its source
 import pytest
 
 from ml_core.trust.guard import (
-    ABUSE, BAD_CITATION, EMPTY, INJECTION, LEAK, UNCITED, GuardSettings, check_input, check_output,
+    ABUSE,
+    BAD_CITATION,
+    EMPTY,
+    INJECTION,
+    LEAK,
+    UNCITED,
+    GuardSettings,
+    check_input,
+    check_output,
 )
 
 

@@ -33,8 +33,8 @@ def test_a_full_card_has_every_section_and_derived_limits():
                             limits=["English only."])
     assert card["model"]["method"] == "full" and card["model"]["labels"] == 3
     assert card["training_data"]["label_counts"]["negative"] == 10 and card["training_data"]["validation"] == 30
-    assert card["augmentation"] == ["data augmentation: typo, synonym (55 rows added); trained on 10 labelled "
-                                    "examples per class", "adversarial training: FGM (epsilon 0.5)"]
+    assert card["augmentation"] == [("data augmentation: typo, synonym (55 rows added); trained on 10 labelled "
+                                    "examples per class"), "adversarial training: FGM (epsilon 0.5)"]
     assert card["evaluation"]["data"] == "test set" and len(card["per_class"]) == 3
     assert card["calibration"]["ece"] == 0.08 and card["compression"]["serving"]["name"] == "int8"
     assert card["robustness"]["perturbations"] == {"typo": 0.8}

@@ -2,7 +2,6 @@
 model, counts its queries, respects its budget; perturbation accuracy; the CLI's JSON and errors."""
 import json
 
-import numpy as np
 import pytest
 
 from ml_core.augmentation.encoder import TextEmbedder
@@ -11,7 +10,11 @@ from ml_core.cli import main as cli_main
 from ml_core.data import LabelledTexts
 from ml_core.errors import UserError
 from ml_core.trust.robustness import (
-    AttackSettings, QueryCounter, RobustnessSettings, attack_example, evaluate_robustness,
+    AttackSettings,
+    QueryCounter,
+    RobustnessSettings,
+    attack_example,
+    evaluate_robustness,
 )
 
 TRAIN = [("refund", "refund"), ("a refund", "refund"), ("refund it", "refund"), ("my card is lost", "card"),

@@ -6,7 +6,13 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.customer_service.services.kb import kb_embed_pending
-from apps.customer_service.services.kb_io import FORMATS, GROUPINGS, KBImportError, kb_import_path, parse_mapping
+from apps.customer_service.services.kb_io import (
+    FORMATS,
+    GROUPINGS,
+    KBImportError,
+    kb_import_path,
+    parse_mapping,
+)
 
 
 class Command(BaseCommand):

@@ -1,10 +1,9 @@
 """`python manage.py import_movielens PATH`: the MovieLens 100K files into the catalogue."""
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.recommendation.services import items_embed_start, movielens_import, recommender_retrain_start
 from ml_core.errors import UserError
 from ml_core.progress import TqdmProgress
-
-from apps.recommendation.services import items_embed_start, movielens_import, recommender_retrain_start
 
 
 class Command(BaseCommand):
