@@ -2,10 +2,10 @@
 
  - the shared sentence encoder (apps.core.services.encoders), loaded once per process;
  - the active intent model (an ActiveModelCache: a new active version is picked up within
-   seconds). A `head` model on the same backbone is applied to the sentence embedding the
-   retrieval already computed, so understanding a message costs one encoder pass; any other
-   artifact (full or LoRA fine-tuning, an ONNX backend later) goes through ClassifierPredictor
-   behind the same `IntentModel` seam;
+   seconds). A `head` model on the same backbone (and pooling) is applied to the sentence
+   embedding the retrieval already computed, so understanding a message costs one encoder pass;
+   any other artifact (full or LoRA fine-tuning, an ONNX backend) goes through ClassifierPredictor
+   behind the same `IntentModel` seam (both: ml_core.serving.load_shared_embedding_classifier);
  - the version's open-intent detector (ml_core.open_intent, fitted at training on the same
    shared embedding: services.training.open_intent_fit), loaded with the model: is the message
    like any known intent at all?
@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -76,17 +77,23 @@ def vector_from_bytes(data: bytes | memoryview) -> np.ndarray:
 
 def embed_texts(texts: Sequence[str], progress=None, batch_size: int = 64) -> np.ndarray:
     """Raw (not normalised) sentence embeddings from the serving encoder, one row per text."""
-    from ml_core.backbone import encode_texts
-    from ml_core.progress import no_progress
+    from apps.core.services.encoders import embed
 
-    return encode_texts(serving_encoder(), list(texts), batch_size=batch_size, progress=progress or no_progress,
-                        normalize=False)
+    return embed(ENCODER_SETTING, texts, batch_size=batch_size, threads=SERVING_THREADS, progress=progress)
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    from ml_core.retrieval.index import normalise as l2
+    from ml_core.numeric import l2_normalise
 
-    return l2(vectors)
+    return l2_normalise(vectors)
+
+
+def kb_revision() -> int:
+    """The knowledge base's revision (raised by every change; services.kb bumps it)."""
+    from .models import KnowledgeBaseState
+
+    state = KnowledgeBaseState.objects.filter(pk=1).values_list("revision", flat=True).first()
+    return int(state or 0)
 
 
 # --- the intent model seam --------------------------------------------------------------------
@@ -100,46 +107,32 @@ class IntentModel(Protocol):
         """(intent, calibrated probability), likeliest first. `embedding`: the raw sentence embedding."""
 
 
-def _top(probabilities: np.ndarray, labels: list[str], top_k: int) -> list[tuple[str, float]]:
-    order = np.argsort(-probabilities, kind="stable")[: max(1, min(top_k, len(labels)))]
-    return [(labels[i], float(probabilities[i])) for i in order]
+class ClassifierIntentModel:
+    """An intent classifier (ml_core.serving.SharedEmbeddingClassifier) behind the IntentModel seam."""
+
+    open_detector = None
+
+    def __init__(self, classifier) -> None:
+        self.classifier = classifier
+        self.labels = list(classifier.labels)
+
+    def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
+        from ml_core.numeric import top_k as likeliest
+
+        return likeliest(self.classifier.probabilities([text], embedding)[0], self.labels, top_k)
 
 
-class EmbeddingHeadIntentModel:
+class EmbeddingHeadIntentModel(ClassifierIntentModel):
     """A `head` classifier (logistic regression on frozen embeddings) applied to the shared embedding."""
 
-    open_detector = None
 
-    def __init__(self, labels: list[str], weight: np.ndarray, bias: np.ndarray, temperature: float,
-                 normalize: bool) -> None:
-        self.labels = labels
-        self.weight = np.ascontiguousarray(weight, dtype=np.float32)
-        self.bias = np.asarray(bias, dtype=np.float32)
-        self.temperature = float(temperature) or 1.0
-        self.normalize = normalize
-
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        features = normalise(embeddings) if self.normalize else np.atleast_2d(embeddings).astype(np.float32)
-        logits = (features @ self.weight.T + self.bias) / self.temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
-
-    def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
-        return _top(self.probabilities(embedding)[0], self.labels, top_k)
-
-
-class PredictorIntentModel:
+class PredictorIntentModel(ClassifierIntentModel):
     """Any classifier artifact through ml_core's ClassifierPredictor (its own encoder pass)."""
 
-    open_detector = None
-
     def __init__(self, predictor) -> None:
-        self.predictor = predictor
-        self.labels = list(predictor.labels)
+        from ml_core.serving import SharedEmbeddingClassifier
 
-    def predict(self, text: str, embedding: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
-        return [(label, float(p)) for label, p in self.predictor.predict_one(text, top_k=top_k).top_k]
+        super().__init__(SharedEmbeddingClassifier.of_predictor(predictor))
 
 
 def intent_model_load(folder: Path, version: ModelVersion | None = None) -> IntentModel:
@@ -158,21 +151,13 @@ def open_detector_load(folder: Path):
 
 
 def _intent_classifier_load(folder: Path) -> IntentModel:
-    from ml_core.backbone import resolve_backbone
-    from ml_core.training.model import HEAD_FILE, read_artifact_config
-
-    config = read_artifact_config(folder)
-    same_backbone = resolve_backbone(config.base_model) == resolve_backbone(settings.ML_BACKBONE)
-    if config.method == "head" and same_backbone:
-        from safetensors.numpy import load_file
-
-        head = load_file(str(Path(folder) / HEAD_FILE))
-        return EmbeddingHeadIntentModel(config.labels, head["weight"], head["bias"], config.temperature,
-                                        config.normalize)
-    from ml_core.serving import ClassifierPredictor
+    from ml_core.serving import load_shared_embedding_classifier
 
     device = "cpu" if settings.ML_DEVICE == "auto" else settings.ML_DEVICE
-    return PredictorIntentModel(ClassifierPredictor.load(folder, device=device))
+    classifier = load_shared_embedding_classifier(folder, shared_backbone=settings.ML_BACKBONE, device=device)
+    if classifier.on_shared_embedding:
+        return EmbeddingHeadIntentModel(classifier)
+    return PredictorIntentModel(classifier.predictor)
 
 
 # --- the knowledge index ----------------------------------------------------------------------
@@ -291,8 +276,6 @@ class KnowledgeIndex:
         with self._lock:
             if not force and time.monotonic() - self._checked_at < self.check_interval_s:
                 return False
-            from .services.kb import kb_revision
-
             revision = kb_revision()
             changed = False
             if revision != self.revision or force:
@@ -485,10 +468,12 @@ class Assistant:
         self.index.sync(force=True)
         embed_texts(["hello"])
         self.intent_models.get()
-        from .services.smalltalk import smalltalk_extra_examples
+        from .models import AssistantSettings, SmallTalkReply
 
-        self.smalltalk_matcher(smalltalk_extra_examples())
-        from .models import AssistantSettings
+        # The admins' extra phrases (services.smalltalk.smalltalk_extra_examples, read here so that
+        # serving never imports the services that use it).
+        self.smalltalk_matcher({row.kind: row.example_list() for row in SmallTalkReply.objects.all()
+                                if row.example_list()})
 
         stored = AssistantSettings.objects.filter(pk=1).values_list("retrieval_precision", flat=True).first()
         self.index.ensure_calibrated(stored or AssistantSettings._meta.get_field("retrieval_precision").default)

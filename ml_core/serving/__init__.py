@@ -1,4 +1,7 @@
-"""Serve trained classifiers: `ClassifierPredictor.load(folder).predict(texts)`."""
+"""Serve trained classifiers: `ClassifierPredictor.load(folder).predict(texts)`; next to a shared
+sentence encoder, `load_shared_embedding_classifier` (a head on the shared embedding, else the
+full predictor)."""
+from . import onnx_backend  # noqa: F401  registers the "onnx" and "auto" (default) backends
 from .predictor import (
     ClassifierPredictor,
     LogitsBackend,
@@ -7,7 +10,12 @@ from .predictor import (
     register_backend,
     registered_backends,
 )
-from . import onnx_backend  # noqa: E402,F401  registers the "onnx" and "auto" (default) backends
+from .shared_embedding import (
+    SharedEmbeddingClassifier,
+    head_fits_shared_embedding,
+    load_shared_embedding_classifier,
+)
 
-__all__ = ["ClassifierPredictor", "LogitsBackend", "Prediction", "TorchLogitsBackend", "register_backend",
+__all__ = ["ClassifierPredictor", "LogitsBackend", "Prediction", "SharedEmbeddingClassifier", "TorchLogitsBackend",
+           "head_fits_shared_embedding", "load_shared_embedding_classifier", "register_backend",
            "registered_backends"]

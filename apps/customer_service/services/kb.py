@@ -7,8 +7,8 @@ and by `kb_embed_pending` for big ones (imports: the command, or a job after an 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -18,7 +18,7 @@ from ml_core.progress import ProgressCallback, no_progress
 from ml_core.trust.pii import mask_pii
 
 from ..models import KBEntry, KBExample, KnowledgeBaseState
-from ..serving import embed_texts, embedding_model_name, vector_to_bytes
+from ..serving import embed_texts, embedding_model_name, kb_revision, vector_to_bytes
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 20_000
@@ -32,11 +32,6 @@ class KBError(ValueError):
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
         self.field = field
-
-
-def kb_revision() -> int:
-    state = KnowledgeBaseState.objects.filter(pk=1).values_list("revision", flat=True).first()
-    return int(state or 0)
 
 
 def kb_revision_bump() -> int:
@@ -88,7 +83,7 @@ class EntryFields:
 
     @classmethod
     def clean(cls, *, title: str, answer: str, intent: str, tags=None, language: str = "en",
-              is_active: bool = True) -> "EntryFields":
+              is_active: bool = True) -> EntryFields:
         for name, value in (("title", title), ("answer", answer), ("intent", intent), ("tags", tags),
                             ("language", language)):
             if contains_nul(value):

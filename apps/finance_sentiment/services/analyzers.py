@@ -16,9 +16,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -26,6 +27,7 @@ from django.db.models import Count, Max
 
 from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
+from ml_core.serving import SharedEmbeddingClassifier
 
 from ..models import SENTIMENT_LABELS, Ticker, Topic
 
@@ -89,11 +91,9 @@ sentiment_cache: ActiveModelCache[SentimentModel] = ActiveModelCache(SENTIMENT_S
 def embed(texts: Sequence[str]) -> np.ndarray:
     """Raw sentence embeddings from the shared encoder on FINANCE_TOPIC_ENCODER's runtime (not
     normalised; callers normalise)."""
-    from ml_core.backbone import encode_texts
+    from apps.core.services.encoders import embed as shared_embed
 
-    from apps.core.services.encoders import configured_encoder
-
-    return encode_texts(configured_encoder(TOPIC_ENCODER_SETTING), list(texts), batch_size=32, normalize=False)
+    return shared_embed(TOPIC_ENCODER_SETTING, texts, batch_size=32)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -234,44 +234,15 @@ def _topics_fingerprint():
 topic_matcher = _Refreshing(_topics_fingerprint, lambda: TopicMatcher(_topic_specs()))
 
 
-@dataclass
-class TopicClassifier:
-    """An active topic classifier: applied to the shared embedding when it was trained on it."""
-
-    labels: list[str]
-    weight: np.ndarray | None = None  # (labels, dim): head on the shared encoder's embedding
-    bias: np.ndarray | None = None
-    normalize: bool = True
-    temperature: float = 1.0
-    predictor: Any = None  # otherwise the full predictor (one more encoder pass)
-
-    def probabilities(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        from ml_core.evaluation import softmax
-
-        if self.weight is not None:
-            features = _normalise(embeddings) if self.normalize else embeddings
-            return softmax(features @ self.weight.T + self.bias, self.temperature)
-        return self.predictor.predict_proba(list(texts))
+# An active topic classifier: its head applied to the shared embedding when it was trained on it
+# (same backbone and pooling), else its full predictor (ml_core.serving.SharedEmbeddingClassifier).
+TopicClassifier = SharedEmbeddingClassifier
 
 
 def load_topic_classifier(folder: Path, version: ModelVersion | None = None) -> TopicClassifier:
-    from ml_core.backbone import resolve_backbone
-    from ml_core.training.model import HEAD_FILE, backbone_pooling, read_artifact_config
+    from ml_core.serving import load_shared_embedding_classifier
 
-    config = read_artifact_config(folder)
-    shared = resolve_backbone(settings.ML_BACKBONE)
-    if config.method == "head" and resolve_backbone(config.base_model) == shared \
-            and (config.pooling, config.normalize) == backbone_pooling(shared):
-        from safetensors.numpy import load_file
-
-        head = load_file(str(folder / HEAD_FILE))
-        return TopicClassifier(labels=list(config.labels), weight=head["weight"].astype(np.float32),
-                               bias=head["bias"].astype(np.float32), normalize=config.normalize,
-                               temperature=config.temperature)
-    from ml_core.serving import ClassifierPredictor
-
-    predictor = ClassifierPredictor.load(folder, device=_device())
-    return TopicClassifier(labels=list(predictor.labels), predictor=predictor)
+    return load_shared_embedding_classifier(folder, shared_backbone=settings.ML_BACKBONE, device=_device())
 
 
 topic_classifier_cache: ActiveModelCache[TopicClassifier] = ActiveModelCache(TOPIC_SCENARIO, load_topic_classifier)
@@ -291,7 +262,7 @@ class TickerMatcher:
     symbol_pattern: re.Pattern | None = None
 
     @classmethod
-    def build(cls, tickers: list[tuple[int, str, str, list[str], bool]]) -> "TickerMatcher":
+    def build(cls, tickers: list[tuple[int, str, str, list[str], bool]]) -> TickerMatcher:
         matcher = cls()
         bare = []
         for pk, symbol, name, aliases, match_symbol in tickers:
