@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ContextManager, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import UserError
 from .progress import ProgressCallback, no_progress
@@ -71,7 +72,7 @@ class DeviceConfig:
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
-    def autocast(self) -> ContextManager:
+    def autocast(self) -> AbstractContextManager:
         """Mixed precision on the GPU (bf16); plain fp32 on the CPU."""
         if self.autocast_dtype is None:
             return nullcontext()
@@ -100,7 +101,7 @@ def select_device(preference: str = "auto", cpu_threads: int = 0) -> DeviceConfi
 
 def load_sentence_encoder(
     name: str | None = None, device: DeviceConfig | None = None
-) -> "SentenceTransformer":
+) -> SentenceTransformer:
     """Load a sentence-transformers encoder from the resolved backbone, offline by default."""
     source = resolve_backbone(name)
     device = device or select_device()
@@ -122,12 +123,12 @@ ENCODE_BATCHES_PER_CALL = 8
 
 
 def encode_texts(
-    encoder: "SentenceTransformer",
+    encoder: SentenceTransformer,
     texts: Sequence[str],
     batch_size: int = 64,
     progress: ProgressCallback = no_progress,
     normalize: bool = True,
-) -> "np.ndarray":
+) -> np.ndarray:
     """Embed texts in batches, reporting progress after each batch (float32, L2-normalised).
 
     Batches are formed from the texts sorted by length (results come back in the given order):

@@ -14,9 +14,10 @@ import io
 import json
 import random
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .errors import UserError
 
@@ -95,14 +96,14 @@ class LabelledTexts:
     def label_set(self) -> list[str]:
         return sorted(set(self.labels))
 
-    def subset(self, indices: Iterable[int], source: str | None = None) -> "LabelledTexts":
+    def subset(self, indices: Iterable[int], source: str | None = None) -> LabelledTexts:
         indices = list(indices)
         return LabelledTexts(
             texts=[self.texts[i] for i in indices], labels=[self.labels[i] for i in indices],
             meta=[dict(self.meta[i]) for i in indices], source=self.source if source is None else source,
         )
 
-    def where(self, predicate: Callable[[str, str, dict], bool]) -> "LabelledTexts":
+    def where(self, predicate: Callable[[str, str, dict], bool]) -> LabelledTexts:
         """The rows for which predicate(text, label, meta) is true (e.g. one agreement level)."""
         return self.subset(
             i for i, (t, y, m) in enumerate(zip(self.texts, self.labels, self.meta)) if predicate(t, y, m)
@@ -363,7 +364,7 @@ def check_min_per_class(data: LabelledTexts, min_per_class: int, *, first_row: M
         return
     rare = [(label, n) for label, n in label_counts(data).items() if n < min_per_class]
     if rare:
-        label, n = sorted(rare, key=lambda kv: (kv[1], kv[0]))[0]
+        label, n = min(rare, key=lambda kv: (kv[1], kv[0]))
         at = f" ({unit} {first_row[label]})" if first_row and label in first_row else ""
         others = f"; {len(rare) - 1} more classes are short too" if len(rare) > 1 else ""
         raise DataError(

@@ -7,7 +7,8 @@ a callback that writes to the Job row; the CLI passes a tqdm bar; tests pass a l
 from __future__ import annotations
 
 import sys
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol, Self
 
 
 class Cancelled(Exception):
@@ -54,7 +55,7 @@ class TqdmProgress:
     def close(self) -> None:
         self._bar.close()
 
-    def __enter__(self) -> "TqdmProgress":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,9 +35,10 @@ absolute increase and the z threshold; otherwise `reason` says which guard stopp
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 GRANULARITIES = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 METRICS = ("negative_share", "volume")
@@ -121,7 +122,7 @@ def bucket_start(moment: datetime, granularity: str) -> datetime:
         raise ValueError(f"granularity must be hour or day, not {granularity!r}")
     if moment.tzinfo is None:
         raise ValueError("bucket_start needs an aware datetime")
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     if granularity == "hour":
         return moment.replace(minute=0, second=0, microsecond=0)
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -215,10 +216,10 @@ def exact_tail_z(metric: str, observed: BucketCounts, expected: float, excess_va
         # Beta(a, b) with mean p0 and variance excess: a + b = p0 (1 - p0) / excess - 1.
         concentration = p0 * (1 - p0) / excess_variance - 1 if excess_variance > 0 else math.inf
         if concentration > 1e9:  # no excess to speak of: binomial
-            survival = lambda k: stats.binom.sf(k - 1, n, p0)  # noqa: E731  P(K >= k)
+            survival = lambda k: stats.binom.sf(k - 1, n, p0)
         else:
             concentration = max(concentration, 1e-6)
-            survival = lambda k: stats.betabinom.sf(  # noqa: E731
+            survival = lambda k: stats.betabinom.sf(
                 k - 1, n, p0 * concentration, (1 - p0) * concentration)
         whole = math.floor(count)
         fraction = count - whole
@@ -244,12 +245,12 @@ def detect(rule: SurgeRule, history: Sequence[BucketCounts], observed: BucketCou
         value = observed.share
         expected = baseline.expected
         sigma = math.sqrt(expected * (1 - expected) / max(observed.volume, 1) + baseline.excess_variance)
-        unit = lambda x: f"{100 * x:.0f}%"  # noqa: E731
+        unit = lambda x: f"{100 * x:.0f}%"
     else:
         value = float(observed.volume)
         expected = baseline.expected
         sigma = math.sqrt(max(expected, 1.0) + baseline.excess_variance)
-        unit = lambda x: f"{x:.1f}"  # noqa: E731
+        unit = lambda x: f"{x:.1f}"
     z = exact_tail_z(rule.metric, observed, expected, baseline.excess_variance) if value > expected else (
         (value - expected) / sigma if sigma > 0 else 0.0)
 

@@ -8,8 +8,8 @@ embedder per (backbone, device) is kept per process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 

@@ -11,8 +11,9 @@ text once case and punctuation are ignored, and texts whose embedding is within
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

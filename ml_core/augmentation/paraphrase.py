@@ -22,9 +22,9 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import UserError
 from ..progress import ProgressCallback, no_progress

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import random
 import string
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from .text import is_content_word, join_tokens, match_case, split_tokens, token_parts
 
@@ -39,7 +40,7 @@ KEYBOARD_NEIGHBOURS = _keyboard_neighbours()
 
 
 def _edit_count(n: int, strength: float) -> int:
-    return max(1, int(math.ceil(n * strength))) if n else 0
+    return max(1, math.ceil(n * strength)) if n else 0
 
 
 def _word_positions(tokens: list[str], content_only: bool = True) -> list[int]:

@@ -25,7 +25,7 @@ class AugmentationPlugin(TrainingPlugin):
         self.options = AugmentationOptions.from_dict(options)
         self._summary: dict[str, Any] = {}
 
-    def prepare_train(self, train: "LabelledTexts", config: "ClassifierConfig") -> "LabelledTexts":
+    def prepare_train(self, train: LabelledTexts, config: ClassifierConfig) -> LabelledTexts:
         from ..backbone import select_device
 
         device = select_device(config.device, config.cpu_threads).device

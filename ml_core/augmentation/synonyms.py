@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class EncoderSynonyms:
 
     @classmethod
     def from_texts(cls, texts: Sequence[str], embedder, *, k: int = 8, min_similarity: float = 0.7,
-                   max_words: int = 20000, progress: ProgressCallback = no_progress) -> "EncoderSynonyms":
+                   max_words: int = 20000, progress: ProgressCallback = no_progress) -> EncoderSynonyms:
         """Build the vocabulary from `texts` and embed each word with `embedder` (a TextEmbedder)."""
         words = vocabulary(list(texts), max_words=max_words)
         return cls(words, embedder.embed(words, progress=progress), k=k, min_similarity=min_similarity)
@@ -92,7 +93,7 @@ class LexiconSynonyms:
         self.source = source
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "LexiconSynonyms":
+    def from_file(cls, path: str | Path) -> LexiconSynonyms:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"synonym lexicon {path} does not exist")

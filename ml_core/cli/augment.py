@@ -57,7 +57,7 @@ def availability() -> dict[str, str]:
 
     status = {op: "available" for op in RULE_OPS}
     try:
-        folder, name = smollm2_location()
+        _folder, name = smollm2_location()
         status["paraphrase"] = f"available ({name})"
     except ParaphraseUnavailable as exc:
         status["paraphrase"] = f"unavailable: {exc}"

@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Self
 
 
 def _data_options(parser: argparse.ArgumentParser, *, labels: bool = True) -> None:
@@ -132,7 +133,7 @@ class _LoggedProgress:
             logging.getLogger("ml_core.cli").info("%3.0f%% %s", percent, message)
             self.next_log = (percent // self.step + 1) * self.step
 
-    def __enter__(self) -> "_LoggedProgress":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -38,7 +38,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 def load_protocol_data(args: argparse.Namespace):
     """(train, test, catalogue items or None) for the arguments given."""
     from ml_core.errors import UserError
-    from ml_core.recsys.data import load_movielens, read_catalogue_file, read_interactions_file, stratified_split
+    from ml_core.recsys.data import (
+        load_movielens,
+        read_catalogue_file,
+        read_interactions_file,
+        stratified_split,
+    )
 
     if bool(args.train) != bool(args.test):
         raise UserError("--train and --test go together")

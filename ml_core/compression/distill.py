@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ class StudentTraining:
     seed: int = 42
     calibration_fraction: float = 0.1  # held out of the training texts to refit the temperature
 
-    def validate(self) -> "StudentTraining":
+    def validate(self) -> StudentTraining:
         if self.epochs < 1:
             raise UserError(f"student epochs must be at least 1, not {self.epochs}")
         if not 0.0 <= self.soft_weight <= 1.0:
@@ -84,7 +85,7 @@ def transformer_layers(model: TextClassifier) -> nn.ModuleList:
 def keep_layers(model: TextClassifier, indices: Sequence[int]) -> TextClassifier:
     """Keep only the transformer layers at `indices` (in place); the config follows."""
     layers = transformer_layers(model)
-    indices = sorted(set(int(i) for i in indices))
+    indices = sorted({int(i) for i in indices})
     if not indices or indices[0] < 0 or indices[-1] >= len(layers):
         raise UserError(f"layers to keep must be between 0 and {len(layers) - 1}, not {indices}")
     kept = nn.ModuleList([layers[i] for i in indices])

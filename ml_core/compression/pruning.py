@@ -31,7 +31,14 @@ from ..errors import UserError
 from ..evaluation import label_ids
 from ..progress import ProgressCallback, no_progress, sub_progress
 from ..training.model import ArtifactConfig, TextClassifier, tokenize
-from .distill import StudentResult, StudentTraining, fit_student, keep_layers, teacher_logits, transformer_layers
+from .distill import (
+    StudentResult,
+    StudentTraining,
+    fit_student,
+    keep_layers,
+    teacher_logits,
+    transformer_layers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +120,7 @@ def prune_ffn_neurons(model: TextClassifier, keep: float) -> int:
     """Keep the `keep` share of each layer's feed-forward neurons, by |w_in|·|w_out|. Returns the new size."""
     layers = transformer_layers(model)
     size = layers[0].intermediate.dense.out_features
-    kept = max(1, int(round(size * keep)))
+    kept = max(1, round(size * keep))
     if kept >= size:
         return size
     for layer in layers:

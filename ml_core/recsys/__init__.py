@@ -2,8 +2,16 @@
 embeddings, and a hybrid tuned on a validation split; evaluated under Microsoft Recommenders'
 protocol and served with reasons, filters and MMR. Plain Python: no Django here."""
 from .data import (
-    KIND_WEIGHTS, CatalogueItem, InteractionMatrix, Interactions, MovieLensData, RecsysDataError,
-    item_text, load_movielens, read_interactions_file, stratified_split,
+    KIND_WEIGHTS,
+    CatalogueItem,
+    InteractionMatrix,
+    Interactions,
+    MovieLensData,
+    RecsysDataError,
+    item_text,
+    load_movielens,
+    read_interactions_file,
+    stratified_split,
 )
 from .metrics import metrics_from_hits, ranking_metrics
 from .serving import HistoryEvent, Recommendation, RecommendationList, Recommender

@@ -6,9 +6,9 @@ and the benchmark read files. Item and user ids are strings throughout (external
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,7 +44,7 @@ class Interactions:
             raise ValueError("users, items, weights and timestamps must have the same length")
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, float, float]]) -> "Interactions":
+    def from_rows(cls, rows: Iterable[tuple[str, str, float, float]]) -> Interactions:
         rows = list(rows)
         if not rows:
             return cls.empty()
@@ -52,13 +52,13 @@ class Interactions:
         return cls([str(u) for u in users], [str(i) for i in items], weights, timestamps)
 
     @classmethod
-    def empty(cls) -> "Interactions":
+    def empty(cls) -> Interactions:
         return cls(np.array([], dtype=object), np.array([], dtype=object), [], [])
 
     def __len__(self) -> int:
         return len(self.users)
 
-    def subset(self, mask: np.ndarray) -> "Interactions":
+    def subset(self, mask: np.ndarray) -> Interactions:
         return Interactions(self.users[mask], self.items[mask], self.weights[mask], self.timestamps[mask])
 
     @property
@@ -69,7 +69,7 @@ class Interactions:
     def item_ids(self) -> list[str]:
         return sorted(set(self.items.tolist()))
 
-    def aggregate(self) -> "Interactions":
+    def aggregate(self) -> Interactions:
         """One row per (user, item): weights summed, the latest timestamp kept."""
         if len(self) == 0:
             return self
@@ -150,7 +150,7 @@ class InteractionMatrix:
 
     @classmethod
     def build(cls, interactions: Interactions, item_ids: Sequence[str] | None = None,
-              user_ids: Sequence[str] | None = None) -> "InteractionMatrix":
+              user_ids: Sequence[str] | None = None) -> InteractionMatrix:
         """Rows of unknown items (not in `item_ids`) are dropped; unknown users likewise."""
         data = interactions.aggregate()
         user_ids = list(user_ids) if user_ids is not None else data.user_ids
@@ -171,7 +171,7 @@ class InteractionMatrix:
     def item_index(self) -> dict[str, int]:
         return {i: n for n, i in enumerate(self.item_ids)}
 
-    def rows(self, user_ids: Sequence[str]) -> "InteractionMatrix":
+    def rows(self, user_ids: Sequence[str]) -> InteractionMatrix:
         index = {u: n for n, u in enumerate(self.user_ids)}
         picked = [index[u] for u in user_ids]
         return InteractionMatrix(list(user_ids), self.item_ids, self.weights[picked], self.timestamps[picked])

@@ -65,7 +65,7 @@ class PopularityModel:
     def __init__(self) -> None:
         self.user_counts = np.zeros(0)
 
-    def fit(self, weights: sp.csr_matrix) -> "PopularityModel":
+    def fit(self, weights: sp.csr_matrix) -> PopularityModel:
         self.user_counts = np.asarray(binarize(weights).sum(axis=0)).ravel().astype(np.float64)
         return self
 
@@ -79,7 +79,7 @@ class PopularityModel:
         np.save(folder / "popularity.npy", self.user_counts)
 
     @classmethod
-    def load(cls, folder: Path) -> "PopularityModel":
+    def load(cls, folder: Path) -> PopularityModel:
         model = cls()
         model.user_counts = np.load(folder / "popularity.npy")
         return model
@@ -99,7 +99,7 @@ class ItemKNNModel:
         self.shrink = shrink
         self.similarity = sp.csr_matrix((0, 0))  # rows: history item j, columns: candidate i
 
-    def fit(self, weights: sp.csr_matrix) -> "ItemKNNModel":
+    def fit(self, weights: sp.csr_matrix) -> ItemKNNModel:
         binary = binarize(weights).tocsc()
         co = (binary.T @ binary).tocoo()  # items x items co-occurrence counts
         counts = np.asarray(binary.sum(axis=0)).ravel().astype(np.float64)
@@ -149,7 +149,7 @@ class ItemKNNModel:
         (folder / "item_knn.json").write_text(json.dumps({"neighbours": self.neighbours, "shrink": self.shrink}))
 
     @classmethod
-    def load(cls, folder: Path) -> "ItemKNNModel":
+    def load(cls, folder: Path) -> ItemKNNModel:
         model = cls(**json.loads((folder / "item_knn.json").read_text()))
         model.similarity = sp.load_npz(folder / "item_knn.npz").tocsr()
         return model
@@ -174,7 +174,7 @@ class ALSModel:
         self.threads = threads
         self.item_factors = np.zeros((0, factors), dtype=np.float32)
 
-    def fit(self, weights: sp.csr_matrix) -> "ALSModel":
+    def fit(self, weights: sp.csr_matrix) -> ALSModel:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
@@ -218,7 +218,7 @@ class ALSModel:
         }))
 
     @classmethod
-    def load(cls, folder: Path) -> "ALSModel":
+    def load(cls, folder: Path) -> ALSModel:
         model = cls(**json.loads((folder / "als.json").read_text()))
         model.item_factors = np.load(folder / "als_item_factors.npy")
         return model
@@ -232,12 +232,12 @@ class BPRModel:
 
     def __init__(self, factors: int = 200, learning_rate: float = 0.01, regularization: float = 0.001,
                  iterations: int = 60, seed: int = 42, threads: int = 1) -> None:
-        self.params = dict(factors=factors, learning_rate=learning_rate, regularization=regularization,
-                           iterations=iterations)
+        self.params = {"factors": factors, "learning_rate": learning_rate, "regularization": regularization,
+                           "iterations": iterations}
         self.seed = seed
         self.threads = threads
 
-    def fit(self, weights: sp.csr_matrix) -> "BPRModel":
+    def fit(self, weights: sp.csr_matrix) -> BPRModel:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         model = BayesianPersonalizedRanking(**self.params, random_state=self.seed, num_threads=self.threads)
@@ -266,7 +266,7 @@ class ContentModel:
         self.mean = np.zeros(0, dtype=np.float32)
         self.vectors = np.zeros((0, 0), dtype=np.float32)
 
-    def fit(self, embeddings: np.ndarray) -> "ContentModel":
+    def fit(self, embeddings: np.ndarray) -> ContentModel:
         embeddings = np.asarray(embeddings, dtype=np.float32)
         self.mean = embeddings.mean(axis=0) if len(embeddings) else np.zeros(embeddings.shape[1], np.float32)
         self.vectors = self.centre(embeddings)
@@ -310,7 +310,7 @@ class ContentModel:
         (folder / "content.json").write_text(json.dumps({"half_life_days": self.half_life_days}))
 
     @classmethod
-    def load(cls, folder: Path) -> "ContentModel":
+    def load(cls, folder: Path) -> ContentModel:
         model = cls(**json.loads((folder / "content.json").read_text()))
         model.vectors = np.load(folder / "content_vectors.npy")
         model.mean = np.load(folder / "content_mean.npy")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -299,7 +299,7 @@ class Recommender:
                 self.als.save(folder)
 
     @classmethod
-    def load(cls, folder: Path | str) -> "Recommender":
+    def load(cls, folder: Path | str) -> Recommender:
         folder = Path(folder)
         meta = json.loads((folder / BUNDLE_FILE).read_text())
         items_meta = json.loads((folder / ITEMS_FILE).read_text())
@@ -314,7 +314,7 @@ class Recommender:
 
     @classmethod
     def fit(cls, interactions: Interactions, items: Sequence[CatalogueItem], embeddings: np.ndarray,
-            weights: dict[str, float], config: RecsysConfig, metrics: dict | None = None) -> "Recommender":
+            weights: dict[str, float], config: RecsysConfig, metrics: dict | None = None) -> Recommender:
         """Fit every component on all the interactions (the served model)."""
         matrix = InteractionMatrix.build(interactions, item_ids=[i.item_id for i in items])
         names = ("popularity", "content", "item_knn", "als")

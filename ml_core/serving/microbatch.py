@@ -13,8 +13,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class MicroBatcher:
             texts = [text for request in batch for text in request.texts]
             try:
                 rows = self.score(texts)
-            except BaseException as exc:  # every caller of this batch sees the error
+            except BaseException as exc:  # noqa: BLE001  every caller of this batch sees the error
                 for request in batch:
                     request.error = exc
                     request.done.set()

@@ -15,14 +15,22 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
 from ..progress import ProgressCallback, no_progress
-from ..training.model import TOKENIZER_DIR, ModelLoadError, batched_forward, load_tokenizer, read_artifact_config, tokenize
+from ..training.model import (
+    TOKENIZER_DIR,
+    ModelLoadError,
+    batched_forward,
+    load_tokenizer,
+    read_artifact_config,
+    tokenize,
+)
 from .predictor import LogitsBackend, TorchLogitsBackend, register_backend
 
 log = logging.getLogger(__name__)

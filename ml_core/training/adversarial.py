@@ -45,7 +45,7 @@ def _unwrap(model):
     return getattr(model, "module", model)
 
 
-def normalise_perturbation(gradient: "torch.Tensor", mask: "torch.Tensor", norm: str) -> "torch.Tensor":
+def normalise_perturbation(gradient: torch.Tensor, mask: torch.Tensor, norm: str) -> torch.Tensor:
     """gradient / ||gradient|| per token or per sequence; zero on padding."""
     import torch
 
@@ -57,7 +57,7 @@ def normalise_perturbation(gradient: "torch.Tensor", mask: "torch.Tensor", norm:
     return gradient / torch.clamp(size, min=1e-12)
 
 
-def project(delta: "torch.Tensor", epsilon: float, norm: str) -> "torch.Tensor":
+def project(delta: torch.Tensor, epsilon: float, norm: str) -> torch.Tensor:
     """delta scaled back onto the epsilon ball where it left it."""
     import torch
 
@@ -90,11 +90,11 @@ class AdversarialPlugin(TrainingPlugin):
         self.step_size = float(step_size) if step_size is not None else 2.5 * self.epsilon / max(self.steps, 1)
         self.norm = norm
         self._hooked = None
-        self._captured: "torch.Tensor | None" = None
-        self.last_delta: "torch.Tensor | None" = None  # for inspection and tests
+        self._captured: torch.Tensor | None = None
+        self.last_delta: torch.Tensor | None = None  # for inspection and tests
         self.last_adversarial_loss: float | None = None
 
-    def prepare_train(self, train: "LabelledTexts", config: "ClassifierConfig") -> "LabelledTexts":
+    def prepare_train(self, train: LabelledTexts, config: ClassifierConfig) -> LabelledTexts:
         if config.method == "head":
             raise ConfigError("adversarial training perturbs embeddings while fine-tuning; the head method does "
                               "not fine-tune: use method full or lora")
@@ -126,7 +126,7 @@ class AdversarialPlugin(TrainingPlugin):
             layer.register_forward_hook(self._capture)
             self._hooked = layer
 
-    def clean_embeddings(self, step: TrainingStep) -> tuple["torch.Tensor", "torch.Tensor"]:
+    def clean_embeddings(self, step: TrainingStep) -> tuple[torch.Tensor, torch.Tensor]:
         """(embeddings of the batch in the clean graph, dL_clean/d embeddings)."""
         import torch
 
@@ -144,7 +144,7 @@ class AdversarialPlugin(TrainingPlugin):
         (gradient,) = torch.autograd.grad(step.loss, captured, retain_graph=True)
         return captured.detach(), gradient.detach()
 
-    def adversarial_loss(self, step: TrainingStep) -> "torch.Tensor":
+    def adversarial_loss(self, step: TrainingStep) -> torch.Tensor:
         embeds, gradient = self.clean_embeddings(step)
         model = _unwrap(step.model)  # the extra forwards bypass DDP; its hooks fire on the one backward
         mask = step.attention_mask.to(embeds.dtype)
@@ -169,7 +169,7 @@ class AdversarialPlugin(TrainingPlugin):
         logits = model(inputs_embeds=perturbed + delta, attention_mask=step.attention_mask)
         return step.loss_fn(logits.float(), step.labels)
 
-    def training_loss(self, step: TrainingStep) -> "torch.Tensor":
+    def training_loss(self, step: TrainingStep) -> torch.Tensor:
         adversarial = self.adversarial_loss(step)
         self.last_adversarial_loss = float(adversarial.detach())
         return step.loss + self.alpha * adversarial

@@ -17,8 +17,9 @@ register themselves when first looked up.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..progress import ProgressCallback, no_progress
 from .config import ConfigError
@@ -35,16 +36,16 @@ class TrainingStep:
     """One optimisation step, as a plugin sees it."""
 
     model: Any  # ml_core.training.model.TextClassifier (maybe wrapped in DDP)
-    input_ids: "torch.Tensor"
-    attention_mask: "torch.Tensor"
-    labels: "torch.Tensor"
-    logits: "torch.Tensor"
-    loss: "torch.Tensor"
-    loss_fn: Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    logits: torch.Tensor
+    loss: torch.Tensor
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     epoch: int
     step: int
 
-    def forward(self, **kwargs: Any) -> "torch.Tensor":
+    def forward(self, **kwargs: Any) -> torch.Tensor:
         """Logits for this batch; pass inputs_embeds=... to run on perturbed embeddings."""
         kwargs.setdefault("attention_mask", self.attention_mask)
         if "inputs_embeds" not in kwargs:
@@ -62,10 +63,10 @@ class TrainingPlugin:
         if options:
             raise ConfigError(f"plugin {self.name!r} takes no options, got {', '.join(sorted(options))}")
 
-    def prepare_train(self, train: "LabelledTexts", config: "ClassifierConfig") -> "LabelledTexts":
+    def prepare_train(self, train: LabelledTexts, config: ClassifierConfig) -> LabelledTexts:
         return train
 
-    def training_loss(self, step: TrainingStep) -> "torch.Tensor":
+    def training_loss(self, step: TrainingStep) -> torch.Tensor:
         return step.loss
 
     def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
@@ -96,7 +97,7 @@ def registered_training_plugins() -> list[str]:
     return sorted(_PLUGINS)
 
 
-def build_plugins(config: "ClassifierConfig") -> list[TrainingPlugin]:
+def build_plugins(config: ClassifierConfig) -> list[TrainingPlugin]:
     plugins = []
     if config.plugins:
         _load_builtin_plugins()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..data import LabelledTexts, stratified_split
 from ..errors import UserError
@@ -31,7 +32,7 @@ class SearchSpace:
     min_epochs: int = 1
     max_epochs: int = 4
 
-    def validate(self) -> "SearchSpace":
+    def validate(self) -> SearchSpace:
         bad = [m for m in self.methods if m not in METHODS]
         if not self.methods or bad:
             raise UserError(f"search methods must be among {', '.join(METHODS)}; got {list(self.methods)}")

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class ExplainSettings:
     # Interpolation points per forward pass (None: all steps in one batch).
     internal_batch_size: int | None = None
 
-    def validate(self) -> "ExplainSettings":
+    def validate(self) -> ExplainSettings:
         if not 2 <= int(self.steps) <= 512:
             raise UserError(f"steps must be between 2 and 512, not {self.steps}")
         if self.method not in METHODS:
@@ -124,7 +125,7 @@ class Explanation:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Explanation":
+    def from_dict(cls, data: dict[str, Any]) -> Explanation:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["tokens"] = [Attribution(**t) for t in data.get("tokens", [])]
         known["words"] = [Attribution(**w) for w in data.get("words", [])]
@@ -249,7 +250,7 @@ class Explainer(_TokenAttributor):
         self.temperature = float(temperature)
 
     @classmethod
-    def load(cls, folder: Path | str, *, device: str = "cpu", settings: ExplainSettings | None = None) -> "Explainer":
+    def load(cls, folder: Path | str, *, device: str = "cpu", settings: ExplainSettings | None = None) -> Explainer:
         from ..backbone import select_device
         from ..training.model import load_classifier
 
@@ -259,7 +260,7 @@ class Explainer(_TokenAttributor):
                    max_length=config.max_length, device=device, settings=settings)
 
     @classmethod
-    def from_predictor(cls, predictor, *, settings: ExplainSettings | None = None) -> "Explainer":
+    def from_predictor(cls, predictor, *, settings: ExplainSettings | None = None) -> Explainer:
         """Share the predictor's PyTorch network when it serves one, else load the folder's."""
         backend = predictor.backend
         model = getattr(backend, "model", None)
@@ -351,7 +352,7 @@ class SimilarityExplainer(_TokenAttributor):
 
     @classmethod
     def from_sentence_transformer(cls, encoder, *, normalize: bool | None = None,
-                                  settings: ExplainSettings | None = None) -> "SimilarityExplainer":
+                                  settings: ExplainSettings | None = None) -> SimilarityExplainer:
         """Wrap a loaded sentence-transformers model (its first module, pooling and normalisation).
 
         `normalize=True` L2-normalises the pooled embedding as `encode(normalize_embeddings=True)`

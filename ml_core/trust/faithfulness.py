@@ -14,9 +14,10 @@ and a one-sided Wilcoxon signed-rank p-value for "top-attributed deletions hurt 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class FaithfulnessSettings:
     min_words: int = 3  # shorter texts say little: deleting one word of two is deleting the text
     seed: int = 0
 
-    def validate(self) -> "FaithfulnessSettings":
+    def validate(self) -> FaithfulnessSettings:
         if not 0.0 < self.fraction < 1.0:
             raise UserError(f"fraction must be between 0 and 1 (exclusive), not {self.fraction}")
         if self.random_trials < 1 or self.max_examples < 1:
@@ -102,7 +103,7 @@ def faithfulness_check(explainer: Explainer, texts: Sequence[str], *, settings: 
                 seconds.append(explanation.seconds)
                 # explanation.words and `words` come from the same encoding, in the same order.
                 scores = np.array([w.score for w in explanation.words])
-                k = max(1, int(round(settings.fraction * len(words))))
+                k = max(1, round(settings.fraction * len(words)))
                 top = [i for i in np.argsort(-scores, kind="stable")[:k]]
                 variants.append(_without(ids, {p for i in top for p in words[i]}))
                 for _ in range(settings.random_trials):
@@ -117,7 +118,7 @@ def faithfulness_check(explainer: Explainer, texts: Sequence[str], *, settings: 
     top = np.asarray(top_drops)
     rand = np.asarray(random_drops)
     report: dict[str, Any] = {
-        "n": int(len(top)), "skipped_short": skipped, "settings": asdict(settings),
+        "n": len(top), "skipped_short": skipped, "settings": asdict(settings),
         "steps": explainer.settings.steps,
         "mean_drop_top": float(top.mean()) if len(top) else None,
         "mean_drop_random": float(rand.mean()) if len(rand) else None,

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 ABUSE = "abuse"
 INJECTION = "prompt_injection"
@@ -32,19 +32,19 @@ LEAK = "prompt_leak"
 
 # Prompt-injection phrasings (case-insensitive). Each names the trick it catches.
 INJECTION_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("ignore instructions", r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(previous|prior|above|earlier|"
+    ("ignore instructions", (r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(previous|prior|above|earlier|"
                             r"all|any|your|the|these|those|system)\b[^.?!\n]{0,30}\b(instructions?|prompts?|rules?|"
-                            r"directions?|guidelines?|context|messages?)"),
-    ("reveal the prompt", r"\b(reveal|show|print|repeat|output|display|tell me|give me|what (is|are))\b[^.?!\n]{0,40}"
-                          r"\b(system|initial|hidden|original|secret)\s+(prompt|instructions?|message|rules)"),
-    ("new role", r"\b(you are now|from now on,? you (are|will|must|shall)|pretend (to be|you are|you're)|"
+                            r"directions?|guidelines?|context|messages?)")),
+    ("reveal the prompt", (r"\b(reveal|show|print|repeat|output|display|tell me|give me|what (is|are))\b[^.?!\n]{0,40}"
+                          r"\b(system|initial|hidden|original|secret)\s+(prompt|instructions?|message|rules)")),
+    ("new role", (r"\b(you are now|from now on,? you (are|will|must|shall)|pretend (to be|you are|you're)|"
                  r"(act|behave|respond|answer) (as if you|as though you|like an? (ai|bot|model)|as an? "
                  r"(ai|assistant|chatbot|bot|language model|unrestricted|unfiltered|evil|different|new))|"
-                 r"role-?play as|simulate being)\b"),
-    ("jailbreak", r"\b(jailbreak|jail-break|DAN mode|developer mode|do anything now|no restrictions|unfiltered|"
-                  r"uncensored)\b"),
-    ("chat-template tokens", r"(<\|(im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>|"
-                             r"^\s*#{2,}\s*(system|instruction)s?\s*:|^\s*(system|assistant)\s*:)"),
+                 r"role-?play as|simulate being)\b")),
+    ("jailbreak", (r"\b(jailbreak|jail-break|DAN mode|developer mode|do anything now|no restrictions|unfiltered|"
+                  r"uncensored)\b")),
+    ("chat-template tokens", (r"(<\|(im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>|"
+                             r"^\s*#{2,}\s*(system|instruction)s?\s*:|^\s*(system|assistant)\s*:)")),
     ("new instructions", r"\b(new|updated|real|actual)\s+(instructions?|rules|system prompt)\s*(:|are\b|is\b)"),
 )
 _CITATION_RE = re.compile(r"\[(\d{1,3})\]")

@@ -10,8 +10,9 @@ calibration error, attack success, truncation) and from what the caller adds.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 CARD_FILE = "model_card.md"
 RARE_CLASS_EXAMPLES = 20
@@ -193,24 +194,24 @@ def render_markdown(card: dict[str, Any]) -> str:
                         [[c["label"], c["precision"], c["recall"], c["f1"], c["support"]] for c in card["per_class"]])
     if card.get("calibration"):
         cal = card["calibration"]
-        lines += ["### Calibration", "", f"Temperature {cal.get('temperature')}; expected calibration error "
-                  f"{cal.get('ece')} (before temperature scaling: {cal.get('ece_uncalibrated')}).", ""]
+        lines += ["### Calibration", "", (f"Temperature {cal.get('temperature')}; expected calibration error "
+                  f"{cal.get('ece')} (before temperature scaling: {cal.get('ece_uncalibrated')})."), ""]
     if card.get("slices"):
         flagged = card["slices"]["flagged"]
-        lines += ["### Slices", "", f"Sliced by {', '.join(card['slices']['columns']) or 'nothing'}; "
-                  f"{len(flagged)} slice(s) more than {card['slices']['margin']} below the overall accuracy.", ""]
+        lines += ["### Slices", "", (f"Sliced by {', '.join(card['slices']['columns']) or 'nothing'}; "
+                  f"{len(flagged)} slice(s) more than {card['slices']['margin']} below the overall accuracy."), ""]
         if flagged:
             lines += _table(["column", "value", "n", "accuracy", "gap"],
                             [[f["column"], f["value"], f["n"], f["accuracy"], f["gap"]] for f in flagged])
     if card.get("faithfulness"):
         f = card["faithfulness"]
-        lines += ["### Explanations", "", f"Deleting the top-attributed {int(100 * f['settings']['fraction'])}% of words "
+        lines += ["### Explanations", "", (f"Deleting the top-attributed {int(100 * f['settings']['fraction'])}% of words "
                   f"lowers the predicted probability by {f.get('mean_drop_top')} on average, deleting random words by "
-                  f"{f.get('mean_drop_random')} ({f.get('n')} texts; {'passed' if f.get('passed') else 'failed'}).", ""]
+                  f"{f.get('mean_drop_random')} ({f.get('n')} texts; {'passed' if f.get('passed') else 'failed'})."), ""]
     if card.get("robustness"):
         r = card["robustness"]
-        lines += ["### Robustness", "", f"Clean accuracy {r.get('clean_accuracy')}; under a word-substitution attack "
-                  f"{r.get('accuracy_under_attack')} (success rate {r.get('attack_success_rate')}).", ""]
+        lines += ["### Robustness", "", (f"Clean accuracy {r.get('clean_accuracy')}; under a word-substitution attack "
+                  f"{r.get('accuracy_under_attack')} (success rate {r.get('attack_success_rate')})."), ""]
         if r.get("perturbations"):
             lines += _table(["perturbation", "accuracy"], list(r["perturbations"].items()))
     if card.get("compression"):

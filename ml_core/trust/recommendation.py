@@ -13,7 +13,8 @@ the behaviour part is item-kNN's.)
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

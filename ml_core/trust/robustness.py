@@ -22,13 +22,21 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..augmentation import perturb
-from ..augmentation.text import is_content_word, join_tokens, match_case, split_tokens, stable_rng, token_parts
+from ..augmentation.text import (
+    is_content_word,
+    join_tokens,
+    match_case,
+    split_tokens,
+    stable_rng,
+    token_parts,
+)
 from ..data import LabelledTexts
 from ..errors import UserError
 from ..evaluation import label_ids
@@ -53,7 +61,7 @@ class AttackSettings:
     max_examples: int | None = 500  # attack a seeded sample of this many examples (None: all)
     seed: int = 0
 
-    def validate(self) -> "AttackSettings":
+    def validate(self) -> AttackSettings:
         if not (1 <= self.synonyms_per_word <= 50):
             raise UserError("synonyms_per_word must be between 1 and 50")
         if not (0.0 < self.word_similarity < 1.0 and 0.0 <= self.sentence_similarity < 1.0):
@@ -72,7 +80,7 @@ class RobustnessSettings:
     attack: AttackSettings | None = field(default_factory=AttackSettings)  # None: no attack
     seed: int = 0
 
-    def validate(self) -> "RobustnessSettings":
+    def validate(self) -> RobustnessSettings:
         unknown = [p for p in self.perturbations if p not in PERTURBATIONS]
         if unknown:
             raise UserError(f"unknown perturbation {', '.join(map(repr, unknown))} "
