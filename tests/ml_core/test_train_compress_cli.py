@@ -19,7 +19,8 @@ def test_train_then_compress_serves_the_promoted_variant(tmp_path, tiny_encoder_
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     compression = printed["compression"]
-    assert compression["promoted"] in ("onnx-fp32", "onnx-int8", "onnx-int8-static"), compression["reason"]
+    assert compression["promoted"] in ("onnx-fp32", "onnx-int8", "onnx-int8-mixed", "onnx-int8-static"), \
+        compression["reason"]
     assert compression["evaluated_on"] == 9  # valid_fraction 0.1 of 90 texts, held out by the trainer
 
     serving = json.loads((out / "serving.json").read_text())
