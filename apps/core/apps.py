@@ -25,3 +25,10 @@ class CoreConfig(AppConfig):
         from axes.signals import user_locked_out
 
         user_locked_out.connect(_audit_login_lockout, dispatch_uid="core.audit_login_lockout")
+
+        # A classifier scenario's retrain() starts services.classifiers' training job; the registry
+        # (apps.core.scenarios) is handed the starter here instead of importing the service.
+        from .scenarios import classifier_training_register
+        from .services.classifiers import classifier_training_start
+
+        classifier_training_register(classifier_training_start)

@@ -5,8 +5,9 @@ the admin's "retrain" action and the nightly schedules need not know any app's d
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .models import Job
 
@@ -23,9 +24,9 @@ class TrainingData:
     (else on the validation split).
     """
 
-    train: "LabelledTexts"
-    valid: "LabelledTexts | None" = None
-    test: "LabelledTexts | None" = None
+    train: LabelledTexts
+    valid: LabelledTexts | None = None
+    test: LabelledTexts | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,27 @@ def all_scenarios() -> list[Scenario]:
     return sorted(_SCENARIOS.values(), key=lambda s: s.key)
 
 
+# classifier_training_start(scenario=, created_by=, params=) -> Job: services.classifiers' starter,
+# registered by the core app's AppConfig.ready(), so that this registry imports no service.
+_classifier_training_start: Callable[..., Job] | None = None
+
+
+def classifier_training_register(start: Callable[..., Job]) -> None:
+    global _classifier_training_start
+    _classifier_training_start = start
+
+
+def _classifier_retrain(*, scenario: str, created_by=None, params: dict | None = None) -> Job:
+    if _classifier_training_start is None:
+        raise RuntimeError("no classifier training starter registered (apps.core is not ready)")
+    return _classifier_training_start(scenario=scenario, created_by=created_by, params=params)
+
+
 def classifier_scenario(*, key: str, label: str, training: ClassifierTraining, description: str = "",
                         detail_url_name: str = "model_version_detail", has_policy: bool = True) -> Scenario:
     """A scenario whose retraining is the generic classifier-training job (core.train_classifier)."""
     from functools import partial
 
-    from .services.classifiers import classifier_training_start
-
     return Scenario(key=key, label=label, description=description, detail_url_name=detail_url_name,
-                    retrain=partial(classifier_training_start, scenario=key), classifier=training,
+                    retrain=partial(_classifier_retrain, scenario=key), classifier=training,
                     has_policy=has_policy)

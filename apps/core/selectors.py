@@ -160,7 +160,7 @@ def model_wait(*, scenario: str, kinds: tuple[str, ...] = (), now=None) -> Model
     runs, its error when it failed), else the newest version's activation verdict. With one: an
     active job of `kinds` in the scenario (the work the page's data waits for), if any.
     """
-    from .tasking import routed_queue
+    from .queues import routed_queue
 
     registered = {s.key: s.label for s in all_scenarios()}
     label = registered.get(scenario, scenario)

@@ -1,21 +1,24 @@
 """Declare Celery tasks that run a Job: `@job_task("app.train_something", queue="training")`.
 
-The decorated function is the job's work, `work(job, progress) -> JobOutcome`; the task Celery
-sees takes only the job id. Training tasks get long time limits and no retries (a half-done
-training is not resumed behind the operator's back); inference tasks retry transient errors
-with exponential backoff.
+The decorated function is the job's work, `work(job, progress) -> JobOutcome`: one line that calls
+the service's `<thing>_run(job=job, progress=progress)`; the task Celery sees takes only the job id.
+Services queue it by name (`job_start(task="app.train_something")`), never by importing the task.
+Training tasks get long time limits and no retries (a half-done training is not resumed behind
+the operator's back); inference tasks retry transient errors with exponential backoff.
 """
 from __future__ import annotations
 
-from fnmatch import fnmatch
-from typing import Callable
+from collections.abc import Callable
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .models import Job
+from .queues import routed_queue
 from .services.jobs import JobWork, job_fail, job_run
+
+__all__ = ["TRANSIENT_ERRORS", "JobTask", "job_task", "routed_queue"]
 
 # Errors worth another try: the database or the broker went away for a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -30,15 +33,6 @@ class JobTask(Task):
         if args:
             job_fail(job_id=args[0], error=f"{type(exc).__name__}: {exc}",
                      from_states=(Job.State.QUEUED, Job.State.RUNNING))
-
-
-def routed_queue(task_name: str) -> str:
-    """The queue CELERY_TASK_ROUTES sends a task name to."""
-    for routes in settings.CELERY_TASK_ROUTES:
-        for pattern, route in routes:
-            if fnmatch(task_name, pattern):
-                return route["queue"]
-    return settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 def job_task(name: str, *, queue: str) -> Callable[[JobWork], Task]:

@@ -6,19 +6,23 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from ml_core.errors import UserError
+
 from . import selectors
 from .models import Job, ModelVersion
 from .roles import admin_required, operator_required
 from .safe_redirect import redirect_next
-from .services.jobs import job_cancel, job_start
-from ml_core.errors import UserError
-
 from .scenarios import get_scenario
 from .services.activation import activation_by_hand
+from .services.classifier_files import classifier_reports
 from .services.classifiers import (
-    classifier_reports, classifier_training_refusal, classifier_training_start, classifier_tuning_start)
+    classifier_training_refusal,
+    classifier_training_start,
+    classifier_tuning_start,
+)
+from .services.encoder_check import encoder_check_start as encoder_check_queue
+from .services.jobs import job_cancel
 from .services.registry import RegistryError
-from .tasks import encoder_check_job
 
 SCENARIO_APPS = [
     {"name": "Customer service", "url_name": "customer_service:index",
@@ -82,8 +86,7 @@ def job_cancel_view(request: HttpRequest, job_id) -> HttpResponse:
 @require_POST
 @admin_required
 def encoder_check_start(request: HttpRequest) -> HttpResponse:
-    job = job_start(task=encoder_check_job, title="Encoder check", params={"rounds": 8},
-                    created_by=request.user)
+    job = encoder_check_queue(created_by=request.user)
     return redirect("job_detail", job_id=job.pk)
 
 

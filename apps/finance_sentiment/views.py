@@ -34,7 +34,17 @@ from .forms import (
     TrainForm,
     UploadForm,
 )
-from .models import SENTIMENT_LABELS, Alert, AlertRule, Document, Feed, IngestBatch, LabelledSet, Ticker, Topic
+from .models import (
+    SENTIMENT_LABELS,
+    Alert,
+    AlertRule,
+    Document,
+    Feed,
+    IngestBatch,
+    LabelledSet,
+    Ticker,
+    Topic,
+)
 from .selectors import DocumentFilters, FilterError
 from .services.alerts import alert_acknowledge
 from .services.analyzers import SENTIMENT_SCENARIO, TOPIC_SCENARIO, sentiment_cache
@@ -48,10 +58,11 @@ from .services.catalog import (
     topic_save,
 )
 from .services.ingestion import IngestError
+from .services.jobs import rebuild_scores_start
 from .services.keys import api_key_create, api_key_revoke, finance_api_key_get, finance_api_keys
+from .services.sends import feed_poll_send
 from .services.training import labelled_set_upload, topic_classifier_readiness
 from .services.uploads import upload_ingest
-from .tasks import rebuild_scores_start
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
@@ -360,14 +371,12 @@ def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def feed_poll_now(request: HttpRequest, pk: int) -> HttpResponse:
-    from .tasks import poll_feed
-
     feed = get_object_or_404(Feed, pk=pk)
     if not feed.is_active:
         messages.error(request, f"{feed.name!r} is paused: activate it to poll it.")
         return redirect("finance_sentiment:feed_list")
     feed_poll_soon(feed=feed)
-    poll_feed.delay(feed.pk)
+    feed_poll_send(feed_id=feed.pk)
     messages.success(request, f"Polling {feed.name!r} now; refresh in a few seconds.")
     return redirect("finance_sentiment:feed_list")
 

@@ -10,9 +10,10 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -21,13 +22,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.core.models import Job, ModelVersion
-from apps.core.services.jobs import JobOutcome, job_start
 from apps.core.services.activation import activation_apply, activation_request, ranking_verdict
+from apps.core.services.jobs import JobOutcome, job_start
 from apps.core.services.registry import BuiltArtifact, model_version_create
 from apps.core.validation import NUL_MESSAGE, contains_nul
 from ml_core.errors import UserError
 from ml_core.progress import ProgressCallback, no_progress, sub_progress
-from ml_core.recsys.data import CatalogueItem, RecsysDataError, item_text, load_movielens, stratified_split
+from ml_core.recsys.data import RecsysDataError, item_text, load_movielens, stratified_split
 from ml_core.recsys.serving import Recommender
 from ml_core.recsys.training import EvaluationResult, RecsysConfig, evaluate_models
 
@@ -37,6 +38,9 @@ from .models import EXTERNAL_ID_MAX, Category, EndUser, Interaction, Item
 log = logging.getLogger(__name__)
 
 SCENARIO = selectors.SCENARIO
+# The Celery tasks (apps/recommendation/tasks.py), queued by name: this module never imports them.
+TRAIN_RECOMMENDER = "recommendation.train_recommender"
+EMBED_ITEMS = "recommendation.embed_items"
 MAX_BATCH = 1000  # rows per batch of the file imports (never above RECOMMENDATION_MAX_BATCH_ROWS)
 # The models evaluated (and shown side by side) each time the recommender is trained.
 TRAINING_EVALUATED_MODELS = ("popularity", "item_knn", "als", "content", "hybrid")
@@ -151,7 +155,7 @@ def _parse_time(value: Any, errors: dict) -> dt.datetime | None:
             errors["timestamp"] = "must be a non-negative number of seconds since 1970 or an ISO 8601 time"
             return None
         try:
-            return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
             errors["timestamp"] = f"{value} seconds since 1970 is not a date this system can store"
             return None
@@ -163,7 +167,7 @@ def _parse_time(value: Any, errors: dict) -> dt.datetime | None:
         if parsed is None:
             errors["timestamp"] = f"{value!r} is not an ISO 8601 time (e.g. 2024-05-01T12:30:00Z)"
             return None
-        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.timezone.utc)
+        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
     errors["timestamp"] = "must be an ISO 8601 time or seconds since 1970"
     return None
 
@@ -403,7 +407,7 @@ def movielens_import(*, folder: Path | str, prefix: str = "",
                 Interaction(
                     user_id=user_pks[prefix + interactions.users[n]], item_id=item_pks[prefix + interactions.items[n]],
                     kind=Interaction.Kind.RATING, value=float(data.ratings[n]),
-                    occurred_at=dt.datetime.fromtimestamp(float(interactions.timestamps[n]), tz=dt.timezone.utc),
+                    occurred_at=dt.datetime.fromtimestamp(float(interactions.timestamps[n]), tz=dt.UTC),
                     event_id=f"movielens:{prefix}{interactions.users[n]}:{prefix}{interactions.items[n]}",
                 ) for n in range(start, stop)
             ], ignore_conflicts=True)
@@ -448,11 +452,9 @@ def items_embed(*, progress: ProgressCallback = no_progress, batch_size: int = 6
 
 def items_embed_start(*, created_by=None) -> Job | None:
     """Queue an embedding job unless one is already waiting (it will pick up these items too)."""
-    from .tasks import embed_items_job
-
-    if Job.objects.filter(kind=embed_items_job.name, state=Job.State.QUEUED).exists():
+    if Job.objects.filter(kind=EMBED_ITEMS, state=Job.State.QUEUED).exists():
         return None
-    return job_start(task=embed_items_job, title="Embed new catalogue items", scenario=SCENARIO,
+    return job_start(task=EMBED_ITEMS, title="Embed new catalogue items", scenario=SCENARIO,
                      created_by=created_by)
 
 
@@ -526,7 +528,7 @@ def recommender_train(*, params: dict | None = None, created_by=None, job: Job |
     metrics["train_s"] = round(time.perf_counter() - started, 2)
     summary = {
         "interactions": len(interactions), "users": len(set(interactions.users.tolist())), "items": len(items),
-        "evaluation": "stratified split 75/25 (seed %d), top-%d, seen items excluded" % (config.seed, config.k)
+        "evaluation": f"stratified split 75/25 (seed {config.seed:d}), top-{config.k:d}, seen items excluded"
         if evaluated else "skipped: too little data",
         "data_loaded_at": data_loaded_at.isoformat(), "config": config.to_dict(),
     }
@@ -580,12 +582,10 @@ def recommender_training_refusal(*, params: dict | None = None) -> str:
 def recommender_retrain_start(*, created_by=None, params: dict | None = None) -> Job:
     """Queue a training job (the admin's "Retrain", the nightly schedule, the dashboard button, the
     API), or refuse with a UserError when it could only fail."""
-    from .tasks import train_recommender_job
-
     why = recommender_training_refusal(params=params)
     if why:
         raise UserError(f"Not started: {why}")
-    return job_start(task=train_recommender_job, title="Train the recommender", params=params or {},
+    return job_start(task=TRAIN_RECOMMENDER, title="Train the recommender", params=params or {},
                      scenario=SCENARIO, created_by=created_by)
 
 
@@ -594,3 +594,25 @@ def job_outcome_for(version: ModelVersion, message: str) -> JobOutcome:
     return JobOutcome(metrics=headline, message=message,
                       result={"model_version": version.pk, "version": version.version, "activated": version.is_active,
                               "activation": version.activation_reason, "activation_decision": version.activation_decision})
+
+
+def recommender_training_run(*, job: Job, progress) -> JobOutcome:
+    """The training job's work: evaluate every model, tune the hybrid, fit it on all data, register."""
+    version, message = recommender_train(params=job.params, created_by=job.created_by, job=job, progress=progress)
+    return job_outcome_for(version, message)
+
+
+def items_embed_run(*, job: Job, progress) -> JobOutcome:
+    """The embedding job's work: embed catalogue items that are new or whose text changed."""
+    count = items_embed(progress=progress)
+    return JobOutcome(metrics={"embedded": count}, message=f"Embedded {count} item(s)")
+
+
+def recommender_nightly_start() -> Job | None:
+    """Beat: queue the nightly training job (the activation policy decides on its version); None,
+    logged, when there is nothing to train on yet."""
+    try:
+        return recommender_retrain_start(params={"activate": "if_better"})
+    except UserError as exc:  # e.g. no interactions yet: nothing to train, say so in the log
+        log.info("nightly recommender training skipped: %s", exc)
+        return None

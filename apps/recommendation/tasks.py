@@ -1,4 +1,8 @@
-"""Celery entry points of the recommendation app. Thin: they call services."""
+"""Celery entry points of the recommendation app: each is one line that calls a service.
+
+Services queue these by name (services.TRAIN_RECOMMENDER, services.EMBED_ITEMS) and never import
+this module, so imports run one way: tasks -> services (issue 19).
+"""
 from celery import shared_task
 
 from apps.core.services.jobs import JobOutcome
@@ -7,29 +11,20 @@ from apps.core.tasking import job_task
 from . import services
 
 
-@job_task("recommendation.train_recommender", queue="training")
+@job_task(services.TRAIN_RECOMMENDER, queue="training")
 def train_recommender_job(job, progress) -> JobOutcome:
     """Evaluate every model, tune the hybrid, fit it on all data and register the version."""
-    version, message = services.recommender_train(params=job.params, created_by=job.created_by, job=job,
-                                                  progress=progress)
-    return services.job_outcome_for(version, message)
+    return services.recommender_training_run(job=job, progress=progress)
 
 
-@job_task("recommendation.embed_items", queue="inference")
+@job_task(services.EMBED_ITEMS, queue="inference")
 def embed_items_job(job, progress) -> JobOutcome:
     """Embed catalogue items that are new or whose text changed, so they can be recommended."""
-    count = services.items_embed(progress=progress)
-    return JobOutcome(metrics={"embedded": count}, message=f"Embedded {count} item(s)")
+    return services.items_embed_run(job=job, progress=progress)
 
 
 @shared_task(name="recommendation.nightly_retrain")
 def nightly_retrain() -> str:
     """Beat: queue the nightly training job (the activation policy decides on its version)."""
-    from ml_core.errors import UserError
-
-    try:
-        job = services.recommender_retrain_start(params={"activate": "if_better"})
-    except UserError as exc:  # e.g. no interactions yet: nothing to train, say so in the log
-        services.log.info("nightly recommender training skipped: %s", exc)
-        return ""
-    return str(job.pk)
+    job = services.recommender_nightly_start()
+    return str(job.pk) if job is not None else ""

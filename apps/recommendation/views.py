@@ -11,8 +11,7 @@ from apps.core.roles import admin_required, operator_required
 from apps.core.selectors import job_list
 from ml_core.errors import UserError
 
-from . import selectors, serving, services
-from .tasks import train_recommender_job
+from . import selectors, services, serving
 
 MODEL_LABELS = {"popularity": "Popularity", "item_knn": "Item-kNN", "als": "ALS", "bpr": "BPR",
                 "content": "Content (embeddings)", "hybrid": "Hybrid"}
@@ -121,7 +120,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin_required
 def retrain(request: HttpRequest) -> HttpResponse:
-    running = Job.objects.filter(kind=train_recommender_job.name, state__in=Job.ACTIVE_STATES).first()
+    running = Job.objects.filter(kind=services.TRAIN_RECOMMENDER, state__in=Job.ACTIVE_STATES).first()
     if running is not None:
         messages.warning(request, "A training job is already queued or running.")
         return redirect("job_detail", job_id=running.pk)

@@ -361,12 +361,12 @@ def classifier_activation(*, version: ModelVersion, evaluation: LabelledTexts, e
     if live_inputs is not None and request != "never":
         try:
             live = list(live_inputs(settings.ACTIVATION_LIVE_SAMPLE))
-        except Exception:  # noqa: BLE001 - no live sample only leaves the label-shift guard unmeasured
+        except Exception:  # no live sample only leaves the label-shift guard unmeasured
             log.exception("could not read the recent live inputs of %s", version.scenario)
     try:
         verdict = classifier_verdict(classifier_evidence(version=version, evaluation=evaluation,
                                                          evaluated_on=evaluated_on, live_texts=live, device=device))
-    except Exception as exc:  # noqa: BLE001 - the version is registered: say why nobody could judge it
+    except Exception as exc:  # the version is registered: say why nobody could judge it
         log.exception("the activation policy could not judge %s", version)
         verdict = Verdict(MANUAL, f"Left to a person: the activation policy could not judge it: "
                                   f"{type(exc).__name__}: {exc}", evaluated_on=evaluated_on)

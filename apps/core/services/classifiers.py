@@ -25,20 +25,22 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from ml_core.errors import UserError
 from ml_core.progress import sub_progress
 
-from ..models import Job, ModelVersion
+from ..models import Job
 from ..scenarios import ClassifierTraining, Scenario, TrainingData, get_scenario
 from .activation import activation_request, classifier_activation
+from .classifier_files import TEST_REPORT_FILE
+from .classifier_files import json_safe as _json_safe
 from .jobs import JobOutcome, job_start
-from .registry import BuiltArtifact, artifact_dir, model_version_create
+from .registry import BuiltArtifact, model_version_create
 
 if TYPE_CHECKING:  # pragma: no cover
     from ml_core.data import LabelledTexts
@@ -46,7 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = ".checkpoints"
-TEST_REPORT_FILE = "evaluation_test.json"
 # Where each step of a training job moves the bar (percent): training, scoring the test set, the
 # explanations' faithfulness check (about as long as a head training on a CPU), the rest.
 TRAINING_PROGRESS_END = 86.0
@@ -87,39 +88,24 @@ def _refuse_unless_ready(training: ClassifierTraining, params: dict) -> None:
 def classifier_training_start(*, scenario: str, created_by=None, params: dict | None = None) -> Job:
     """Queue `core.train_classifier` for a scenario. params: {"config": {...}, "activate": policy
     (default; also true) | never (also false) | always (activate unless the policy refuses)}."""
-    from ..tasks import train_classifier_job
-
     found, training = _classifier_spec(scenario)
     params = dict(params or {})
     activation_request(params.get("activate"))
     _refuse_unless_ready(training, params)
-    return job_start(task=train_classifier_job, title=f"Train {found.label}", params=params, scenario=scenario,
+    return job_start(task="core.train_classifier", title=f"Train {found.label}", params=params, scenario=scenario,
                      created_by=created_by)
 
 
 def classifier_tuning_start(*, scenario: str, created_by=None, params: dict | None = None) -> Job:
     """Queue `core.tune_classifier`. params: trials, methods, max_epochs, objective, config."""
-    from ..tasks import tune_classifier_job
-
     found, training = _classifier_spec(scenario)
     params = {"trials": 6, **(params or {})}
     _refuse_unless_ready(training, params)
-    return job_start(task=tune_classifier_job, title=f"Tune {found.label}", params=params, scenario=scenario,
+    return job_start(task="core.tune_classifier", title=f"Tune {found.label}", params=params, scenario=scenario,
                      created_by=created_by)
 
 
 # --- the work of the jobs ------------------------------------------------------------------------
-def _json_safe(value: Any) -> Any:
-    """JSON that PostgreSQL's jsonb accepts: no NaN or infinity (a diverged loss becomes null)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def classifier_config(*, training: ClassifierTraining, params: dict):
     from ml_core.training import ClassifierConfig
 
@@ -140,7 +126,7 @@ def _test_figures(report: dict) -> dict[str, float]:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "ece": report["ece"], "n": report["n"]}
 
 
-def evaluation_set(data: TrainingData, config) -> tuple["LabelledTexts", str]:
+def evaluation_set(data: TrainingData, config) -> tuple[LabelledTexts, str]:
     """The texts the activation policy judges a new version on, and what they are: the scenario's
     test set, else its validation set, else the split the trainer held out of the training data."""
     from ml_core.data import stratified_split
@@ -251,7 +237,7 @@ def classifier_tune(*, job: Job, progress) -> JobOutcome:
     """The work of `core.tune_classifier`: every trial's figures, nothing activated."""
     from ml_core.training.search import SearchSpace, tune_classifier
 
-    scenario, training = _classifier_spec(job.scenario)
+    _scenario, training = _classifier_spec(job.scenario)
     params = job.params or {}
     config = classifier_config(training=training, params=params)
     progress(1.0, "loading the training data")
@@ -280,50 +266,3 @@ def classifier_tune(*, job: Job, progress) -> JobOutcome:
         message=(f"best {objective} {best[objective]:.4f} with {best['config']}" if best
                  else "no trial completed") + "; nothing was activated",
     )
-
-
-# --- reading reports ----------------------------------------------------------------------------
-def _read_json(folder: Path, name: str) -> Any:
-    path = folder / name
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        log.warning("%s is not valid JSON", path)
-        return None
-
-
-def top_confusions(report: dict, limit: int = 10) -> list[dict[str, Any]]:
-    """The most frequent (true label, predicted label) mistakes of an evaluation report."""
-    matrix = report.get("confusion_matrix") or {}
-    labels, rows = matrix.get("labels", []), matrix.get("matrix", [])
-    pairs = [
-        {"true": labels[i], "predicted": labels[j], "count": count,
-         "share": count / max(sum(row), 1)}
-        for i, row in enumerate(rows) for j, count in enumerate(row) if i != j and count
-    ]
-    return sorted(pairs, key=lambda p: (-p["count"], p["true"], p["predicted"]))[:limit]
-
-
-def _with_views(report: dict | None) -> dict | None:
-    """A report plus what its page shows first: weakest classes, most common confusions."""
-    if not report:
-        return None
-    return {**report, "top_confusions": top_confusions(report),
-            "per_class_by_f1": sorted(report.get("per_class", []), key=lambda c: (c["f1"], c["label"]))}
-
-
-def classifier_reports(*, version: ModelVersion) -> dict[str, Any] | None:
-    """What a classifier version's folder says about it; None when it is not a classifier."""
-    folder = artifact_dir(version)
-    config = _read_json(folder, "classifier.json")
-    if not config:
-        return None
-    return {
-        "config": config,
-        "curves": _read_json(folder, "curves.json") or [],
-        "validation": _with_views(_read_json(folder, "evaluation.json")),
-        "test": _with_views(_read_json(folder, TEST_REPORT_FILE)),
-        "training_data": _read_json(folder, "training_data.json") or {},
-    }

@@ -19,16 +19,17 @@ default), so that the default path ends in the fastest variant within the guardr
 through the same activation policy. `version_serving` says in words which variant a version
 serves and why (the version page).
 
-`shared_onnx_encoder` is the ONNX Runtime counterpart of services.encoders.shared_encoder.
+`shared_onnx_encoder`, the ONNX Runtime counterpart of services.encoders.shared_encoder, lives in
+services.encoders (imported from here too).
 """
 from __future__ import annotations
 
 import logging
 import shutil
-import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 
@@ -37,9 +38,10 @@ from ml_core.progress import sub_progress
 
 from ..models import Job, ModelVersion
 from ..scenarios import get_scenario
+from .activation import activation_request, classifier_activation
+from .encoders import shared_onnx_encoder  # noqa: F401  (moved to services.encoders)
 from .jobs import JobOutcome, job_start
 from .model_files import model_version_files_verified
-from .activation import activation_request, classifier_activation
 from .registry import BuiltArtifact, artifact_dir, model_version_create, model_version_metrics_merge
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ log = logging.getLogger(__name__)
 REPORT_KEY = "compression"
 DEFAULT_METHODS = ("onnx", "int8", "int8-mixed", "int8-static")
 WORK_DIR = ".compress-work"
-ENCODERS_DIR = "onnx-encoders"
 # Keys of a version's metrics that describe that version only, not a compressed copy of it.
 _OWN_REPORTS = ("compression", "robustness")
 # Training methods whose versions are compressed by themselves after training. A "head" version
@@ -68,8 +69,7 @@ def compression_start(*, version: ModelVersion, created_by=None, params: dict | 
     whether the compressed version replaces this one, if this one is active; never; always), and
     any other ml_core CompressionConfig option under "config".
     """
-    from ..tasks import compress_model_job
-    from .classifiers import classifier_reports
+    from .classifier_files import classifier_reports
 
     if classifier_reports(version=version) is None:
         raise UserError(f"{version} is not a text classifier: there is nothing to compress")
@@ -85,7 +85,7 @@ def compression_start(*, version: ModelVersion, created_by=None, params: dict | 
     why = scenario.classifier.readiness(params) if scenario.classifier.readiness is not None else ""
     if why:  # the evaluation texts come from the scenario's labelled data
         raise UserError(f"Not started: {why}")
-    return job_start(task=compress_model_job, title=f"Compress {scenario.label} v{version.version}",
+    return job_start(task="core.compress_model", title=f"Compress {scenario.label} v{version.version}",
                      params=params, scenario=version.scenario, created_by=created_by)
 
 
@@ -132,7 +132,7 @@ def model_compress(*, job: Job, progress) -> JobOutcome:
     from ml_core.compression import compress_classifier
     from ml_core.compression.onnx_export import copy_tree_linked
 
-    from .classifiers import _json_safe
+    from .classifier_files import json_safe as _json_safe
 
     params = job.params or {}
     try:
@@ -283,46 +283,3 @@ def version_serving(version: ModelVersion) -> dict[str, str] | None:
     else:
         why = "not compressed yet: compress it below."
     return {"variant": "PyTorch fp32", "tone": "info", "why": why}
-
-
-# --- the ONNX sentence encoder ------------------------------------------------------------------
-_onnx_encoders: dict[tuple[str, str], Any] = {}
-_onnx_lock = threading.Lock()
-
-
-def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32", threads: int | None = None):
-    """The configured encoder (ML_BACKBONE) on ONNX Runtime, exported once and shared per process.
-
-    A drop-in for services.encoders.shared_encoder() wherever texts are only embedded (not
-    fine-tuned): same `encode(...)`, same vectors within 1e-5 for "fp32"; "int8" is smaller and
-    faster, with a cosine of about 0.99 to them (recorded in sentence_encoder.json). The export
-    is written once under ARTIFACTS_ROOT/onnx-encoders/ (atomically; any process may do it).
-    """
-    import hashlib
-
-    from ml_core.artifacts import ArtifactError, atomic_directory
-    from ml_core.backbone import resolve_backbone
-    from ml_core.compression import export_sentence_encoder
-    from ml_core.serving.onnx_backend import OnnxSentenceEncoder
-
-    name = name or settings.ML_BACKBONE
-    threads = threads or settings.ML_CPU_THREADS or None  # None: ONNX Runtime's default
-    key = (name, variant, threads)
-    encoder = _onnx_encoders.get(key)
-    if encoder is not None:
-        return encoder
-    with _onnx_lock:
-        encoder = _onnx_encoders.get(key)
-        if encoder is None:
-            source = resolve_backbone(name)
-            slug = hashlib.sha256(source.encode()).hexdigest()[:12]
-            folder = Path(settings.ARTIFACTS_ROOT) / ENCODERS_DIR / f"{Path(source).name}-{slug}"
-            if not folder.is_dir():
-                try:
-                    with atomic_directory(folder) as partial:
-                        export_sentence_encoder(name, partial)
-                except ArtifactError:
-                    if not folder.is_dir():  # not another process's finished export: a real error
-                        raise
-            encoder = _onnx_encoders[key] = OnnxSentenceEncoder(folder, variant=variant, threads=threads)
-    return encoder

@@ -9,8 +9,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
@@ -21,6 +22,7 @@ from ml_core.progress import Cancelled
 
 from ..models import AuditEvent, Job
 from ..observability import job_context
+from ..queues import routed_queue, task_send
 from .audit import audit_record
 
 log = logging.getLogger(__name__)
@@ -55,21 +57,27 @@ def job_create(
     )
 
 
+def _task_name(task) -> str:
+    """A task's name: services give the name; a task object (tests, older callers) is taken too."""
+    return task if isinstance(task, str) else task.name
+
+
 def job_enqueue(*, job: Job, task) -> None:
-    """Send the task once the surrounding transaction has committed the job row.
+    """Send the task (its name, e.g. "core.train_classifier") once the surrounding transaction has
+    committed the job row.
 
     The row records the task and its arguments, so that jobs_resend_lost can send the message
     again if the broker loses it. When the broker cannot be reached the job is marked failed and
     says so, rather than waiting for a worker forever (or the request failing after the job was stored).
     """
     job_id = str(job.id)
-    job.task_name, job.task_args, job.sent_at, job.sends = task.name, [job_id], timezone.now(), 1
+    job.task_name, job.task_args, job.sent_at, job.sends = _task_name(task), [job_id], timezone.now(), 1
     job.save(update_fields=["task_name", "task_args", "sent_at", "sends"])
 
     def send() -> None:
         try:
-            task.apply_async(args=job.task_args)
-        except Exception as exc:  # kombu's OperationalError, a refused connection...
+            task_send(job.task_name, args=job.task_args)
+        except Exception as exc:  # kombu's OperationalError, a refused connection...  # noqa: BLE001
             log.error("job %s could not be queued: %s: %s", job_id, type(exc).__name__, exc)
             job_fail(job_id=job_id, from_states=(Job.State.QUEUED,),
                      error=f"The task queue (broker) could not be reached, so the job was not queued: "
@@ -80,13 +88,17 @@ def job_enqueue(*, job: Job, task) -> None:
 
 def job_start(*, task, kind: str | None = None, title: str = "", params: dict | None = None,
               scenario: str = "", created_by=None) -> Job:
-    """Create a job for `task` and enqueue it (after commit). Training-queue work is audited."""
-    from ..tasking import routed_queue
+    """Create a job for the task named `task` and enqueue it (after commit); the job's kind is the
+    task name unless given. Training-queue work is audited.
 
+    The one way to queue a job: a service's `<thing>_start(...)` checks its preconditions and calls
+    this; the task (apps/<app>/tasks.py) is one line calling the service's `<thing>_run(job, progress)`.
+    """
+    task = _task_name(task)
     with transaction.atomic():
-        job = job_create(kind=kind or task.name, title=title, params=params, scenario=scenario,
+        job = job_create(kind=kind or task, title=title, params=params, scenario=scenario,
                          created_by=created_by)
-        if routed_queue(task.name) == "training":
+        if routed_queue(task) == "training":
             audit_record(action=AuditEvent.Action.RETRAIN, scenario=scenario, actor=created_by,
                          target=f"job {job.pk}", details={"kind": job.kind, "params": job.params})
         job_enqueue(job=job, task=task)
@@ -180,10 +192,6 @@ def jobs_resend_lost(*, older_than_s: int | None = None, max_resends: int | None
     another job of its queue runs, as its message is then most likely behind that one. Returns
     how many messages were sent.
     """
-    from celery import current_app
-
-    from ..tasking import routed_queue
-
     older_than_s = settings.JOB_RESEND_AFTER_S if older_than_s is None else older_than_s
     max_resends = settings.JOB_RESEND_MAX if max_resends is None else max_resends
     now = timezone.now()
@@ -219,8 +227,8 @@ def jobs_resend_lost(*, older_than_s: int | None = None, max_resends: int | None
                                 message=f"Waiting for a worker (sent again, {sends} of {max_resends})"):
             continue
         try:
-            current_app.send_task(task_name, args=task_args)
-        except Exception as exc:  # the broker is down: the next sweep tries again
+            task_send(task_name, args=task_args)
+        except Exception as exc:  # the broker is down: the next sweep tries again  # noqa: BLE001
             log.error("job %s could not be sent again: %s: %s", job_id, type(exc).__name__, exc)
             continue
         log.warning("job %s was still queued %s s after its message was sent: sent again (%s of %s)",
@@ -311,7 +319,7 @@ class _LogTail(logging.Handler):
             return  # another job's thread in the same process
         try:
             self.append(self.format(record))
-        except Exception:  # pragma: no cover - logging must never break the job
+        except Exception:  # pragma: no cover - logging must never break the job  # noqa: BLE001
             self.handleError(record)
 
     def append(self, line: str) -> None:

@@ -30,7 +30,7 @@ def _scenario_texts(scenario_key: str) -> tuple[str, str, list[str]]:
 
 
 def _evaluation_files() -> tuple[tuple[str, str], ...]:
-    from .classifiers import TEST_REPORT_FILE
+    from .classifier_files import TEST_REPORT_FILE
 
     return (("test set", TEST_REPORT_FILE), ("validation split", "evaluation.json"))
 
@@ -55,7 +55,7 @@ def _shown(value: Any) -> str:
 
 def model_card(*, version: ModelVersion) -> dict[str, Any]:
     """The live card of a version (with robustness and compression results once they exist)."""
-    from .registry import artifact_dir
+    from .model_files import artifact_dir
 
     facts = {"version": version.version, "status": "active" if version.is_active else "inactive",
              "created": f"{version.created_at:%Y-%m-%d %H:%M}", "sha256": version.sha256[:16]}

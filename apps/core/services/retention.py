@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -108,9 +108,7 @@ def retention_apply(*, now: dt.datetime | None = None, actor=None, progress=None
 
 
 def retention_job_start(*, created_by=None) -> Job:
-    from ..tasks import apply_retention_job
-
-    return job_start(task=apply_retention_job, title="Delete data past its retention age", created_by=created_by)
+    return job_start(task="core.apply_retention", title="Delete data past its retention age", created_by=created_by)
 
 
 def retention_job_run(*, job: Job, progress) -> JobOutcome:

@@ -71,8 +71,7 @@ def robustness_evaluation_start(*, version: ModelVersion, created_by=None, param
     params (all optional): attack_examples (default 300), perturbations (list), strength,
     sentence_similarity, seed.
     """
-    from ..tasks import evaluate_robustness_job
-    from .classifiers import classifier_reports
+    from .classifier_files import classifier_reports
 
     if classifier_reports(version=version) is None:
         raise UserError(f"{version} is not a text classifier: there is nothing to attack")
@@ -83,7 +82,7 @@ def robustness_evaluation_start(*, version: ModelVersion, created_by=None, param
     if scenario.classifier is None:
         raise UserError(f"{scenario.label} has no classifier training data to evaluate on")
     params = {"attack_examples": 300, **(params or {}), "model_version_id": version.pk}
-    return job_start(task=evaluate_robustness_job, title=f"Robustness of {scenario.label} v{version.version}",
+    return job_start(task="core.evaluate_robustness", title=f"Robustness of {scenario.label} v{version.version}",
                      params=params, scenario=version.scenario, created_by=created_by)
 
 
@@ -116,7 +115,7 @@ def robustness_evaluate(*, job: Job, progress) -> JobOutcome:
     from ml_core.backbone import select_device
     from ml_core.trust.robustness import robustness_of_model
 
-    from .classifiers import _json_safe
+    from .classifier_files import json_safe as _json_safe
 
     params = job.params or {}
     try:

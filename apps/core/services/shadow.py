@@ -21,8 +21,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -60,7 +61,7 @@ def shadow_cache_clear() -> None:
 # --- starting and stopping ------------------------------------------------------------------------
 def shadow_start(*, candidate: ModelVersion, actor=None, sample_rate: float = 1.0) -> ShadowDeployment:
     """Run `candidate` in shadow for its scenario (stopping a shadow already running there)."""
-    from .classifiers import classifier_reports
+    from .classifier_files import classifier_reports
 
     if candidate.is_active:
         raise UserError(f"{candidate} is the active version: shadow a version that is not serving yet")
@@ -114,7 +115,7 @@ def shadow_is_running(scenario: str) -> bool:
     """Whether a shadow deployment runs for `scenario` (cached per process for a few seconds)."""
     try:
         return _running_deployment(scenario)[0] is not None
-    except Exception:  # noqa: BLE001 - never let the shadow break serving
+    except Exception:  # never let the shadow break serving
         log.exception("could not tell whether a shadow runs for %s", scenario)
         return False
 
@@ -137,7 +138,7 @@ def shadow_observe(*, scenario: str, subject: str, text: str, label: str, confid
             return False  # this input is already in the comparison (e.g. a document rescored)
         transaction.on_commit(lambda: _schedule_scoring(deployment_id))
         return True
-    except Exception:  # noqa: BLE001 - never let the shadow break an answer
+    except Exception:  # never let the shadow break an answer
         log.exception("shadow observation for %s failed", scenario)
         return False
 
@@ -166,19 +167,19 @@ def shadow_observe_many(*, scenario: str, observations: Iterable[Observation]) -
         ShadowPrediction.objects.bulk_create(rows, ignore_conflicts=True)  # inputs already compared are kept once
         transaction.on_commit(lambda: _schedule_scoring(deployment_id))
         return len(rows)
-    except Exception:  # noqa: BLE001 - never let the shadow break scoring
+    except Exception:  # never let the shadow break scoring
         log.exception("shadow observation for %s failed", scenario)
         return 0
 
 
 def _schedule_scoring(deployment_id: int) -> None:
     """Queue one scoring task per deployment and batch window (cache.add is atomic)."""
-    from ..tasks import shadow_score
+    from ..queues import task_send
 
     try:
         if cache.add(f"core.shadow_score:{deployment_id}", 1, timeout=SHADOW_BATCH_DELAY_S):
-            shadow_score.apply_async(args=[deployment_id], countdown=SHADOW_BATCH_DELAY_S)
-    except Exception:  # noqa: BLE001 - the next observation or the periodic sweep schedules it
+            task_send("core.shadow_score", args=[deployment_id], countdown=SHADOW_BATCH_DELAY_S)
+    except Exception:  # the next observation or the periodic sweep schedules it
         log.exception("could not queue shadow scoring for deployment %s", deployment_id)
 
 
@@ -311,7 +312,7 @@ def shadow_comparison(*, deployment: ShadowDeployment, examples: int = 12) -> di
     if resolver is not None and scored:
         try:
             truths = resolver([row["subject"] for row in scored])
-        except Exception:  # noqa: BLE001 - the comparison still shows agreement
+        except Exception:  # the comparison still shows agreement
             log.exception("label resolver of %s failed", deployment.scenario)
     rows = [ComparedRow(r["active_label"], r["candidate_label"], r["active_confidence"], r["candidate_confidence"],
                         truths.get(r["subject"])) for r in scored]

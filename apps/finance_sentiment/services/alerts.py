@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,6 +24,7 @@ from django.utils import timezone
 from ml_core.timeseries import GRANULARITIES, Detection, SurgeRule, bucket_end, detect
 
 from ..models import Alert, AlertDelivery, AlertRule, Document, Topic
+from .sends import delivery_send
 from .trends import TrendKey, alert_negative_field, bucket_counts, bucket_history
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,11 @@ def alert_evaluate_bucket(*, rule: AlertRule, series: str, start: datetime) -> A
         return None
     if open_alert is not None and start < open_alert.window_start:
         return None  # a late document in an older bucket: the open alert is about now
-    if open_alert is not None and start > open_alert.window_end:
+    if open_alert is not None and start > open_alert.window_end and start - open_alert.window_end >= step:
         # The condition stopped (a gap with no judgeable bucket) and came back: a new alert.
-        if start - open_alert.window_end >= step:
-            Alert.objects.filter(pk=open_alert.pk, state=Alert.State.OPEN).update(
-                state=Alert.State.RESOLVED, resolved_at=timezone.now())
-            open_alert = None
+        Alert.objects.filter(pk=open_alert.pk, state=Alert.State.OPEN).update(
+            state=Alert.State.RESOLVED, resolved_at=timezone.now())
+        open_alert = None
     if open_alert is not None:
         _continue(open_alert, detection, start=start, end=end)
         return None
@@ -153,8 +153,6 @@ def _describe(topic: Topic | None, rule: AlertRule, detection: Detection, start:
 
 
 def _open(rule: AlertRule, series: str, detection: Detection, *, start: datetime, end: datetime) -> Alert | None:
-    from ..tasks import deliver_alert
-
     topic = Topic.objects.filter(pk=_topic_id(series)).first()
     now = timezone.now()
     try:
@@ -176,7 +174,7 @@ def _open(rule: AlertRule, series: str, detection: Detection, *, start: datetime
                                                 target=rule.webhook_url, next_attempt_at=now))
             created = AlertDelivery.objects.bulk_create(deliveries)
             for delivery in created:
-                transaction.on_commit(lambda pk=delivery.pk: deliver_alert.delay(pk))
+                transaction.on_commit(lambda pk=delivery.pk: delivery_send(delivery_id=pk))
     except IntegrityError:
         log.info("another worker opened the alert for %s under rule %s first", series, rule.pk)
         return None
@@ -188,10 +186,11 @@ def _continue(alert: Alert, detection: Detection, *, start: datetime, end: datet
     """The condition still holds: refresh the figures; no new notification."""
     rule = alert.rule
     topic = alert.topic
-    fields = dict(observed=detection.observed, expected=detection.expected, sigma=detection.sigma, z=detection.z,
-                  volume=detection.volume, negative=round(detection.negative), last_seen_at=timezone.now(),
-                  window_end=max(alert.window_end, end), peak_observed=max(alert.peak_observed, detection.observed),
-                  message=_describe(topic, rule, detection, start))
+    fields = {"observed": detection.observed, "expected": detection.expected, "sigma": detection.sigma,
+              "z": detection.z, "volume": detection.volume, "negative": round(detection.negative),
+              "last_seen_at": timezone.now(), "window_end": max(alert.window_end, end),
+              "peak_observed": max(alert.peak_observed, detection.observed),
+              "message": _describe(topic, rule, detection, start)}
     Alert.objects.filter(pk=alert.pk).update(**fields)
     have = set(alert.documents.values_list("pk", flat=True))
     if len(have) < MAX_DRIVING_DOCUMENTS:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -29,6 +29,7 @@ from apps.core.services.jobs import job_create, job_enqueue
 
 from ..fingerprints import TextFingerprint, fingerprint, url_hash
 from ..models import Document, DocumentBand, DocumentTicker, Feed, IngestBatch, Ticker
+from .sends import SCORE_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def parse_published(value: Any, *, now: datetime) -> datetime | None:
     else:
         raise _FieldError("published_at", f"must be an ISO 8601 string, got {_type_name(value)}")
     if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt_timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     if moment > now + FUTURE_TOLERANCE:
         raise _FieldError("published_at", f"{moment.isoformat()} is in the future")
     if moment.year < 1970:
@@ -259,8 +260,6 @@ def documents_ingest(
     `rejections` carries problems found before this call (unreadable upload rows...); `wheres`
     gives each item a human location ("row 7"), in the order of `items`.
     """
-    from ..tasks import score_batch_job
-
     items = list(items)
     limit = settings.FINANCE_MAX_BATCH_ITEMS
     if len(items) > limit:
@@ -333,11 +332,11 @@ def documents_ingest(
         batch.duplicates = duplicates
         batch.rejections = [r.to_dict() for r in rejected]
         if documents and score_now:
-            job = job_create(kind=score_batch_job.name, title=f"Score {len(documents)} documents ({batch.get_origin_display().lower()})",
+            job = job_create(kind=SCORE_BATCH, title=f"Score {len(documents)} documents ({batch.get_origin_display().lower()})",
                              params={"batch": batch.pk}, scenario="finance_sentiment.sentiment",
                              created_by=submitted_by)
             batch.job = job
-            job_enqueue(job=job, task=score_batch_job)
+            job_enqueue(job=job, task=SCORE_BATCH)
         batch.save(update_fields=["accepted", "rejected", "duplicates", "rejections", "job"])
         if feed is not None and documents:
             Feed.objects.filter(pk=feed.pk).update(documents_added=F("documents_added") + len(documents))

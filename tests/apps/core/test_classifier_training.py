@@ -6,8 +6,8 @@ import pytest
 
 from apps.core.models import Job, ModelVersion
 from apps.core.scenarios import unregister_scenario
+from apps.core.services.classifier_files import classifier_reports
 from apps.core.services.classifiers import (
-    classifier_reports,
     classifier_training_start,
     classifier_tuning_start,
 )

@@ -13,7 +13,8 @@ from apps.core.services.registry import BuiltArtifact, model_version_activate, m
 from apps.finance_sentiment.models import Document, DocumentTopic, SentimentScore, Topic, TrendBucket
 from apps.finance_sentiment.services.analyzers import embed, load_topic_classifier, sentiment_cache
 from apps.finance_sentiment.services.ingestion import documents_ingest
-from apps.finance_sentiment.tasks import rebuild_scores_start, score_pending
+from apps.finance_sentiment.services.jobs import rebuild_scores_start
+from apps.finance_sentiment.tasks import score_pending
 
 from .conftest import at, run_job, sentence
 

@@ -7,8 +7,8 @@ from apps.core.services.demo import (
     demo_passwords_write,
     demo_users_ensure,
 )
-from apps.core.services.jobs import job_start
-from apps.core.tasks import encoder_check_job
+from apps.core.services.encoder_check import TASK as ENCODER_CHECK
+from apps.core.services.encoder_check import encoder_check_start
 
 
 class Command(BaseCommand):
@@ -36,6 +36,6 @@ class Command(BaseCommand):
         seeded = demo_content_seed(stdout=self.stdout)
         if seeded:
             self.stdout.write(f"Demo content seeded for: {', '.join(seeded)}")
-        if not no_job and not Job.objects.filter(kind=encoder_check_job.name).exists():
-            job = job_start(task=encoder_check_job, title="Encoder check", params={"rounds": 8})
+        if not no_job and not Job.objects.filter(kind=ENCODER_CHECK).exists():
+            job = encoder_check_start()
             self.stdout.write(f"Queued an encoder check job ({job.pk}); watch it on /jobs/.")
