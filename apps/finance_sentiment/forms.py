@@ -22,6 +22,7 @@ class TopicForm(forms.ModelForm):
     class Meta:
         model = Topic
         fields = ["name", "description", "threshold", "is_active"]
+        labels = {"is_active": "Match documents to this topic"}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -99,6 +100,7 @@ class AlertRuleForm(WebhookTargetForm):
         fields = ["name", "topic", "metric", "granularity", "baseline", "window", "z_threshold", "min_volume",
                   "min_increase", "min_history", "email_recipients", "webhook_url", "webhook_secret", "is_active"]
         widgets = {"email_recipients": forms.TextInput()}
+        labels = {"is_active": "Check this rule"}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -166,7 +168,8 @@ class FeedForm(forms.ModelForm):
     class Meta:
         model = Feed
         fields = ["name", "url", "poll_interval_s", "is_active"]
-        labels = {"poll_interval_s": "Poll every (seconds)"}
+        labels = {"poll_interval_s": "Poll every (seconds)", "is_active": "Poll this feed"}
+        help_texts = {"is_active": "Untick to pause it: a paused feed is not fetched until it is ticked again."}
 
     def clean_poll_interval_s(self) -> int:
         value = self.cleaned_data["poll_interval_s"]
