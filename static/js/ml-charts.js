@@ -125,8 +125,14 @@
     var labels = data.labels, matrix = data.matrix, n = labels.length;
     var canvas = el.querySelector("canvas"), tip = el.querySelector(".ml-heatmap-tip");
     var showNames = n <= 25;
-    var margin = showNames ? Math.min(160, 7 * Math.max.apply(null, labels.map(function (l) { return l.length; }))) : 30;
     var cell = Math.max(5, Math.min(28, Math.floor(560 / n)));
+    var font = Math.min(12, cell) + "px system-ui, sans-serif";
+    var margin = 30;
+    if (showNames) {  // as wide as the longest name in the font it is drawn in (a guess per character clipped words)
+      var probe = canvas.getContext("2d");
+      probe.font = font;
+      margin = Math.min(220, 8 + Math.ceil(Math.max.apply(null, labels.map(function (l) { return probe.measureText(l).width; }))));
+    }
     var size = margin + cell * n;
     var ratio = window.devicePixelRatio || 1;
     canvas.width = size * ratio; canvas.height = size * ratio;
@@ -147,7 +153,7 @@
     ctx.strokeStyle = COLORS.line;
     ctx.strokeRect(margin, margin, cell * n, cell * n);
     ctx.fillStyle = COLORS.ink;
-    ctx.font = Math.min(12, cell) + "px system-ui, sans-serif";
+    ctx.font = font;
     if (showNames) {
       ctx.textAlign = "right"; ctx.textBaseline = "middle";
       labels.forEach(function (label, k) { ctx.fillText(label, margin - 4, margin + k * cell + cell / 2); });

@@ -27,6 +27,17 @@ def test_model_version_page_draws_curves_heat_maps_and_reliability(trained, oper
     heat.scroll_into_view_if_needed()
     box = heat.bounding_box()
     assert box["width"] > 60 and box["height"] > 60
+    # The row names fit left of the cells: the margin is the widest name as drawn, not a guess per character.
+    fits = page.evaluate("""() => {
+        const canvas = document.querySelector('#report-test .ml-heatmap canvas');
+        const data = JSON.parse(document.getElementById(canvas.closest('[data-source]').dataset.source).textContent);
+        const n = data.labels.length, cell = Math.max(5, Math.min(28, Math.floor(560 / n)));
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = Math.min(12, cell) + 'px system-ui, sans-serif';
+        const widest = Math.max(...data.labels.map(l => ctx.measureText(l).width));
+        return parseFloat(canvas.style.width) - cell * n >= widest + 4;
+    }""")
+    assert fits
     # The pointer over the bottom-right cell (true pos, predicted pos) names it in the tip below.
     page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2)
     tip = page.locator("#report-test .ml-heatmap-tip")
