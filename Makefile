@@ -18,7 +18,7 @@ run: install migrate seed ## install, migrate, seed the demo, start web + worker
 	@set -m 2>/dev/null; PATH="$(CURDIR)/$(BIN):$$PATH" REMAP_SIGTERM=SIGQUIT $(BIN)/honcho start -f Procfile; \
 	  status=$$?; if [ $$status -eq 130 ]; then echo "Stopped."; else exit $$status; fi
 
-test: install-dev browser ## the whole test suite
+test: install-dev browser lint ## lint (ruff, import contracts), then the whole test suite
 	$(BIN)/python -m pytest
 
 # ruff (pyproject.toml's [tool.ruff]) and the import contracts ([tool.importlinter]).

@@ -56,16 +56,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/finance_sentiment.py`
-from bench.common import PROJECT_ROOT, data_path, finish, parser, peak_memory_mb, print_table  # noqa: E402
+from bench.common import PROJECT_ROOT, data_path, finish, parser, peak_memory_mb, print_table
 
 REQUIRED = {"docs_per_s": 200.0, "api_vs_offline_points": -0.5, "alert_delay_minutes": 60.0, "false_alerts": 0}
-EVAL_START = datetime(2023, 6, 1, tzinfo=timezone.utc)
-REPLAY_START = datetime(2024, 6, 3, tzinfo=timezone.utc)  # a Monday, a year after the evaluation posts
+EVAL_START = datetime(2023, 6, 1, tzinfo=UTC)
+REPLAY_START = datetime(2024, 6, 3, tzinfo=UTC)  # a Monday, a year after the evaluation posts
 SURGE_TOPIC = "Earnings and results"
 TWITTER_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 
@@ -206,10 +206,10 @@ def prepare_model(args, train_rows, evaluation, scratch: Path) -> dict:
 
 def served_offline_accuracy(texts: list[str], labels: list[str]) -> float:
     """The active sentiment version's accuracy on these texts, loaded here as the worker loads it."""
-    from apps.finance_sentiment.services.analyzers import load_sentiment_model
     from apps.core.models import ModelVersion
     from apps.core.services.model_files import model_version_files_verified
     from apps.finance_sentiment.models import SENTIMENT_LABELS
+    from apps.finance_sentiment.services.analyzers import load_sentiment_model
 
     version = ModelVersion.objects.get(scenario="finance_sentiment.sentiment", is_active=True)
     model = load_sentiment_model(model_version_files_verified(version), version)
@@ -625,14 +625,14 @@ def main() -> None:
                         ["documents accepted", f"{figures['accepted']} of {figures['n_eval']}",
                          "the rest were near-identical to another"],
                         ["documents/s end to end", figures["docs_per_s"],
-                         f"required >= 200 on an idle machine ({args.threads} threads; load average "
-                         f"{figures['load_average']})"],
+                         (f"required >= 200 on an idle machine ({args.threads} threads; load average "
+                         f"{figures['load_average']})")],
                         ["sentiment model served", figures["sentiment_backend"], ""],
                         ["topic encoder", args.topic_encoder, "FINANCE_TOPIC_ENCODER"],
                         ["documents per CPU-second (web + worker)", figures["docs_per_cpu_s"],
                          f"x {os.cpu_count()} cores = the rate of an otherwise idle machine, at best"],
-                        ["model", figures["model"], f"training {figures.get('train_seconds')} s, compression "
-                                                    f"{figures.get('compress_seconds')} s"],
+                        ["model", figures["model"], (f"training {figures.get('train_seconds')} s, compression "
+                                                    f"{figures.get('compress_seconds')} s")],
                     ])
     for counts, replayed in (alerts.get("replays") or {}).items():
         print_table(f"Alert replay ({counts} negatives): {args.calm_days} calm days of tweets at {args.rate}/h, then "

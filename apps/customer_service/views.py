@@ -271,12 +271,9 @@ def kb_import_view(request: HttpRequest) -> HttpResponse:
         except KBError as exc:
             form.add_error(None, f"Nothing was imported: {exc}")
         else:
-            from apps.core.services.jobs import job_start
+            from .services.kb_jobs import kb_embed_start
 
-            from .tasks import embed_knowledge_base_job
-
-            job = job_start(task=embed_knowledge_base_job, title="Embed the knowledge base",
-                            created_by=request.user)
+            job = kb_embed_start(created_by=request.user)
             messages.success(request, f"Imported {result.summary()}. A job is computing their vectors.")
             return redirect("job_detail", job_id=job.pk)
     return render(request, "customer_service/kb_import.html", {"form": form},

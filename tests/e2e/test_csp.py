@@ -5,13 +5,12 @@ change) still runs."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from apps.customer_service.models import KBEntry, Site
-from apps.customer_service.serving import assistant_reset
 from apps.customer_service.services.kb import EntryFields, kb_entry_create
+from apps.customer_service.serving import assistant_reset
 from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

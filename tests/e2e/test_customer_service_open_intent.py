@@ -44,7 +44,7 @@ def demo_site(settings):
     assistant_reset()
 
 
-def test_the_demo_answers_the_five_messages_sensibly(browser, page, live_server, demo_site, other_origin_page,  # noqa: F811
+def test_the_demo_answers_the_five_messages_sensibly(browser, page, live_server, demo_site, other_origin_page,
                                                      admin_user):
     shop_origin = f"http://127.0.0.1:{other_origin_page.server_address[1]}"
     demo_site.allowed_origins += f"\n{shop_origin}"

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.customer_service.models import Message, Site
-from apps.customer_service.serving import assistant_reset
 from apps.customer_service.services.kb import EntryFields, kb_entry_create
+from apps.customer_service.serving import assistant_reset
 from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transacti
 class _Page(http.server.BaseHTTPRequestHandler):
     html = b""
 
-    def do_GET(self):  # noqa: N802 - the http.server API
+    def do_GET(self):  # the name http.server calls
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.end_headers()

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from apps.recommendation import serving, services
+from apps.recommendation import services, serving
 from tests.apps.recommendation.conftest import shop_events, shop_items
 from tests.conftest import run_worker
 from tests.e2e.conftest import login
