@@ -10,8 +10,8 @@ their session. Retraining stays with admins (session only).
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +24,16 @@ from ml_core.errors import UserError
 
 from . import selectors, services, serving
 from .models import Category
+from .serializers import (
+    RecommendationBatchResultSerializer,
+    RecommendationEventBatchSerializer,
+    RecommendationItemBatchSerializer,
+    RecommendationProblemSerializer,
+    RecommendationRetrainStartedSerializer,
+    RecommendationsSerializer,
+    RecommendationUserBatchSerializer,
+    SimilarItemsSerializer,
+)
 
 LIST_PARAMETERS = [
     OpenApiParameter("k", OpenApiTypes.INT, description=f"how many items, 1 to {serving.MAX_K} (default 10)"),
@@ -32,28 +42,6 @@ LIST_PARAMETERS = [
     OpenApiParameter("diversity", OpenApiTypes.FLOAT,
                      description="0 (pure relevance, default) to 1: MMR re-ranking for variety"),
 ]
-
-_ITEMS = inline_serializer("RecommendedItem", many=True, fields={
-    "item": serializers.CharField(), "title": serializers.CharField(),
-    "categories": serializers.ListField(child=serializers.CharField()), "score": serializers.FloatField(),
-    "reason": serializers.CharField(), "because": serializers.CharField(allow_null=True),
-})
-_RECOMMENDATIONS = inline_serializer("Recommendations", {
-    "user": serializers.CharField(), "known_user": serializers.BooleanField(),
-    "history_items": serializers.IntegerField(), "strategy": serializers.CharField(),
-    "model_version": serializers.IntegerField(allow_null=True), "items": _ITEMS,
-})
-_SIMILAR = inline_serializer("SimilarItems", {
-    "item": serializers.CharField(), "title": serializers.CharField(),
-    "model_version": serializers.IntegerField(), "items": _ITEMS,
-})
-_DETAIL = inline_serializer("RecommendationProblem", {"detail": serializers.CharField()})
-_BATCH_RESULT = inline_serializer("RecommendationBatchResult", {
-    "accepted": serializers.IntegerField(), "created": serializers.IntegerField(),
-    "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
-    "duplicates": serializers.IntegerField(), "rejected": serializers.ListField(child=serializers.DictField()),
-})
-
 
 # The key comes first: a missing or bad key is then a 401 that asks for one, not a 403.
 KEY_OR_SESSION = [ApiKeyAuthentication, SessionAuthentication]
@@ -95,7 +83,7 @@ class RecommendationsView(APIView):
     authentication_classes = KEY_OR_SESSION
     permission_classes = OPERATOR_OR_KEY
 
-    @extend_schema(parameters=LIST_PARAMETERS, responses=_RECOMMENDATIONS,
+    @extend_schema(parameters=LIST_PARAMETERS, responses=RecommendationsSerializer,
                    summary="Top-k recommendations for a user, each with a one-line reason")
     def get(self, request: Request, user: str) -> Response:
         try:
@@ -110,8 +98,8 @@ class SimilarItemsView(APIView):
     permission_classes = OPERATOR_OR_KEY
 
     @extend_schema(parameters=LIST_PARAMETERS,
-                   responses={200: _SIMILAR, 503: OpenApiResponse(
-                       _DETAIL, description="No recommender has been trained yet (train one first)")},
+                   responses={200: SimilarItemsSerializer, 503: OpenApiResponse(
+                       RecommendationProblemSerializer, description="No recommender has been trained yet (train one first)")},
                    summary="Items similar to an item (behaviour and text), each with a one-line reason")
     def get(self, request: Request, item: str) -> Response:
         try:
@@ -164,8 +152,8 @@ class ItemBatchView(_BatchView):
     key = "items"
 
     @extend_schema(
-        request=inline_serializer("RecommendationItemBatch", {"items": serializers.ListField(child=serializers.DictField())}),
-        responses=_BATCH_RESULT,
+        request=RecommendationItemBatchSerializer,
+        responses=RecommendationBatchResultSerializer,
         summary="Create or update up to 1000 items: {id, title, description, categories, attributes, is_active}")
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -178,8 +166,8 @@ class UserBatchView(_BatchView):
     key = "users"
 
     @extend_schema(
-        request=inline_serializer("RecommendationUserBatch", {"users": serializers.ListField(child=serializers.DictField())}),
-        responses=_BATCH_RESULT, summary="Create or update up to 1000 end users: {id, attributes}")
+        request=RecommendationUserBatchSerializer,
+        responses=RecommendationBatchResultSerializer, summary="Create or update up to 1000 end users: {id, attributes}")
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -191,8 +179,8 @@ class EventBatchView(_BatchView):
     key = "events"
 
     @extend_schema(
-        request=inline_serializer("RecommendationEventBatch", {"events": serializers.ListField(child=serializers.DictField())}),
-        responses=_BATCH_RESULT,
+        request=RecommendationEventBatchSerializer,
+        responses=RecommendationBatchResultSerializer,
         summary="Record up to 1000 events: {user, item, kind (view/click/like/rating/purchase), value, "
                 "timestamp, event_id}")
     def post(self, request: Request) -> Response:
@@ -206,7 +194,7 @@ class RetrainView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(request=None,
-                   responses={202: inline_serializer("RecommendationRetrainStarted", {"job": serializers.UUIDField()}),
+                   responses={202: RecommendationRetrainStartedSerializer,
                               400: OpenApiResponse(description="Not started: a training could only fail (the reason)")},
                    summary="Queue a training job for the recommender (admins)")
     def post(self, request: Request) -> Response:
