@@ -10,8 +10,8 @@ from __future__ import annotations
 from apps.core.models import Job, ModelVersion
 
 from .models import KBEntry, Site
+from .scenario import SCENARIO
 from .services.kb import EntryFields, kb_entry_create
-from .serving import SCENARIO
 
 DEMO_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
 

@@ -31,11 +31,11 @@ from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
 
 from .cascade import Hit, RetrievalCalibration
+from .scenario import SCENARIO
 from .smalltalk import SmallTalkMatcher, example_phrases
 
 log = logging.getLogger(__name__)
 
-SCENARIO = "customer_service.intent"
 # Retrieval answers need at least this similarity while the knowledge base is too small to
 # calibrate on (fewer than MIN_CALIBRATION_EXAMPLES questions).
 DEFAULT_RETRIEVAL_THRESHOLD = 0.75

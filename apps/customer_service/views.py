@@ -26,6 +26,7 @@ from .forms import (
     TeachForm,
 )
 from .models import Conversation, KBEntry, Message, Site
+from .scenario import SCENARIO
 from .services.chat import assistant_settings, assistant_settings_update, entry_refs
 from .services.console import (
     ConsoleError,
@@ -43,7 +44,7 @@ from .services.kb_io import kb_export_lines, kb_import_file
 from .services.smalltalk import SmallTalkError, smalltalk_reply_update, smalltalk_rows
 from .services.training import intent_retrain_start
 from .services.widget import origin_allowed, widget_frame_refusal, widget_token_issue
-from .serving import SCENARIO, assistant
+from .serving import assistant
 
 
 def _is_htmx(request: HttpRequest) -> bool:

@@ -176,7 +176,7 @@ def seed_demo_content(*, stdout) -> None:
     from apps.core.models import Job, ModelVersion
     from apps.core.scenarios import get_scenario
 
-    scenario = "finance_sentiment.sentiment"
+    from .scenario import SENTIMENT_SCENARIO as scenario
     if not ModelVersion.objects.filter(scenario=scenario).exists() and \
             not Job.objects.filter(scenario=scenario, kind="core.train_classifier").exists():
         job = get_scenario(scenario).retrain(params={"config": DEMO_TRAINING_CONFIG})

@@ -242,7 +242,7 @@ def sentiment_model_status() -> tuple[ModelVersion | None, str]:
     """The active sentiment version and what keeps it from serving ("" when nothing does), read
     from the registry's rows and files. No model is loaded: the workers score, and loading one in
     the web process just to name its version made the dashboard's first load take 11 s and more."""
-    from .services.analyzers import SENTIMENT_SCENARIO
+    from .scenario import SENTIMENT_SCENARIO
 
     active = active_model_version(scenario=SENTIMENT_SCENARIO)
     return active, " ".join(model_problems(scenario=SENTIMENT_SCENARIO, active=active))

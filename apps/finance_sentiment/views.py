@@ -45,9 +45,10 @@ from .models import (
     Ticker,
     Topic,
 )
+from .scenario import SENTIMENT_SCENARIO, TOPIC_SCENARIO
 from .selectors import DocumentFilters, FilterError
 from .services.alerts import alert_acknowledge
-from .services.analyzers import SENTIMENT_SCENARIO, TOPIC_SCENARIO, sentiment_cache
+from .services.analyzers import sentiment_cache
 from .services.catalog import (
     document_label,
     feed_poll_soon,

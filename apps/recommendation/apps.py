@@ -13,13 +13,7 @@ class RecommendationConfig(AppConfig):
     )
 
     def ready(self) -> None:
-        from apps.core.scenarios import Scenario, register_scenario
+        from . import scenario
+        from .services import recommender_retrain_start
 
-        from .services import SCENARIO, recommender_retrain_start
-
-        register_scenario(Scenario(
-            key=SCENARIO, label="Recommendation: hybrid recommender",
-            description="Popularity, item-kNN, ALS and a content model on sentence embeddings, blended "
-                        "with weights tuned on a validation split.",
-            retrain=recommender_retrain_start, detail_url_name="recommendation:version_detail",
-        ))
+        scenario.register(retrain=recommender_retrain_start)

@@ -12,8 +12,8 @@ from ml_core.recsys.serving import HistoryEvent
 from ml_core.recsys.training import ALL_MODELS
 
 from .models import Category, EndUser, Interaction, Item
+from .scenario import SCENARIO
 
-SCENARIO = "recommendation.hybrid"
 HISTORY_LIMIT = 500
 
 

@@ -21,7 +21,7 @@ from apps.core.services.registry import ActiveModelCache
 from ml_core.recsys.serving import Recommender
 
 from . import selectors
-from .selectors import SCENARIO
+from .scenario import SCENARIO
 
 CATALOGUE_CHECK_INTERVAL_S = 2.0
 MAX_K = 100

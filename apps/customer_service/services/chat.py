@@ -29,7 +29,8 @@ from .. import cascade
 from ..models import AssistantSettings, Conversation, Message, Site
 from ..person_request import person_request_phrase
 from ..placeholders import context_from_message, render_answer
-from ..serving import SCENARIO, assistant, normalise, vector_from_bytes, vector_to_bytes
+from ..scenario import SCENARIO
+from ..serving import assistant, normalise, vector_from_bytes, vector_to_bytes
 from .brief_cache import BriefCache
 from .smalltalk import smalltalk_answer, smalltalk_match
 

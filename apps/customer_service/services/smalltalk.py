@@ -68,7 +68,7 @@ def smalltalk_reply_update(*, kind: str, answer: str, examples: str = "", update
     from apps.core.models import AuditEvent
     from apps.core.services.audit import audit_record
 
-    from ..serving import SCENARIO
+    from ..scenario import SCENARIO
 
     if kind not in KINDS:
         raise SmallTalkError(f"unknown kind of small talk {kind!r}; known: {', '.join(KINDS)}")

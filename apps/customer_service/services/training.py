@@ -29,7 +29,7 @@ from apps.core.models import Job
 from apps.core.scenarios import TrainingData, get_scenario
 
 from ..models import KBExample, Message
-from ..serving import SCENARIO
+from ..scenario import SCENARIO
 from .kb import kb_embed_pending
 
 log = logging.getLogger(__name__)

@@ -30,11 +30,10 @@ from apps.core.services.registry import ActiveModelCache
 from ml_core.serving import SharedEmbeddingClassifier
 
 from ..models import SENTIMENT_LABELS, Ticker, Topic
+from ..scenario import SENTIMENT_SCENARIO, TOPIC_SCENARIO
 
 log = logging.getLogger(__name__)
 
-SENTIMENT_SCENARIO = "finance_sentiment.sentiment"
-TOPIC_SCENARIO = "finance_sentiment.topics"
 # The label of documents an operator marked "none of the topics" (topic classifier training).
 NO_TOPIC_LABEL = "_none"
 KEYWORD_BONUS = 0.10

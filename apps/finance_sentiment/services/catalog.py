@@ -11,8 +11,7 @@ from apps.core.services.audit import audit_record
 from apps.core.validation import is_ascii_integer
 
 from ..models import AlertRule, Document, Feed, Topic
-
-SCENARIO = "finance_sentiment.sentiment"
+from ..scenario import SENTIMENT_SCENARIO as SCENARIO
 
 
 def topic_save(*, form, user) -> Topic:

@@ -29,6 +29,7 @@ from apps.core.services.jobs import job_create, job_enqueue
 
 from ..fingerprints import TextFingerprint, fingerprint, url_hash
 from ..models import Document, DocumentBand, DocumentTicker, Feed, IngestBatch, Ticker
+from ..scenario import SENTIMENT_SCENARIO
 from .sends import SCORE_BATCH
 
 log = logging.getLogger(__name__)
@@ -333,7 +334,7 @@ def documents_ingest(
         batch.rejections = [r.to_dict() for r in rejected]
         if documents and score_now:
             job = job_create(kind=SCORE_BATCH, title=f"Score {len(documents)} documents ({batch.get_origin_display().lower()})",
-                             params={"batch": batch.pk}, scenario="finance_sentiment.sentiment",
+                             params={"batch": batch.pk}, scenario=SENTIMENT_SCENARIO,
                              created_by=submitted_by)
             batch.job = job
             job_enqueue(job=job, task=SCORE_BATCH)

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core.models import Job
 from apps.core.services.jobs import JobOutcome, job_start
 
+from ..scenario import SENTIMENT_SCENARIO
 from .sends import DELIVER_ALERT, POLL_FEED, REBUILD_SCORES, SCORE_BATCH, delivery_send, feed_poll_send
 
 __all__ = [
@@ -19,8 +20,6 @@ __all__ = [
     "feed_poll_send", "feeds_poll_due", "rebuild_scores_run", "rebuild_scores_start", "score_batch_run",
     "score_pending_start",
 ]
-
-SENTIMENT_SCENARIO = "finance_sentiment.sentiment"
 
 
 def score_batch_run(*, job: Job, progress) -> JobOutcome:

@@ -20,7 +20,8 @@ from apps.core.services.control import scenario_policy
 from apps.core.services.retention import RetentionKind
 
 from ..models import Document
-from .analyzers import SENTIMENT_SCENARIO, model_text
+from ..scenario import SENTIMENT_SCENARIO
+from .analyzers import model_text
 
 SUBJECT = "finance_sentiment.document"
 

@@ -11,7 +11,7 @@ The public names are re-exported here, so callers write `services.items_upsert(.
 """
 from __future__ import annotations
 
-from ..selectors import SCENARIO
+from ..scenario import SCENARIO
 from .batches import MAX_BATCH, BatchError, BatchResult, import_chunk_rows
 from .catalogue import items_upsert, users_upsert
 from .embeddings import EMBED_ITEMS, items_embed, items_embed_run, items_embed_start

@@ -13,7 +13,7 @@ from ml_core.recsys.data import item_text
 
 from .. import selectors
 from ..models import Item
-from ..selectors import SCENARIO
+from ..scenario import SCENARIO
 
 # The Celery task (apps/recommendation/tasks.py), queued by name: services never import tasks.
 EMBED_ITEMS = "recommendation.embed_items"

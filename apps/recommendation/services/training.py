@@ -22,7 +22,7 @@ from ml_core.recsys.training import EvaluationResult, RecsysConfig, evaluate_mod
 
 from .. import selectors
 from ..models import Interaction
-from ..selectors import SCENARIO
+from ..scenario import SCENARIO
 from .embeddings import _encoder_name, items_embed
 
 log = logging.getLogger(__name__)
