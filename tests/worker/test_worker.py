@@ -52,10 +52,11 @@ def redis_broker():
 
 def test_job_runs_through_a_worker_on_redis(redis_broker):
     job = job_create(kind=encoder_check_job.name, params={"rounds": 16})
+    assert job.state == "queued"  # read before sending: a ready worker may start it before the first poll
     with run_worker(broker_url=redis_broker) as worker:
         _send(job, redis_broker)
         states, progress = _watch(job)
-    assert states[0] == "queued" and "running" in states and states[-1] == "succeeded", worker.log()
+    assert "running" in states and states[-1] == "succeeded", worker.log()
     assert len([p for p in progress if 0 < p < 100]) >= 3, progress  # several progress updates
     assert progress == sorted(progress) and progress[-1] == 100
     assert job.metrics["dimension"] == 384 and job.metrics["texts"] == 16 * 36
@@ -79,9 +80,12 @@ def test_a_job_delivered_twice_runs_once(redis_broker, tiny_encoder_path):
         _send(job, redis_broker)
         _watch(job)
         wait_for(lambda: worker.log().count("not claimed") == 1, timeout=30, what="second delivery")
+        # Both messages processed, one did the work. Celery logs "succeeded in" just after the task
+        # returns: stopping the worker before that line (a busy machine) lost it, not the message.
+        wait_for(lambda: worker.log().count("succeeded in") == 2, timeout=30, what="both tasks finished")
     job.refresh_from_db()
     assert job.state == "succeeded" and job.attempts == 1
-    assert worker.log().count("succeeded in") == 2  # both messages processed, one did the work
+    assert worker.log().count("succeeded in") == 2 and worker.log().count("not claimed") == 1
 
 
 def test_a_failing_job_records_its_error(redis_broker):
