@@ -166,6 +166,9 @@ def _demo_first_minutes(browser, live_server, settings, tmp_path, clock_box: lis
         page.goto(f"{live_server.url}/customer-service/sites/{site.pk}/try/")
         # The page reloads itself once the intent model is active (it was the first training queued).
         expect(page.locator("[data-model-wait]")).to_have_count(0, timeout=DEADLINE_S * 1000)
+        responses: list[str] = []  # what the widget's requests got, for the failure report
+        page.on("response", lambda r: responses.append(f"{r.request.method} {r.url.split('?')[0]} {r.status}")
+                if "/api/" in r.url or "/widget" in r.url else None)
         page.click("#ai-suite-chat-bubble")
         chat = page.frame_locator("#ai-suite-chat-frame")
         expect(chat.locator(".msg-assistant").first).to_be_visible()  # the site's greeting: the chat is ready
@@ -173,7 +176,11 @@ def _demo_first_minutes(browser, live_server, settings, tmp_path, clock_box: lis
         chat.locator("#chat-input").press("Enter")
         answer = chat.locator(".msg-assistant", has_text="Order History")
         # The web process loads the encoder for the first question (seconds on a busy machine).
-        expect(answer).to_be_visible(timeout=120_000)
+        try:
+            expect(answer).to_be_visible(timeout=120_000)
+        except AssertionError as exc:
+            raise AssertionError(f"no answer naming Order History; the chat shows "
+                                 f"{chat.locator('body').inner_text()[:600]!r}; requests: {responses[-12:]}") from exc
         expect(answer).to_have_attribute("data-source", re.compile("template|retrieval"))
         clock.saw("chat answered")
 
