@@ -31,6 +31,7 @@ from playwright.sync_api import expect
 
 from apps.core.models import Job, ModelVersion
 from apps.customer_service.models import Message, Site
+from apps.customer_service.serving import assistant_reset
 from apps.finance_sentiment.models import Alert, Document
 from tests.conftest import PROJECT_ROOT, database_url_for_workers, run_worker
 from tests.e2e.conftest import login
@@ -118,6 +119,10 @@ def test_the_demo_shows_every_feature_within_minutes(browser, live_server, setti
 def _demo_first_minutes(browser, live_server, settings, tmp_path, clock_box: list) -> None:
     report_folder = Path(settings.VAR_DIR) / "test-logs"
     settings.VAR_DIR = tmp_path / "var"  # the passwords file goes there, not into a developer's var/
+    # A fresh `make run` starts with no assistant in memory; an earlier test's (built on the tiny
+    # 32-dimension encoder) would answer the demo's chat with a server error (its small-talk
+    # vectors against the real encoder's 384).
+    assistant_reset()
     seeded = time.monotonic()
     out = StringIO()
     call_command("seed_demo", stdout=out)
