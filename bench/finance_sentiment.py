@@ -209,7 +209,7 @@ def served_offline_accuracy(texts: list[str], labels: list[str]) -> float:
     from apps.core.models import ModelVersion
     from apps.core.services.model_files import model_version_files_verified
     from apps.finance_sentiment.models import SENTIMENT_LABELS
-    from apps.finance_sentiment.services.analyzers import load_sentiment_model
+    from apps.finance_sentiment.serving import load_sentiment_model
 
     version = ModelVersion.objects.get(scenario="finance_sentiment.sentiment", is_active=True)
     model = load_sentiment_model(model_version_files_verified(version), version)
@@ -421,7 +421,7 @@ def precomputed_models(texts: list[str]):
 
     import numpy as np
 
-    from apps.finance_sentiment.services.analyzers import ScoringModels, scoring_models
+    from apps.finance_sentiment.serving import ScoringModels, scoring_models
 
     models = scoring_models(fresh=True)
     log(f"scoring the {len(texts)} texts of the stream in batches ...")

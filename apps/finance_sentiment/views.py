@@ -48,7 +48,6 @@ from .models import (
 from .scenario import SENTIMENT_SCENARIO, TOPIC_SCENARIO
 from .selectors import DocumentFilters, FilterError
 from .services.alerts import alert_acknowledge
-from .services.analyzers import sentiment_cache
 from .services.catalog import (
     document_label,
     feed_poll_soon,
@@ -64,6 +63,7 @@ from .services.keys import api_key_create, api_key_revoke, finance_api_key_get, 
 from .services.sends import feed_poll_send
 from .services.training import labelled_set_upload, topic_classifier_readiness
 from .services.uploads import upload_ingest
+from .serving import sentiment_cache
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}

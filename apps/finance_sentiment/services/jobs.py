@@ -49,7 +49,7 @@ def score_batch_run(*, job: Job, progress) -> JobOutcome:
 def score_pending_start() -> Job | None:
     """Beat's sweep: documents left pending (their job failed while no model was active, or it was
     lost) are scored once a model is active. None when there is nothing to do or a sweep still runs."""
-    from .analyzers import sentiment_cache
+    from ..serving import sentiment_cache
     from .scoring import pending_documents
 
     if Job.objects.filter(kind=SCORE_BATCH, params__pending=True, state__in=Job.ACTIVE_STATES).exists():

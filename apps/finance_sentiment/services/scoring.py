@@ -21,7 +21,7 @@ from apps.core.bulk import bulk_update_values
 from ml_core.progress import ProgressCallback, no_progress
 
 from ..models import SENTIMENT_LABELS, Document, DocumentTicker, DocumentTopic, SentimentScore
-from .analyzers import ScoringModels, model_text, scoring_models
+from ..serving import ScoringModels, model_text, scoring_models
 from .trends import Delta, TrendKey, deltas_add, series_keys, trends_apply
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from ml_core.data import (
 )
 
 from ..models import SENTIMENT_LABELS, Document, LabelledExample, LabelledSet, Topic
-from .analyzers import NO_TOPIC_LABEL
+from ..serving import NO_TOPIC_LABEL
 
 # As bench/finance_sentiment.py (and bench/classification.py for the Financial PhraseBank) trains it.
 SENTIMENT_DEFAULT_CONFIG: dict[str, Any] = {"method": "full", "epochs": 5, "max_length": 128, "batch_size": 32,
@@ -109,7 +109,7 @@ def sentiment_training_data(params: dict) -> TrainingData:
         sets = sets.filter(pk__in=params["sets"])
     train = _examples(sets.filter(role=LabelledSet.Role.TRAIN), "uploaded labelled sets")
     documents = list(Document.objects.exclude(label="").order_by("pk").values_list("title", "text", "label"))
-    from .analyzers import model_text
+    from ..serving import model_text
 
     train = LabelledTexts(train.texts + [model_text(t, x) for t, x, _ in documents],
                           train.labels + [y for _, _, y in documents],
@@ -153,7 +153,7 @@ def sentiment_training_readiness(params: dict) -> str:
 
 def recent_document_texts(limit: int) -> list[str]:
     """The newest documents as the models read them (the activation policy's live sample)."""
-    from .analyzers import model_text
+    from ..serving import model_text
 
     rows = Document.objects.order_by("-ingested_at", "-id").values_list("title", "text")[:limit]
     return [model_text(title, text[:5000]) for title, text in rows]
@@ -194,7 +194,7 @@ def topic_training_data(params: dict) -> TrainingData:
         "title", "text", "topic_label__slug")
     none_rows = Document.objects.filter(topic_labelled_none=True, topic_label__isnull=True).order_by("pk").values_list(
         "title", "text")
-    from .analyzers import model_text
+    from ..serving import model_text
 
     texts, labels = [], []
     for title, text, slug in rows:

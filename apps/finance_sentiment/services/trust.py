@@ -21,7 +21,7 @@ from apps.core.services.retention import RetentionKind
 
 from ..models import Document
 from ..scenario import SENTIMENT_SCENARIO
-from .analyzers import model_text
+from ..serving import model_text
 
 SUBJECT = "finance_sentiment.document"
 

@@ -13,8 +13,8 @@ from django.core.cache import cache
 
 from apps.core.services.registry import artifact_dir
 from apps.finance_sentiment.models import Document
-from apps.finance_sentiment.services.analyzers import SENTIMENT_SCENARIO, reset_caches, sentiment_cache
 from apps.finance_sentiment.services.ingestion import documents_ingest
+from apps.finance_sentiment.serving import SENTIMENT_SCENARIO, reset_caches, sentiment_cache
 from ml_core import artifacts
 from ml_core.artifacts import hash_counters
 from ml_core.training.model import HEAD_FILE

@@ -50,7 +50,7 @@ def tiny_sentiment_folder(tmp_path_factory, tiny_encoder_path) -> Path:
 @pytest.fixture
 def tiny_backbone(settings, tiny_encoder_path):
     """Topic embeddings from the tiny encoder too (fast); caches start empty."""
-    from apps.finance_sentiment.services.analyzers import reset_caches
+    from apps.finance_sentiment.serving import reset_caches
 
     settings.ML_BACKBONE = str(tiny_encoder_path)
     settings.ML_DEVICE = "cpu"

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from apps.finance_sentiment import selectors
 from apps.finance_sentiment.models import AlertRule, Document, Topic
-from apps.finance_sentiment.services.analyzers import sentiment_cache
 from apps.finance_sentiment.services.ingestion import documents_ingest
+from apps.finance_sentiment.serving import sentiment_cache
 
 from .conftest import sentence
 

@@ -103,7 +103,7 @@ def test_the_demo_model_goes_live_by_the_policy_and_the_surge_opens_an_alert(set
     assert all(check["passed"] is not False for check in evidence["checks"])
     assert version.metrics["test_accuracy"] >= 0.8, version.metrics
 
-    from apps.finance_sentiment.services.analyzers import reset_caches
+    from apps.finance_sentiment.serving import reset_caches
     from apps.finance_sentiment.tasks import score_pending
 
     reset_caches()

@@ -11,9 +11,9 @@ import pytest
 from apps.core.models import Job
 from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create
 from apps.finance_sentiment.models import Document, DocumentTopic, SentimentScore, Topic, TrendBucket
-from apps.finance_sentiment.services.analyzers import embed, load_topic_classifier, sentiment_cache
 from apps.finance_sentiment.services.ingestion import documents_ingest
 from apps.finance_sentiment.services.jobs import rebuild_scores_start
+from apps.finance_sentiment.serving import embed, load_topic_classifier, sentiment_cache
 from apps.finance_sentiment.tasks import score_pending
 
 from .conftest import at, run_job, sentence
@@ -147,7 +147,7 @@ def test_topics_can_be_matched_on_the_int8_onnx_encoder(sentiment_model, topic, 
     from django.core.exceptions import ImproperlyConfigured
 
     from apps.core.services.encoders import configured_encoder
-    from apps.finance_sentiment.services.analyzers import TOPIC_ENCODER_SETTING, scoring_models, topic_matcher
+    from apps.finance_sentiment.serving import TOPIC_ENCODER_SETTING, scoring_models, topic_matcher
     from ml_core.serving.onnx_backend import OnnxSentenceEncoder
 
     on_torch = scoring_models(fresh=True).topics

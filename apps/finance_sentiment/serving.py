@@ -29,8 +29,8 @@ from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
 from ml_core.serving import SharedEmbeddingClassifier
 
-from ..models import SENTIMENT_LABELS, Ticker, Topic
-from ..scenario import SENTIMENT_SCENARIO, TOPIC_SCENARIO
+from .models import SENTIMENT_LABELS, Ticker, Topic
+from .scenario import SENTIMENT_SCENARIO, TOPIC_SCENARIO
 
 log = logging.getLogger(__name__)
 
