@@ -5,12 +5,12 @@ module, so imports run one way: tasks -> services (issue 19).
 """
 from celery import shared_task
 
-from .services.classifiers import classifier_train, classifier_tune
-from .services.compression import model_compress
+from .services.classifiers import classifier_training_run, classifier_tuning_run
+from .services.compression import compression_run
 from .services.encoder_check import encoder_check_run
 from .services.jobs import JobOutcome, jobs_fail_stale, jobs_resend_lost
 from .services.retention import retention_job_run, retention_job_start
-from .services.robustness import robustness_evaluate
+from .services.robustness import robustness_evaluation_run
 from .services.shadow import shadow_score_pending
 from .services.shadow import shadow_sweep as shadow_sweep_run
 from .tasking import job_task
@@ -37,25 +37,25 @@ def resend_lost_jobs() -> int:
 @job_task("core.train_classifier", queue="training")
 def train_classifier_job(job, progress) -> JobOutcome:
     """Train a new version of a classifier scenario; activate it when the scenario's rule allows."""
-    return classifier_train(job=job, progress=progress)
+    return classifier_training_run(job=job, progress=progress)
 
 
 @job_task("core.tune_classifier", queue="training")
 def tune_classifier_job(job, progress) -> JobOutcome:
     """Hyperparameter search for a classifier scenario: every trial's figures, nothing activated."""
-    return classifier_tune(job=job, progress=progress)
+    return classifier_tuning_run(job=job, progress=progress)
 
 
 @job_task("core.evaluate_robustness", queue="training")
 def evaluate_robustness_job(job, progress) -> JobOutcome:
     """Accuracy of a classifier version under perturbations and a word-substitution attack."""
-    return robustness_evaluate(job=job, progress=progress)
+    return robustness_evaluation_run(job=job, progress=progress)
 
 
 @job_task("core.compress_model", queue="training")
 def compress_model_job(job, progress) -> JobOutcome:
     """ONNX export, int8 quantization, pruning or distillation of a classifier version; promote within the guardrail."""
-    return model_compress(job=job, progress=progress)
+    return compression_run(job=job, progress=progress)
 
 
 @shared_task(name="core.shadow_score")

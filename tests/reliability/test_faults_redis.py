@@ -19,7 +19,6 @@ import redis
 
 from apps.core.models import Job
 from apps.core.services.jobs import job_start
-from apps.core.tasks import encoder_check_job
 from config.celery import app
 from tests.apps.customer_service.conftest import (  # noqa: F401 - fixtures used by name
     api,
@@ -114,7 +113,7 @@ def test_redis_stopping_keeps_chat_answering_fails_new_jobs_clearly_and_the_work
         own_redis, api, site, intent_model, admin_client, tiny_encoder_path):
     params = {"rounds": 1, "backbone": str(tiny_encoder_path)}
     with run_worker(broker_url=own_redis.url, queues="inference") as worker:
-        first = _finished(job_start(task=encoder_check_job, params=params), timeout=60)
+        first = _finished(job_start(task="core.encoder_check", params=params), timeout=60)
         assert first.state == Job.State.SUCCEEDED, worker.log()[-2000:]
         assert post_chat(api, site, "where is my order").status_code == 200
 
@@ -139,7 +138,7 @@ def test_redis_stopping_keeps_chat_answering_fails_new_jobs_clearly_and_the_work
 
         own_redis.start()  # same port, empty: nothing queued survived, nothing was silently queued
         assert api.get("/healthz").status_code == 200
-        after = _finished(job_start(task=encoder_check_job, params=params), timeout=90)
+        after = _finished(job_start(task="core.encoder_check", params=params), timeout=90)
         assert after.state == Job.State.SUCCEEDED, worker.log()[-3000:]
         assert worker.process.poll() is None  # the same worker process, reconnected
         assert "Cannot connect to redis" in worker.log() or "Connection to broker lost" in worker.log()

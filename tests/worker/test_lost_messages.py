@@ -42,7 +42,7 @@ def tiny_job_params(tiny_encoder_path) -> dict:
 def test_a_worker_survives_a_torn_message_file_and_runs_the_next_job(tiny_job_params):
     # A message file cut off half-way (a producer killed mid-write, a full disk), older than
     # the grace period, sorted before every real message.
-    good = job_start(task=encoder_check_job, params=tiny_job_params)
+    good = job_start(task="core.encoder_check", params=tiny_job_params)
     payload = _message_of(good).read_bytes()
     torn = QUEUE_DIR / "0000001_torn.inference.msg"
     torn.write_bytes(payload[: len(payload) // 2])
@@ -50,7 +50,7 @@ def test_a_worker_survives_a_torn_message_file_and_runs_the_next_job(tiny_job_pa
     _message_of(good).unlink()  # only the torn copy is left...
     with run_worker(queues="inference") as worker:
         # ...and a good message for another job comes after it.
-        job = _finished(job_start(task=encoder_check_job, params=tiny_job_params))
+        job = _finished(job_start(task="core.encoder_check", params=tiny_job_params))
         assert worker.process.poll() is None, worker.log()[-3000:]
     assert job.state == Job.State.SUCCEEDED, worker.log()[-3000:]
     quarantined = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["quarantine_folder"]) / torn.name
@@ -59,7 +59,7 @@ def test_a_worker_survives_a_torn_message_file_and_runs_the_next_job(tiny_job_pa
 
 
 def test_a_job_whose_message_was_lost_is_sent_again_and_runs_exactly_once(tiny_job_params):
-    job = job_start(task=encoder_check_job, params=tiny_job_params)
+    job = job_start(task="core.encoder_check", params=tiny_job_params)
     _message_of(job).unlink()  # the broker lost it
     # The beat's sweep, run by the worker as beat would send it, with a short resend limit.
     with run_worker(queues="inference", extra_env={"JOB_RESEND_AFTER_S": "1"}) as worker:

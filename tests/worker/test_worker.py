@@ -67,7 +67,7 @@ def test_job_runs_through_a_worker_on_the_embedded_filesystem_broker(tiny_encode
     assert settings.CELERY_BROKER_URL == "filesystem://"
     with run_worker() as worker:
         # The same path as a click in the UI: job_start enqueues after commit.
-        job = job_start(task=encoder_check_job, params={"rounds": 2, "backbone": str(tiny_encoder_path)})
+        job = job_start(task="core.encoder_check", params={"rounds": 2, "backbone": str(tiny_encoder_path)})
         states, _ = _watch(job)
     assert states[0] == "queued" and states[-1] == "succeeded", worker.log()
     assert job.metrics["dimension"] == 32

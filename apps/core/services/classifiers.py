@@ -167,7 +167,7 @@ def _faithfulness(folder: Path, data: TrainingData, *, device: str, progress) ->
     return {k: v for k, v in _json_safe(figures).items() if v is not None}
 
 
-def classifier_train(*, job: Job, progress) -> JobOutcome:
+def classifier_training_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.train_classifier`."""
     from ml_core.evaluation import evaluate
     from ml_core.serving import ClassifierPredictor
@@ -233,7 +233,7 @@ def classifier_train(*, job: Job, progress) -> JobOutcome:
     )
 
 
-def classifier_tune(*, job: Job, progress) -> JobOutcome:
+def classifier_tuning_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.tune_classifier`: every trial's figures, nothing activated."""
     from ml_core.training.search import SearchSpace, tune_classifier
 

@@ -1,7 +1,7 @@
 """Compression of classifier versions, and the fast ONNX sentence encoder for apps.
 
 `compression_start` queues the job `core.compress_model` for a model version; its work,
-`model_compress`, runs ml_core.compression on the version's scenario data (the test set when
+`compression_run`, runs ml_core.compression on the version's scenario data (the test set when
 there is one, else the validation set, else the validation split the trainer held out of the
 training data, reproduced from the version's own config) and stores the report with the
 version, in `ModelVersion.metrics["compression"]` (the artifact folder is sealed by its
@@ -127,7 +127,7 @@ def _headline(report: dict) -> dict[str, Any]:
             "throughput_speedup": row["throughput_speedup"], "p50_speedup": row["p50_speedup"]}
 
 
-def model_compress(*, job: Job, progress) -> JobOutcome:
+def compression_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.compress_model`: the report, and a promoted version when one passes."""
     from ml_core.compression import compress_classifier
     from ml_core.compression.onnx_export import copy_tree_linked

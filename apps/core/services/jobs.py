@@ -57,12 +57,15 @@ def job_create(
     )
 
 
-def _task_name(task) -> str:
-    """A task's name: services give the name; a task object (tests, older callers) is taken too."""
-    return task if isinstance(task, str) else task.name
+def _check_task_name(task: str) -> str:
+    """Jobs are queued by task name ("core.encoder_check"), never by task object: services do not
+    import tasks modules (issue 19)."""
+    if not isinstance(task, str):
+        raise TypeError(f"give the task's name (e.g. \"core.encoder_check\"), not {type(task).__name__}")
+    return task
 
 
-def job_enqueue(*, job: Job, task) -> None:
+def job_enqueue(*, job: Job, task: str) -> None:
     """Send the task (its name, e.g. "core.train_classifier") once the surrounding transaction has
     committed the job row.
 
@@ -71,7 +74,7 @@ def job_enqueue(*, job: Job, task) -> None:
     says so, rather than waiting for a worker forever (or the request failing after the job was stored).
     """
     job_id = str(job.id)
-    job.task_name, job.task_args, job.sent_at, job.sends = _task_name(task), [job_id], timezone.now(), 1
+    job.task_name, job.task_args, job.sent_at, job.sends = _check_task_name(task), [job_id], timezone.now(), 1
     job.save(update_fields=["task_name", "task_args", "sent_at", "sends"])
 
     def send() -> None:
@@ -86,7 +89,7 @@ def job_enqueue(*, job: Job, task) -> None:
     transaction.on_commit(send)
 
 
-def job_start(*, task, kind: str | None = None, title: str = "", params: dict | None = None,
+def job_start(*, task: str, kind: str | None = None, title: str = "", params: dict | None = None,
               scenario: str = "", created_by=None) -> Job:
     """Create a job for the task named `task` and enqueue it (after commit); the job's kind is the
     task name unless given. Training-queue work is audited.
@@ -94,7 +97,7 @@ def job_start(*, task, kind: str | None = None, title: str = "", params: dict | 
     The one way to queue a job: a service's `<thing>_start(...)` checks its preconditions and calls
     this; the task (apps/<app>/tasks.py) is one line calling the service's `<thing>_run(job, progress)`.
     """
-    task = _task_name(task)
+    task = _check_task_name(task)
     with transaction.atomic():
         job = job_create(kind=kind or task, title=title, params=params, scenario=scenario,
                          created_by=created_by)

@@ -1,7 +1,7 @@
 """Robustness of classifier versions, and the augmentation / adversarial options of retraining.
 
 `robustness_evaluation_start` queues the job `core.evaluate_robustness` for a model version;
-its work, `robustness_evaluate`, scores the version on its scenario's evaluation data (the test
+its work, `robustness_evaluation_run`, scores the version on its scenario's evaluation data (the test
 set when the scenario has one, else the validation set, else a held-out 20% of the training
 data) under perturbations and a TextFooler-style word-substitution attack
 (ml_core.trust.robustness), and stores the report with the version, in
@@ -110,7 +110,7 @@ def _settings(params: dict):
                               seed=int(params.get("seed", 0))).validate()
 
 
-def robustness_evaluate(*, job: Job, progress) -> JobOutcome:
+def robustness_evaluation_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.evaluate_robustness`: the report, stored with the version."""
     from ml_core.backbone import select_device
     from ml_core.trust.robustness import robustness_of_model

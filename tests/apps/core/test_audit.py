@@ -6,7 +6,6 @@ from apps.core.models import AuditEvent
 from apps.core.services.jobs import job_cancel, job_create, job_start
 from apps.core.services.registry import BuiltArtifact, model_version_activate, model_version_create
 from apps.core.tasking import job_task
-from apps.core.tasks import encoder_check_job
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +43,8 @@ def test_activation_outside_a_request_is_by_the_system_or_the_named_actor(operat
 
 def test_starting_training_and_cancelling_jobs_are_audited(admin_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks():
-        job = job_start(task=_train_audited, scenario="tests.audit", created_by=admin_user, params={"epochs": 3})
-        job_start(task=encoder_check_job, created_by=admin_user)  # inference work: not audited
+        job = job_start(task="tests.train_audited", scenario="tests.audit", created_by=admin_user, params={"epochs": 3})
+        job_start(task="core.encoder_check", created_by=admin_user)  # inference work: not audited
     job_cancel(job=job, actor=admin_user)
     actions = list(AuditEvent.objects.order_by("created_at").values_list("action", "details"))
     assert actions == [("model.retrain", {"kind": "tests.train_audited", "params": {"epochs": 3}}),

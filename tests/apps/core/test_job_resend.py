@@ -19,7 +19,6 @@ from apps.core.services.jobs import (
     job_start,
     jobs_resend_lost,
 )
-from apps.core.tasks import encoder_check_job
 from config.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +45,7 @@ def messages_of():
 def lost_job(django_capture_on_commit_callbacks, messages_of) -> Job:
     """A job sent ten minutes ago whose message the broker lost."""
     with django_capture_on_commit_callbacks(execute=True):
-        job = job_start(task=encoder_check_job, params={"rounds": 1})
+        job = job_start(task="core.encoder_check", params={"rounds": 1})
     (message,) = messages_of(job)
     message.unlink()
     Job.objects.filter(pk=job.pk).update(sent_at=timezone.now() - timezone.timedelta(minutes=10))
@@ -82,7 +81,7 @@ def test_recent_cancelled_and_never_sent_jobs_are_left_alone(lost_job, messages_
 def test_a_job_waits_its_turn_while_another_job_of_its_queue_runs(lost_job, django_capture_on_commit_callbacks,
                                                                    messages_of):
     with django_capture_on_commit_callbacks(execute=True):
-        busy = job_start(task=encoder_check_job, params={"rounds": 1})
+        busy = job_start(task="core.encoder_check", params={"rounds": 1})
     job_claim(job_id=busy.pk)
     assert jobs_resend_lost(older_than_s=300) == 0
     Job.objects.filter(pk=busy.pk).update(heartbeat_at=timezone.now() - timezone.timedelta(hours=2))

@@ -9,6 +9,7 @@ from apps.core.services.jobs import (
     job_claim,
     job_create,
     job_run,
+    job_start,
     jobs_fail_stale,
 )
 from ml_core.progress import Cancelled
@@ -150,3 +151,12 @@ def test_transient_errors_put_the_job_back_for_a_retry():
     assert job_run(job_id=job.pk, work=_steps).state == Job.State.SUCCEEDED
     job.refresh_from_db()
     assert job.attempts == 2
+
+
+def test_jobs_are_queued_by_task_name_only():
+    """job_start takes the task's name: a task object (which a service would have to import) is refused."""
+    from apps.core.tasks import encoder_check_job
+
+    with pytest.raises(TypeError, match="task's name"):
+        job_start(task=encoder_check_job)
+    assert not Job.objects.exists()
