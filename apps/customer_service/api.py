@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,16 @@ from rest_framework.views import APIView
 
 from apps.core.validation import is_ascii_integer
 
+from .serializers import (
+    ChatErrorSerializer,
+    ChatRequestSerializer,
+    ChatResponseSerializer,
+    FeedbackRequestSerializer,
+    FeedbackResultSerializer,
+    HandoffRequestSerializer,
+    HandoffResultSerializer,
+    HistorySerializer,
+)
 from .services.chat import (
     ChatError,
     chat_feedback_record,
@@ -38,7 +48,6 @@ from .services.widget import (
     site_get,
 )
 
-MAX_TEXT_CHARS = 2000
 ALLOWED_HEADERS = "Content-Type, Idempotency-Key, X-Widget-Token"
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -49,76 +58,7 @@ WIDGET_TOKEN_HEADER = OpenApiParameter(
     description="Set by the widget frame; other callers are identified by their Origin header.")
 
 
-# --- serializers (the schema at /api/schema/ is generated from them) ----------------------------
-class EntryRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-
-
-class ReplySerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="Send feedback about this reply with this id")
-    text = serializers.CharField()
-    intent = serializers.CharField(allow_blank=True)
-    confidence = serializers.FloatField(allow_null=True, help_text="Calibrated probability that the reply fits")
-    source = serializers.ChoiceField(choices=["template", "retrieval", "clarify", "generated", "handoff"])
-    entries = EntryRefSerializer(many=True, help_text="Knowledge-base entries the reply used (a clarifying "
-                                                      "question: the options; send one back as `choice`)")
-
-
-class ChatRequestSerializer(serializers.Serializer):
-    site_key = serializers.CharField(max_length=64)
-    conversation_id = serializers.UUIDField(required=False, allow_null=True,
-                                            help_text="Omit to start a new conversation")
-    text = serializers.CharField(max_length=MAX_TEXT_CHARS)
-    choice = serializers.IntegerField(required=False, allow_null=True,
-                                      help_text="An entry id offered by the last clarifying question")
-    context = serializers.DictField(child=serializers.CharField(max_length=200, allow_blank=True), required=False,
-                                    help_text='Values for answer placeholders, e.g. {"Order Number": "A-1"}')
-
-    def validate_context(self, value: dict) -> dict:
-        if len(value) > 20:
-            raise serializers.ValidationError("at most 20 context values")
-        return value
-
-
-class ChatResponseSerializer(serializers.Serializer):
-    conversation_id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["bot", "waiting", "operator", "closed"])
-    message_id = serializers.IntegerField(help_text="The stored customer message")
-    reply = ReplySerializer(allow_null=True, help_text="null while a person handles the conversation")
-
-
-class FeedbackRequestSerializer(serializers.Serializer):
-    site_key = serializers.CharField(max_length=64)
-    conversation_id = serializers.UUIDField(help_text="The conversation the reply belongs to (as /chat/ returned it)")
-    message_id = serializers.IntegerField(help_text="The reply's id")
-    helpful = serializers.BooleanField()
-
-
-class HandoffRequestSerializer(serializers.Serializer):
-    site_key = serializers.CharField(max_length=64)
-    conversation_id = serializers.UUIDField()
-
-
-class HistoryMessageSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    role = serializers.ChoiceField(choices=["customer", "assistant", "operator"])
-    text = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    intent = serializers.CharField(required=False)
-    confidence = serializers.FloatField(required=False, allow_null=True)
-    source = serializers.CharField(required=False)
-    entries = EntryRefSerializer(many=True, required=False)
-    feedback = serializers.CharField(required=False, allow_null=True)
-
-
-class HistorySerializer(serializers.Serializer):
-    conversation_id = serializers.UUIDField()
-    status = serializers.CharField()
-    messages = HistoryMessageSerializer(many=True)
-
-
-ERROR = inline_serializer("ChatError", {"detail": serializers.CharField()})
+ERROR = ChatErrorSerializer
 # A body that fails validation is answered per field ({"text": ["This field may not be blank."]});
 # other refusals as {"detail": "..."}.
 BAD_REQUEST = OpenApiResponse(
@@ -215,8 +155,7 @@ class ChatView(PublicChatView):
 
 class FeedbackView(PublicChatView):
     @extend_schema(operation_id="chat_feedback", request=FeedbackRequestSerializer,
-                   responses={200: inline_serializer("FeedbackResult", {
-                       "message_id": serializers.IntegerField(), "feedback": serializers.CharField()}), **ERRORS},
+                   responses={200: FeedbackResultSerializer, **ERRORS},
                    parameters=[IDEMPOTENCY_HEADER, WIDGET_TOKEN_HEADER],
                    summary="Say whether a reply helped",
                    description="Only for a reply of the conversation named: a reply of another conversation "
@@ -231,9 +170,7 @@ class FeedbackView(PublicChatView):
 
 class HandoffView(PublicChatView):
     @extend_schema(operation_id="chat_handoff", request=HandoffRequestSerializer,
-                   responses={200: inline_serializer("HandoffResult", {
-                       "conversation_id": serializers.UUIDField(), "status": serializers.CharField(),
-                       "reply": ReplySerializer(allow_null=True)}), **ERRORS},
+                   responses={200: HandoffResultSerializer, **ERRORS},
                    parameters=[IDEMPOTENCY_HEADER, WIDGET_TOKEN_HEADER],
                    summary="Ask for a person: the conversation joins the operators' queue")
     def post(self, request: Request) -> Response:
