@@ -1,0 +1,204 @@
+"""Distillation across architectures, on tiny random encoders of two different sizes.
+
+The teacher is a `full` classifier on a 2-layer, 32-wide encoder; the student a fresh classifier
+on a 1-layer, 16-wide one. The toy texts give their label away by their words, so a trained
+teacher is accurate and a student that learns from it can be checked against it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml_core.cli import main as cli_main
+from ml_core.compression.distill import (
+    CrossDistillConfig,
+    StudentTraining,
+    distill_across,
+    train_student,
+)
+from ml_core.data import LabelledTexts, stratified_split
+from ml_core.errors import UserError
+from ml_core.serving import ClassifierPredictor
+from ml_core.testing import build_tiny_encoder
+from ml_core.training.model import TextClassifier, load_base, pad_batch, read_artifact_config, tokenize
+from tests.ml_core.test_training import WORDS, toy_data
+
+
+def fast_config(student: Path, **training) -> CrossDistillConfig:
+    options = {"epochs": 4, "learning_rate": 1e-3, "head_learning_rate": 1e-2, "batch_size": 16, "seed": 5,
+               **training}
+    return CrossDistillConfig(student_base=str(student), max_length=32, device="cpu", teacher_batch_size=32,
+                              training=StudentTraining(**options))
+
+
+def unlabelled_toy_texts(n: int = 90, seed: int = 7) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [f"{' '.join(rng.choice(WORDS[list(WORDS)[i % 3]], size=3))} item {1000 + i}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def student_encoder(tmp_path_factory) -> Path:
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-student"), hidden_size=16, layers=1, heads=2, seed=11)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return stratified_split(toy_data(150, seed=2), test_fraction=0.3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, tiny_encoder_path, splits) -> Path:
+    from ml_core.training import ClassifierConfig, train_classifier
+
+    train, _ = splits
+    folder = tmp_path_factory.mktemp("teacher") / "model"
+    config = ClassifierConfig(base_model=str(tiny_encoder_path), method="full", epochs=2, batch_size=16,
+                              learning_rate=1e-3, device="cpu", max_length=32, seed=3)
+    train_classifier(config, train, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory, teacher, student_encoder, splits):
+    train, test = splits
+    out = tmp_path_factory.mktemp("student") / "model"
+    unlabelled = unlabelled_toy_texts() + train.texts[:5]  # five repeat labelled texts: not used twice
+    seen: list[float] = []
+    result = distill_across(teacher, train, out, unlabelled=unlabelled, unlabelled_sources=["toy-unlabelled"],
+                            eval_data=test, config=fast_config(student_encoder),
+                            progress=lambda p, m="": seen.append(p))
+    return result, out, seen
+
+
+def test_the_student_learns_the_teachers_labels_and_is_a_normal_classifier(distilled, teacher, splits):
+    result, out, seen = distilled
+    train, test = splits
+    teacher_predictions = [p.label for p in ClassifierPredictor.load(teacher).predict(test.texts)]
+    student = ClassifierPredictor.load(out)  # the normal artifact: serving loads it as any classifier
+    student_predictions = [p.label for p in student.predict(test.texts)]
+    agreement = np.mean([a == b for a, b in zip(teacher_predictions, student_predictions)])
+    assert agreement >= 0.9, agreement
+    accuracy = np.mean([p == gold for p, gold in zip(student_predictions, test.labels)])
+    assert accuracy >= 0.9 and result.metrics["eval_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert result.metrics["teacher_accuracy"]["eval"] >= 0.9
+    assert seen == sorted(seen) and seen[-1] == 100.0
+
+    config = read_artifact_config(out)
+    assert config.method == "full" and config.labels == read_artifact_config(teacher).labels
+    assert config.training_config["base_model"] == config.base_model
+    distillation = config.extra["distillation"]
+    assert distillation["teacher"]["path"] == str(teacher.resolve())
+    assert distillation["teacher"]["base_model"] == read_artifact_config(teacher).base_model
+    held_out = distillation["held_out"]
+    transfer = distillation["transfer_set"]
+    assert transfer == {"labelled": len(train) - held_out, "unlabelled": 90, "total": len(train) - held_out + 90,
+                        "unlabelled_given": 95, "unlabelled_dropped_duplicates": 5,
+                        "unlabelled_sources": ["toy-unlabelled"]}
+    assert set(distillation["teacher_accuracy"]) == {"labelled_transfer", "held_out", "eval"}
+    for name in ("metrics.json", "curves.json", "evaluation.json", "evaluation_test.json", "training_data.json"):
+        assert json.loads((out / name).read_text())
+    # The student is the small one: a 16-wide, 1-layer encoder (the teacher's is 32 wide, 2 layers).
+    assert student.backend.model.encoder.config.hidden_size == 16
+
+
+def test_unlabelled_texts_teach_through_the_soft_term_alone(student_encoder):
+    """A student with no gold labels at all learns the labels its soft targets carry."""
+    data = toy_data(90, seed=4)
+    labels = sorted(WORDS)
+    base = load_base(str(student_encoder))
+    torch.manual_seed(0)
+    model = TextClassifier(base.encoder, len(labels), pooling=base.pooling, normalize=base.normalize)
+    sequences = tokenize(base.tokenizer, data.texts, 32)
+    truth = np.array([labels.index(label) for label in data.labels])
+    soft = 6.0 * np.eye(len(labels), dtype=np.float32)[truth]  # a confident teacher's logits
+
+    def accuracy() -> float:
+        model.eval()
+        with torch.no_grad():
+            logits = model(*pad_batch(sequences, base.tokenizer.pad_token_id))
+        return float((logits.argmax(1).numpy() == truth).mean())
+
+    before = accuracy()
+    no_gold = np.full(len(data), -1)
+    config = StudentTraining(epochs=6, learning_rate=1e-3, head_learning_rate=1e-2, batch_size=16, soft_weight=0.5)
+    curves = train_student(model, sequences, no_gold, pad_id=base.tokenizer.pad_token_id, config=config,
+                           soft_targets=soft)
+    assert accuracy() >= 0.9 > before + 0.2
+    assert curves[-1]["train_loss"] < curves[0]["train_loss"]
+    with pytest.raises(UserError, match="without a gold label need the teacher's soft labels"):
+        train_student(model, sequences, no_gold, pad_id=0, config=config)
+
+
+def test_bad_teachers_and_labels_are_named(tmp_path, teacher, student_encoder, splits):
+    train, _ = splits
+    config = fast_config(student_encoder, epochs=1)
+    with pytest.raises(UserError, match="teacher folder .*nowhere does not exist"):
+        distill_across(tmp_path / "nowhere", train, config=config)
+    with pytest.raises(UserError, match="has no classifier.json"):
+        distill_across(tmp_path, train, config=config)
+
+    broken = tmp_path / "no-labels"
+    broken.mkdir()
+    data = json.loads((teacher / "classifier.json").read_text())
+    data.pop("labels")
+    (broken / "classifier.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match="teacher .*no-labels: its classifier.json has no 'labels'"):
+        distill_across(broken, train, config=config)
+    (broken / "classifier.json").write_text(json.dumps({**data, "labels": ["pos"]}))
+    with pytest.raises(UserError, match="lists 1 label"):
+        distill_across(broken, train, config=config)
+
+    renamed = LabelledTexts(train.texts, [{"pos": "bullish"}.get(label, label) for label in train.labels], source="t")
+    with pytest.raises(UserError, match="training data \\(t\\) has label\\(s\\) the teacher does not know: 'bullish'"):
+        distill_across(teacher, renamed, config=config)
+    with pytest.raises(UserError, match="unlabelled texts would be ignored"):
+        distill_across(teacher, train, unlabelled=["a"], config=fast_config(student_encoder, soft_weight=0.0))
+    with pytest.raises(UserError, match="unknown distillation option"):
+        CrossDistillConfig.from_dict({"studnet_base": "x"})
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_cli_distills_then_int8_through_the_guardrail(tmp_path, teacher, student_encoder, splits, capsys):
+    train, test = splits
+    train_file = write_csv(tmp_path / "train.csv", list(zip(train.texts, train.labels)))
+    test_file = write_csv(tmp_path / "test.csv", list(zip(test.texts, test.labels)))
+    texts = unlabelled_toy_texts(60)
+    txt = tmp_path / "news.txt"
+    txt.write_text("\n".join(texts[:30]) + "\n")
+    other = write_csv(tmp_path / "tweets.csv", [(t, "0") for t in texts[30:]])  # labels there: unused
+    config = tmp_path / "distill.json"
+    config.write_text(json.dumps({"teacher_batch_size": 16, "training": {"learning_rate": 1e-3,
+                                                                         "head_learning_rate": 1e-2}}))
+    args = ["distill", "--teacher", str(teacher), "--train", str(train_file), "--unlabelled", str(txt), str(other),
+            "--data", str(test_file), "--out", str(tmp_path / "student"), "--base", str(student_encoder),
+            "--epochs", "3", "--batch-size", "16", "--max-length", "32", "--device", "cpu", "--seed", "5",
+            "--config", str(config), "--int8-out", str(tmp_path / "student-int8"), "--max-drop", "100"]
+    assert cli_main(args) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["transfer_set"]["unlabelled"] == 60
+    assert output["transfer_set"]["unlabelled_sources"] == [str(txt), str(other)]
+    assert output["metrics"]["eval_accuracy"] >= 0.8
+    assert output["int8"]["promoted"] == "onnx-int8"
+    int8 = ClassifierPredictor.load(tmp_path / "student-int8")
+    assert int8.predict(["great good win item 5"])[0].label == "pos"
+    saved = read_artifact_config(tmp_path / "student").extra["distillation"]["config"]
+    assert saved["teacher_batch_size"] == 16 and saved["training"]["epochs"] == 3
+
+    without_data = [a for i, a in enumerate(args) if "--data" not in args[max(i - 1, 0) : i + 1]]
+    assert cli_main([*without_data, "--out", str(tmp_path / "again")]) == 2
+    assert "error: --int8-out needs --data" in capsys.readouterr().err
+    assert cli_main(["distill", "--teacher", str(tmp_path / "missing"), "--train", str(train_file),
+                     "--out", str(tmp_path / "s2"), "--base", str(student_encoder)]) == 2
+    assert "error: teacher folder" in capsys.readouterr().err and not (tmp_path / "s2").exists()
