@@ -5,13 +5,16 @@
 builds the variants, scores and times them side by side, and promotes the fastest one whose
 accuracy stays within the guardrail (see pipeline.py). Serving is in ml_core.serving: the
 promoted ONNX file is what `ClassifierPredictor.load(folder)` serves. Submodules import torch
-and onnxruntime; this package imports them only when a name is first used.
+and onnxruntime; this package imports them only when a name is first used. The names in __all__
+are what apps may use; the submodules are internals (an import-linter contract in pyproject.toml
+keeps apps and config off them).
 """
 _EXPORTS = {
     "CompressionConfig": "pipeline", "CompressionResult": "pipeline", "METHODS": "pipeline",
     "NotPromoted": "pipeline", "choose_promoted": "pipeline", "compress_classifier": "pipeline",
     "ClassifierExporter": "onnx_export", "ExportError": "onnx_export", "ParityCheck": "onnx_export",
     "export_classifier": "onnx_export", "export_sentence_encoder": "onnx_export",
+    "copy_tree_linked": "onnx_export",
     "quantize_dynamic_int8": "quantize", "quantize_static_int8": "quantize",
     "StudentTraining": "distill", "distill": "distill",
     "magnitude_prune": "pruning", "structured_prune": "pruning",
@@ -22,7 +25,8 @@ _EXPORTS = {
 # sorted(_EXPORTS) (tests/ml_core/compression/test_exports.py checks it).
 __all__ = [
     "METHODS", "ClassifierExporter", "CompressionConfig", "CompressionResult", "ExportError", "NotPromoted",
-    "ParityCheck", "StudentTraining", "choose_promoted", "compress_classifier", "distill", "export_classifier",
+    "ParityCheck", "StudentTraining", "choose_promoted", "compress_classifier", "copy_tree_linked", "distill",
+    "export_classifier",
     "export_sentence_encoder", "magnitude_prune", "measure_side_by_side", "quantize_dynamic_int8",
     "quantize_static_int8", "structured_prune",
 ]
