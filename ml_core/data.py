@@ -191,7 +191,9 @@ def check_header_width(header: Sequence[str], name: str | Path) -> None:
                         f"at most {MAX_COLUMNS:,} are read")
 
 
-def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+def csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+    """(row number, row, header) per data row of a CSV (TSV for a .tsv path) text; DataError names
+    the row at fault. The reader of load_labelled, for apps that read other row layouts."""
     dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
@@ -224,8 +226,10 @@ def jsonl_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-def _jsonl_rows(path: Path, text: str, *, max_depth: int = MAX_JSON_DEPTH
+def jsonl_rows(path: Path, text: str, *, max_depth: int = MAX_JSON_DEPTH
                 ) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+    """(line number, object, its keys) per non-blank line of a JSON Lines text; DataError names the
+    line at fault. The reader of load_labelled, for apps that read other row layouts."""
     for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
@@ -252,7 +256,7 @@ def _records(path: Path, encoding: str, columns: dict[str, str], *, text: str | 
             raise DataError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
         text = _decode(path, encoding)
     jsonl = _is_jsonl(path) if jsonl is None else jsonl
-    rows = _jsonl_rows(path, text) if jsonl else _csv_rows(path, text)
+    rows = jsonl_rows(path, text) if jsonl else csv_rows(path, text)
     unit = "line" if jsonl else "row"
     checked = False
     for number, row, header in rows:

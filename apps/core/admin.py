@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ml_core.errors import UserError
-from ml_core.training.adversarial import DEFAULT_EPSILON
+from ml_core.training import DEFAULT_EPSILON
 
 from .models import ApiKey, AuditEvent, Job, ModelVersion, RetentionRule, ScenarioPolicy, ShadowDeployment
 from .roles import is_admin

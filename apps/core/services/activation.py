@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
     from ml_core.data import LabelledTexts
-    from ml_core.recsys.comparison import BlendComparison
+    from ml_core.recsys import BlendComparison
 
 log = logging.getLogger(__name__)
 

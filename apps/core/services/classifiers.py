@@ -235,7 +235,7 @@ def classifier_training_run(*, job: Job, progress) -> JobOutcome:
 
 def classifier_tuning_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.tune_classifier`: every trial's figures, nothing activated."""
-    from ml_core.training.search import SearchSpace, tune_classifier
+    from ml_core.training import SearchSpace, tune_classifier
 
     _scenario, training = _classifier_spec(job.scenario)
     params = job.params or {}

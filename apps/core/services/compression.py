@@ -103,8 +103,8 @@ def _config(params: dict):
 
 def _data(version: ModelVersion, folder: Path, params: dict):
     """(evaluation data, what it is, training texts) for a version's scenario (its files in `folder`)."""
+    from ml_core.artifact_format import read_artifact_config
     from ml_core.data import stratified_split
-    from ml_core.training.model import read_artifact_config
 
     data = get_scenario(version.scenario).classifier.training_data(params)
     if data.test is not None:
@@ -129,8 +129,7 @@ def _headline(report: dict) -> dict[str, Any]:
 
 def compression_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.compress_model`: the report, and a promoted version when one passes."""
-    from ml_core.compression import compress_classifier
-    from ml_core.compression.onnx_export import copy_tree_linked
+    from ml_core.compression import compress_classifier, copy_tree_linked
 
     from .classifier_files import json_safe as _json_safe
 

@@ -57,7 +57,7 @@ def shared_onnx_encoder(name: str | None = None, *, variant: str = "fp32", threa
     from ml_core.artifacts import ArtifactError, atomic_directory
     from ml_core.backbone import resolve_backbone
     from ml_core.compression import export_sentence_encoder
-    from ml_core.serving.onnx_backend import OnnxSentenceEncoder
+    from ml_core.serving import OnnxSentenceEncoder
 
     name = name or settings.ML_BACKBONE
     threads = threads or settings.ML_CPU_THREADS or None  # None: ONNX Runtime's default

@@ -64,7 +64,7 @@ def classifier_explainer(*, version: ModelVersion, predictor=None):
     loaded (cheap: unchanged files are not hashed again), so a version whose files were damaged
     is refused with ModelFilesError, as /healthz reports it, until they are repaired."""
     from ml_core.backbone import select_device
-    from ml_core.trust.explain import Explainer, ExplainSettings
+    from ml_core.trust import Explainer, ExplainSettings
 
     from .model_files import model_version_files_verified
 
@@ -107,7 +107,7 @@ def similarity_explanation(*, text: str, reference: np.ndarray, centre: np.ndarr
 
     Embeddings are L2-normalised before `centre` is subtracted, as the apps embed their texts
     (ml_core.backbone.encode_texts)."""
-    from ml_core.trust.explain import ExplainSettings, SimilarityExplainer
+    from ml_core.trust import ExplainSettings, SimilarityExplainer
 
     from .encoders import shared_encoder
 
@@ -131,8 +131,7 @@ def faithfulness_of_folder(folder: Path, texts: Sequence[str], *, device: str = 
     written to faithfulness.json there; None when turned off (0) or when there are no texts."""
     import json
 
-    from ml_core.trust.explain import Explainer, ExplainSettings
-    from ml_core.trust.faithfulness import FaithfulnessSettings, faithfulness_check
+    from ml_core.trust import Explainer, ExplainSettings, FaithfulnessSettings, faithfulness_check
 
     examples = int(getattr(settings, "ML_FAITHFULNESS_EXAMPLES", 50))
     if examples <= 0 or not texts:

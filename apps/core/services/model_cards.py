@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ml_core.trust.model_card import CARD_FILE, build_model_card, read_artifact_reports, render_markdown
+from ml_core.trust import CARD_FILE, build_model_card, read_artifact_reports, render_markdown
 
 from ..models import ModelVersion
 from ..scenarios import get_scenario

@@ -43,8 +43,7 @@ def training_plugins_from_form(*, augment: list[str] | None = None, few_shot_k: 
     not a failed job. Back-translation uses ML_TRANSLATION_MODELS when it is configured.
     """
     from ml_core.augmentation import AugmentationOptions
-    from ml_core.training import ClassifierConfig
-    from ml_core.training.plugins import build_plugins
+    from ml_core.training import ClassifierConfig, build_plugins
 
     plugins: dict[str, dict[str, Any]] = {}
     if augment or few_shot_k:
@@ -100,7 +99,7 @@ def _evaluation_data(training, params: dict):
 
 
 def _settings(params: dict):
-    from ml_core.trust.robustness import DEFAULT_PERTURBATIONS, AttackSettings, RobustnessSettings
+    from ml_core.trust import DEFAULT_PERTURBATIONS, AttackSettings, RobustnessSettings
 
     attack = AttackSettings(max_examples=int(params.get("attack_examples") or 300),
                             sentence_similarity=float(params.get("sentence_similarity", 0.8)),
@@ -113,7 +112,7 @@ def _settings(params: dict):
 def robustness_evaluation_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.evaluate_robustness`: the report, stored with the version."""
     from ml_core.backbone import select_device
-    from ml_core.trust.robustness import robustness_of_model
+    from ml_core.trust import robustness_of_model
 
     from .classifier_files import json_safe as _json_safe
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ml_core.trust.pii import mask_pii
+from ml_core.trust import mask_pii
 
 from .. import cascade
 from ..models import AssistantSettings, Conversation, Message, Site
@@ -191,7 +191,7 @@ def _generate(question: str, *, entry, hits: list[cascade.Hit], values, found: A
     an answer that cites none of the entries it was given (or leaks the instructions, or is
     abusive) is dropped for the retrieved answer.
     """
-    from ml_core.trust.guard import check_input, check_output
+    from ml_core.trust import check_input, check_output
 
     from ..generation import SYSTEM_PROMPT, SourceEntry, answer_composer, with_citations
 

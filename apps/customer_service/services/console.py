@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from ml_core.trust.pii import mask_pii
+from ml_core.trust import mask_pii
 
 from ..models import Conversation, KBEntry, KBExample, Message
 from .kb import EntryFields, KBError, kb_entry_create, kb_example_add, normalise_intent

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 
 from apps.core.validation import NUL_MESSAGE, contains_nul
 from ml_core.progress import ProgressCallback, no_progress
-from ml_core.trust.pii import mask_pii
+from ml_core.trust import mask_pii
 
 from ..models import KBEntry, KBExample, KnowledgeBaseState
 from ..serving import embed_texts, embedding_model_name, kb_revision, vector_to_bytes

@@ -120,12 +120,12 @@ def _decode(data: bytes, name: str) -> str:
 
 def _rows(text: str, name: str, jsonl: bool) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
     """(number, row, header) per data row, read as ml_core.data reads labelled files (same messages)."""
-    from ml_core.data import DataError, _csv_rows, _jsonl_rows
+    from ml_core.data import DataError, csv_rows, jsonl_rows
 
     if jsonl:
-        rows = _jsonl_rows(Path(name), text, max_depth=settings.JSON_MAX_DEPTH)
+        rows = jsonl_rows(Path(name), text, max_depth=settings.JSON_MAX_DEPTH)
     else:
-        rows = _csv_rows(Path(name), text)
+        rows = csv_rows(Path(name), text)
     try:
         yield from rows
     except DataError as exc:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.core.models import Job
 from apps.core.services.jobs import JobOutcome, job_start
 from ml_core.progress import ProgressCallback, no_progress
-from ml_core.recsys.data import item_text
+from ml_core.recsys import item_text
 
 from .. import selectors
 from ..models import Item

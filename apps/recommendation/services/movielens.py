@@ -9,7 +9,7 @@ from pathlib import Path
 from django.db import transaction
 
 from ml_core.progress import ProgressCallback, no_progress
-from ml_core.recsys.data import load_movielens
+from ml_core.recsys import load_movielens
 
 from ..models import EndUser, Interaction, Item
 from .batches import import_chunk_rows

@@ -16,9 +16,14 @@ from apps.core.services.jobs import JobOutcome, job_start
 from apps.core.services.registry import BuiltArtifact, model_version_create
 from ml_core.errors import UserError
 from ml_core.progress import ProgressCallback, no_progress, sub_progress
-from ml_core.recsys.data import RecsysDataError, stratified_split
-from ml_core.recsys.serving import Recommender
-from ml_core.recsys.training import EvaluationResult, RecsysConfig, evaluate_models
+from ml_core.recsys import (
+    EvaluationResult,
+    Recommender,
+    RecsysConfig,
+    RecsysDataError,
+    evaluate_models,
+    stratified_split,
+)
 
 from .. import selectors
 from ..models import Interaction
@@ -130,7 +135,7 @@ def _blend_comparison(result: EvaluationResult, *, train, test, item_ids, weight
     """Per-user nDCG of the new blend and of the active version's blend (its weights on the same
     fitted components), and why the active one could not be compared ("" when it could); with no
     comparison at all (None), why not."""
-    from ml_core.recsys.comparison import compare_blends
+    from ml_core.recsys import compare_blends
 
     baseline = dict((active.metrics or {}).get("weights") or {}) if active else {}
     usable = {name: w for name, w in baseline.items() if name in result.models and w}
