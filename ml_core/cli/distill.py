@@ -28,7 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="unlabelled in-domain texts (CSV/JSONL text column or .txt lines); labels unused")
     parser.add_argument("--out", required=True, help="folder to create for the student (must not exist)")
     parser.add_argument("--base", default=None,
-                        help="the student's backbone (default: ML_BACKBONE, else the bundled all-MiniLM-L6-v2)")
+                        help="the student's backbone (default: the bundled all-MiniLM-L6-v2, not ML_BACKBONE, "
+                             "which may name the large teacher's)")
     parser.add_argument("--data", default=None, help="labelled test set: teacher and student are scored on it")
     parser.add_argument("--text-col", default="text")
     parser.add_argument("--label-col", default="label")
@@ -53,8 +54,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    import os
-
     from ml_core.compression.distill import CrossDistillConfig
     from ml_core.errors import UserError
 
@@ -70,7 +69,7 @@ def _config(args: argparse.Namespace):
     flags = {"epochs": args.epochs, "temperature": args.temperature, "soft_weight": args.soft_weight,
              "learning_rate": args.learning_rate, "batch_size": args.batch_size, "seed": args.seed}
     training.update({k: v for k, v in flags.items() if v is not None})
-    base = args.base or os.environ.get("ML_BACKBONE") or options.get("student_base")
+    base = args.base or options.get("student_base")
     top = {"student_base": base, "max_length": args.max_length, "max_unlabelled": args.max_unlabelled,
            "device": args.device}
     options.update({k: v for k, v in top.items() if v is not None})
