@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import ActivationDecision, Job, ModelVersion
+from .models import ActivationDecision, AuditEvent, Job, ModelVersion, ShadowDeployment
 from .scenarios import all_scenarios
 
 
@@ -24,6 +24,23 @@ def job_list(*, state: str | None = None, kind: str | None = None, limit: int = 
 
 def job_get(*, job_id) -> Job:
     return Job.objects.select_related("created_by").get(pk=job_id)
+
+
+def active_job_get(*, scenario: str | None = None, kind: str | None = None) -> Job | None:
+    """A queued or running job of the scenario (or of the kind), if any."""
+    jobs = Job.objects.filter(state__in=Job.ACTIVE_STATES)
+    if scenario:
+        jobs = jobs.filter(scenario=scenario)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    return jobs.first()
+
+
+def model_version_get(*, pk: int, scenario: str | None = None) -> ModelVersion | None:
+    versions = ModelVersion.objects.select_related("created_by", "job")
+    if scenario:
+        versions = versions.filter(scenario=scenario)
+    return versions.filter(pk=pk).first()
 
 
 def model_version_list(*, scenario: str | None = None) -> QuerySet[ModelVersion]:
@@ -80,6 +97,21 @@ def versions_awaiting_decision() -> list[ModelVersion]:
     waiting = ModelVersion.objects.filter(is_active=False, activation_decision=ActivationDecision.MANUAL)
     return [v for v in waiting.order_by("-created_at")
             if v.scenario not in active_since or v.created_at > active_since[v.scenario]]
+
+
+def audit_event_list(*, actions: list[str] | None = None, limit: int = 15) -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.all()
+    if actions:
+        events = events.filter(action__in=actions)
+    return events.order_by("-created_at")[:limit]
+
+
+def shadow_deployment_list(*, limit: int = 20) -> QuerySet[ShadowDeployment]:
+    return ShadowDeployment.objects.select_related("candidate", "started_by")[:limit]
+
+
+def shadow_deployment_get(*, pk: int) -> ShadowDeployment | None:
+    return ShadowDeployment.objects.select_related("candidate", "started_by").filter(pk=pk).first()
 
 
 @dataclass(frozen=True)

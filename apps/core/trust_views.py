@@ -5,36 +5,36 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ml_core.errors import UserError
-
+from . import selectors
 from .models import AuditEvent, ModelVersion, ShadowDeployment
 from .roles import admin_required, operator_required
 from .services import control, retention, shadow
 from .services.explanations import classifier_explanation, explanation_segments
 from .services.model_cards import model_card_markdown
-from .services.model_files import ModelFilesError
+from .user_errors import USER_ERRORS, flash_refusal, or_404, refusal
 
 MAX_EXPLAIN_CHARS = 5000
+TRAIL_ACTIONS = [AuditEvent.Action.THRESHOLD_CHANGE, AuditEvent.Action.SETTINGS_CHANGE, AuditEvent.Action.DATA_DELETE]
 
 
-def _errors(exc: ValidationError) -> str:
-    if hasattr(exc, "message_dict"):
-        return "; ".join(f"{field.replace('_', ' ')} {', '.join(msgs)}" for field, msgs in exc.message_dict.items())
-    return "; ".join(exc.messages)
+def _version_or_404(pk: int) -> ModelVersion:
+    return or_404(selectors.model_version_get(pk=pk), "model version")
+
+
+def _shadow_or_404(pk: int) -> ShadowDeployment:
+    return or_404(selectors.shadow_deployment_get(pk=pk), "shadow deployment")
 
 
 @operator_required
 def control_page(request: HttpRequest) -> HttpResponse:
-    trail = AuditEvent.objects.filter(action__in=[AuditEvent.Action.THRESHOLD_CHANGE, AuditEvent.Action.SETTINGS_CHANGE,
-                                                  AuditEvent.Action.DATA_DELETE]).order_by("-created_at")[:15]
     return render(request, "core/control.html", {
         "policies": control.policy_overview(), "actions": control.ScenarioPolicy.LowConfidence.choices,
         "retention": retention.retention_overview(),
-        "shadows": ShadowDeployment.objects.select_related("candidate", "started_by")[:20],
-        "trail": trail,
+        "shadows": selectors.shadow_deployment_list(limit=20),
+        "trail": selectors.audit_event_list(actions=TRAIL_ACTIONS, limit=15),
     })
 
 
@@ -47,7 +47,7 @@ def policy_update(request: HttpRequest, scenario: str) -> HttpResponse:
     try:
         policy = control.scenario_policy_update(scenario=scenario, values=values, actor=request.user)
     except ValidationError as exc:
-        messages.error(request, f"{scenario}: {_errors(exc)}")
+        flash_refusal(request, exc, prefix=f"{scenario}: ")
     else:
         messages.success(request, f"{scenario}: threshold {policy.confidence_threshold:.2f}, "
                                   f"below it: {policy.low_confidence_action}.")
@@ -64,7 +64,7 @@ def retention_update(request: HttpRequest, kind: str) -> HttpResponse:
     except ValueError:
         messages.error(request, f"{kind}: the age must be a whole number of days, or empty to keep forever")
     except ValidationError as exc:
-        messages.error(request, f"{kind}: {_errors(exc)}")
+        flash_refusal(request, exc, prefix=f"{kind}: ")
     else:
         messages.success(request, f"{kind}: kept {f'{days} days' if days else 'forever'}.")
     return redirect("control")
@@ -80,14 +80,14 @@ def retention_run(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def shadow_start_view(request: HttpRequest, pk: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion, pk=pk)
+    version = _version_or_404(pk)
     try:
         rate = float(request.POST.get("sample_rate") or 1.0)
         deployment = shadow.shadow_start(candidate=version, actor=request.user, sample_rate=rate)
     except ValueError:
         messages.error(request, "the sample rate must be a number")
-    except UserError as exc:
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc)
     else:
         return redirect("shadow_detail", pk=deployment.pk)
     return redirect("model_version_detail", pk=pk)
@@ -96,14 +96,14 @@ def shadow_start_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin_required
 def shadow_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
-    deployment = shadow.shadow_stop(deployment=get_object_or_404(ShadowDeployment, pk=pk), actor=request.user)
+    deployment = shadow.shadow_stop(deployment=_shadow_or_404(pk), actor=request.user)
     messages.success(request, f"Stopped the shadow of v{deployment.candidate.version}.")
     return redirect("shadow_detail", pk=pk)
 
 
 @operator_required
 def shadow_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deployment = get_object_or_404(ShadowDeployment.objects.select_related("candidate", "started_by"), pk=pk)
+    deployment = _shadow_or_404(pk)
     return render(request, "core/shadow_detail.html", {
         "deployment": deployment, "report": shadow.shadow_comparison(deployment=deployment),
     })
@@ -111,7 +111,7 @@ def shadow_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @operator_required
 def model_card_download(request: HttpRequest, pk: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion, pk=pk)
+    version = _version_or_404(pk)
     response = HttpResponse(model_card_markdown(version=version), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="model_card-{version.scenario}-v{version.version}.md"'
     return response
@@ -121,7 +121,7 @@ def model_card_download(request: HttpRequest, pk: int) -> HttpResponse:
 @operator_required
 def model_version_explain(request: HttpRequest, pk: int) -> HttpResponse:
     """Why this version says what it says about a text the operator types (an htmx partial)."""
-    version = get_object_or_404(ModelVersion, pk=pk)
+    version = _version_or_404(pk)
     text = (request.POST.get("text") or "").strip()
     context: dict = {"version": version}
     if not text:
@@ -131,10 +131,9 @@ def model_version_explain(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         try:
             explanation = classifier_explanation(version=version, text=text)
-        except ModelFilesError as exc:  # the server's files are damaged: unavailable, not a bad request
-            context.update(error=str(exc), status=503)
-        except UserError as exc:
-            context["error"] = str(exc)
+        except USER_ERRORS as exc:  # damaged files: 503, unavailable; anything else: 400
+            refused = refusal(exc)
+            context.update(error=refused.message, status=refused.status)
         else:
             context.update(explanation=explanation, segments=explanation_segments(explanation))
     status = context.pop("status", 400 if "error" in context else 200)

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-
-from ml_core.errors import UserError
 
 from . import selectors
 from .models import Job, ModelVersion
@@ -22,7 +20,7 @@ from .services.classifiers import (
 )
 from .services.encoder_check import encoder_check_start as encoder_check_queue
 from .services.jobs import job_cancel
-from .services.registry import RegistryError
+from .user_errors import USER_ERRORS, flash_refusal, or_404
 
 SCENARIO_APPS = [
     {"name": "Customer service", "url_name": "customer_service:index",
@@ -32,6 +30,17 @@ SCENARIO_APPS = [
     {"name": "Recommendation", "url_name": "recommendation:index",
      "summary": "Semantic and behavioural recommendations with reasons."},
 ]
+
+
+def _job_or_404(job_id) -> Job:
+    try:
+        return selectors.job_get(job_id=job_id)
+    except Job.DoesNotExist:
+        raise Http404("No such job")
+
+
+def _version_or_404(pk: int) -> ModelVersion:
+    return or_404(selectors.model_version_get(pk=pk), "model version")
 
 
 @operator_required
@@ -62,10 +71,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
-    try:
-        job = selectors.job_get(job_id=job_id)
-    except Job.DoesNotExist:
-        raise Http404("No such job")
+    job = _job_or_404(job_id)
     template = "core/_job_status.html" if request.headers.get("HX-Request") else "core/job_detail.html"
     return render(request, template, {"job": job})
 
@@ -73,7 +79,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
 @require_POST
 @operator_required
 def job_cancel_view(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(Job, pk=job_id)
+    job = _job_or_404(job_id)
     if not job.is_cancellable:
         messages.warning(request, f"This job is {job.get_state_display().lower()}: nothing to cancel.")
     else:
@@ -102,11 +108,11 @@ def registry(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion, pk=pk)
+    version = _version_or_404(pk)
     try:
         activation_by_hand(version=version, actor=request.user)  # audited with the policy's verdict
-    except RegistryError as exc:
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc)
     else:
         overruled = version.activation_decision and version.activation_decision != "activate"
         messages.success(request, f"{version.scenario} v{version.version} is now active"
@@ -118,14 +124,14 @@ def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
 @operator_required
 def job_curves(request: HttpRequest, job_id) -> JsonResponse:
     """Live training curves / search trials of a job, polled by its charts while it runs."""
-    job = get_object_or_404(Job, pk=job_id)
+    job = _job_or_404(job_id)
     return JsonResponse({"state": job.state, "finished": job.is_finished,
                          "curves": job.result.get("curves", []), "trials": job.result.get("trials", [])})
 
 
 @operator_required
 def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion.objects.select_related("created_by", "job"), pk=pk)
+    version = _version_or_404(pk)
     try:
         scenario = get_scenario(version.scenario)
     except KeyError:
@@ -138,8 +144,8 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _start_classifier_job(request: HttpRequest, scenario: str, start) -> HttpResponse:
     try:
         job = start(scenario=scenario, created_by=request.user)
-    except UserError as exc:
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc)
         return redirect("registry")
     return redirect("job_detail", job_id=job.pk)
 
@@ -162,11 +168,11 @@ def model_version_robustness_start(request: HttpRequest, pk: int) -> HttpRespons
     """Queue the robustness evaluation (perturbations + word-substitution attack) of a version."""
     from .services.robustness import robustness_evaluation_start
 
-    version = get_object_or_404(ModelVersion, pk=pk)
+    version = _version_or_404(pk)
     try:
         job = robustness_evaluation_start(version=version, created_by=request.user)
-    except UserError as exc:
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc)
         return redirect("model_version_detail", pk=pk)
     return redirect("job_detail", job_id=job.pk)
 
@@ -179,12 +185,12 @@ def model_version_compress_start(request: HttpRequest, pk: int) -> HttpResponse:
 
     from .services.compression import compression_start
 
-    version = get_object_or_404(ModelVersion, pk=pk)
+    version = _version_or_404(pk)
     params = {"methods": list(METHODS)} if request.POST.get("full") == "1" else None
     try:
         job = compression_start(version=version, created_by=request.user, params=params)
-    except UserError as exc:
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc)
         return redirect("model_version_detail", pk=pk)
     return redirect("job_detail", job_id=job.pk)
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core.models import Job, ModelVersion
+from apps.core.models import ModelVersion
 from apps.core.roles import admin_required, operator_required
-from apps.core.selectors import job_list
-from ml_core.errors import UserError
+from apps.core.selectors import active_job_get, job_list, model_version_get
+from apps.core.user_errors import USER_ERRORS, flash_refusal, or_404
 
 from . import selectors, services, serving
 
@@ -109,7 +109,7 @@ def item_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 
 @operator_required
 def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion, pk=pk, scenario=services.SCENARIO)
+    version = or_404(model_version_get(pk=pk, scenario=services.SCENARIO), "recommender version")
     return render(request, "recommendation/version_detail.html", {
         "version": version, "model_rows": _model_rows(version),
         "chart": {**selectors.version_chart_data(versions=[version]), "labels": MODEL_LABELS},
@@ -120,14 +120,14 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin_required
 def retrain(request: HttpRequest) -> HttpResponse:
-    running = Job.objects.filter(kind=services.TRAIN_RECOMMENDER, state__in=Job.ACTIVE_STATES).first()
+    running = active_job_get(kind=services.TRAIN_RECOMMENDER)
     if running is not None:
         messages.warning(request, "A training job is already queued or running.")
         return redirect("job_detail", job_id=running.pk)
     try:
         job = services.recommender_retrain_start(created_by=request.user, params={"activate": "if_better"})
-    except UserError as exc:  # a start that could only fail is refused, with the reason
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:  # a start that could only fail is refused, with the reason
+        flash_refusal(request, exc)
         return redirect("recommendation:index")
     return redirect("job_detail", job_id=job.pk)
 
