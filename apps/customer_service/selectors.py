@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import Conversation, KBEntry, Message
+from .models import Conversation, KBEntry, Message, Site
 from .serving import assistant, vector_from_bytes
 
 LIVE_WINDOW = timedelta(minutes=30)
@@ -26,6 +26,23 @@ def conversation_list(*, status: str | None = None, live_only: bool = False, lim
         rows = rows.filter(last_message_at__gte=timezone.now() - LIVE_WINDOW).exclude(
             status=Conversation.Status.CLOSED)
     return list(rows.order_by("-last_message_at")[:limit])
+
+
+def conversation_get(*, conversation_id) -> Conversation | None:
+    return Conversation.objects.select_related("site", "assigned_to").filter(pk=conversation_id).first()
+
+
+def conversation_messages(*, conversation: Conversation) -> list[Message]:
+    """The transcript, oldest first, with each message's author."""
+    return list(conversation.messages.select_related("author").order_by("id"))
+
+
+def message_get(*, pk: int) -> Message | None:
+    return Message.objects.filter(pk=pk).first()
+
+
+def message_list(*, ids) -> list[Message]:
+    return list(Message.objects.filter(pk__in=ids))
 
 
 def handoff_queue(*, limit: int = 50):
@@ -50,6 +67,15 @@ def kb_entry_list(*, query: str = "", intent: str = "", limit: int = 200):
     if intent:
         rows = rows.filter(intent=intent)
     return list(rows.order_by("intent", "title")[:limit])
+
+
+def kb_entry_get(*, pk: int) -> KBEntry | None:
+    return KBEntry.objects.filter(pk=pk).first()
+
+
+def kb_entry_choices() -> QuerySet[KBEntry]:
+    """The active entries an operator can add an example to, by intent and title."""
+    return KBEntry.objects.filter(is_active=True).order_by("intent", "title")
 
 
 def kb_intents() -> list[tuple[str, int]]:
@@ -191,3 +217,16 @@ def analytics(*, days: int = 30) -> dict:
         "not_helpful_count": missed.get(Message.ReviewReason.NOT_HELPFUL, 0),
         "asked_again_count": missed.get(Message.ReviewReason.ASKED_AGAIN, 0),
     }
+
+
+def site_list() -> QuerySet[Site]:
+    return Site.objects.all()
+
+
+def site_get(*, pk: int) -> Site | None:
+    return Site.objects.filter(pk=pk).first()
+
+
+def active_site_get(*, public_key: str) -> Site | None:
+    """The active site with this public key (the widget's), or None."""
+    return Site.objects.filter(public_key=public_key[:64], is_active=True).first()

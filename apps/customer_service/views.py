@@ -4,15 +4,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.core.models import Job, ModelVersion
 from apps.core.roles import admin_required, is_admin, operator_required
 from apps.core.safe_redirect import redirect_next, safe_next_url
+from apps.core.selectors import active_job_get, active_model_version
+from apps.core.user_errors import flash_refusal, or_404, refusal, refusals
 from apps.core.validation import is_ascii_integer
-from ml_core.errors import UserError
 
 from . import selectors
 from .forms import (
@@ -25,7 +25,7 @@ from .forms import (
     SmallTalkForm,
     TeachForm,
 )
-from .models import Conversation, KBEntry, Message, Site
+from .models import Conversation, KBEntry, Message, Site, normalise_origin
 from .scenario import SCENARIO
 from .services.chat import assistant_settings, assistant_settings_update, entry_refs
 from .services.console import (
@@ -43,8 +43,11 @@ from .services.kb import KBError, kb_entry_create, kb_entry_delete, kb_entry_upd
 from .services.kb_io import kb_export_lines, kb_import_file
 from .services.smalltalk import SmallTalkError, smalltalk_reply_update, smalltalk_rows
 from .services.training import intent_retrain_start
-from .services.widget import origin_allowed, widget_frame_refusal, widget_token_issue
-from .serving import assistant
+from .services.widget import origin_allowed, site_save, widget_frame_refusal, widget_token_issue
+from .serving import assistant, assistant_warm_up_soon
+
+# What the console's services refuse with (besides ml_core's and the registry's refusals).
+REFUSED = refusals(ConsoleError, KBError, SmallTalkError)
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -52,7 +55,7 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 def _model_status() -> dict:
-    active = ModelVersion.objects.filter(scenario=SCENARIO, is_active=True).first()
+    active = active_model_version(scenario=SCENARIO)
     index = assistant().index
     index.sync()
     found = assistant_settings()
@@ -60,7 +63,7 @@ def _model_status() -> dict:
     return {"active": active, "entries": len(index.entries), "vectors": len(index.vectors or ()),
             "pending": kb_pending_count(), "calibration": calibration, "settings": found,
             "open_intent": selectors.open_intent_status(found.open_intent_refusal_rate),
-            "training": Job.objects.filter(scenario=SCENARIO, state__in=Job.ACTIVE_STATES).first(),
+            "training": active_job_get(scenario=SCENARIO),
             "last_error": assistant().intent_models.last_error}
 
 
@@ -89,7 +92,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 
 
 def _conversation_context(conversation: Conversation) -> dict:
-    rows = list(conversation.messages.select_related("author").order_by("id"))
+    rows = selectors.conversation_messages(conversation=conversation)
     refs = {m.pk: entry_refs(m.entries) for m in rows if m.entries}
     # What an operator answered to each customer question: the default answer of a new entry.
     operator_answers, waiting = {}, []
@@ -100,12 +103,16 @@ def _conversation_context(conversation: Conversation) -> dict:
             operator_answers.update({pk: m.text for pk in waiting})
             waiting = []
     return {"conversation": conversation, "messages_list": rows, "refs": refs, "operator_answers": operator_answers,
-            "entries": KBEntry.objects.filter(is_active=True).order_by("intent", "title")}
+            "entries": selectors.kb_entry_choices()}
+
+
+def _conversation_or_404(conversation_id) -> Conversation:
+    return or_404(selectors.conversation_get(conversation_id=conversation_id), "conversation")
 
 
 @operator_required
 def conversation_detail(request: HttpRequest, conversation_id) -> HttpResponse:
-    conversation = get_object_or_404(Conversation.objects.select_related("site", "assigned_to"), pk=conversation_id)
+    conversation = _conversation_or_404(conversation_id)
     context = _conversation_context(conversation)
     if _is_htmx(request):
         return render(request, "customer_service/_transcript.html", context)
@@ -114,11 +121,11 @@ def conversation_detail(request: HttpRequest, conversation_id) -> HttpResponse:
 
 
 def _conversation_action(request, conversation_id, action) -> HttpResponse:
-    conversation = get_object_or_404(Conversation, pk=conversation_id)
+    conversation = _conversation_or_404(conversation_id)
     try:
         action(conversation)
-    except ConsoleError as exc:
-        messages.error(request, str(exc))
+    except REFUSED as exc:
+        flash_refusal(request, exc)
     return redirect("customer_service:conversation_detail", conversation_id=conversation.pk)
 
 
@@ -155,15 +162,15 @@ def conversation_close_view(request: HttpRequest, conversation_id) -> HttpRespon
 @require_POST
 @operator_required
 def message_label_view(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = get_object_or_404(Message, pk=message_id)
+    message = or_404(selectors.message_get(pk=message_id), "message")
     form = LabelForm(request.POST)
     try:
         if not form.is_valid():
             raise ConsoleError("give an intent")
         message_label(message=message, intent=form.cleaned_data["intent"])
         messages.success(request, f"Labelled as “{message.labelled_intent.replace('_', ' ')}”; the next retraining learns it.")
-    except ConsoleError as exc:
-        messages.error(request, str(exc))
+    except REFUSED as exc:
+        flash_refusal(request, exc)
     return redirect_next(request, "customer_service:conversation_detail", conversation_id=message.conversation_id)
 
 
@@ -176,12 +183,12 @@ def teach(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect(back)
-    questions = list(Message.objects.filter(pk__in=form.cleaned_data["questions"]))
+    questions = selectors.message_list(ids=form.cleaned_data["questions"])
     try:
         entry = kb_example_from_questions(questions=questions, entry=form.cleaned_data.get("entry"),
                                           new_entry=form.cleaned_data.get("new_entry"), operator=request.user)
-    except (ConsoleError, KBError) as exc:
-        messages.error(request, str(exc))
+    except REFUSED as exc:
+        flash_refusal(request, exc)
         return redirect(back)
     messages.success(request, f"Added {len(questions)} question(s) to “{entry.title}”; the assistant finds "
                               "them now, and the next retraining learns them.")
@@ -197,7 +204,7 @@ def review(request: HttpRequest) -> HttpResponse:
     replies = {q.pk: operator_reply_to(q) for g in groups for q in g.questions[:1]}
     return render(request, "customer_service/review.html", {
         "groups": groups, "operator_replies": replies, "reason": reason, "reasons": Message.ReviewReason.choices,
-        "entries": KBEntry.objects.filter(is_active=True).order_by("intent", "title")})
+        "entries": selectors.kb_entry_choices()})
 
 
 @require_POST
@@ -226,24 +233,28 @@ def kb_entry_new(request: HttpRequest) -> HttpResponse:
         try:
             entry = kb_entry_create(fields=form.cleaned_data["fields"], questions=form.cleaned_data["question_list"],
                                     created_by=request.user)
-        except KBError as exc:
-            form.add_error(None, str(exc))
+        except REFUSED as exc:
+            form.add_error(None, refusal(exc).message)
         else:
             messages.success(request, f"Created “{entry.title}”.")
             return redirect("customer_service:kb_list")
     return render(request, "customer_service/kb_form.html", {"form": form, "entry": None})
 
 
+def _entry_or_404(pk: int) -> KBEntry:
+    return or_404(selectors.kb_entry_get(pk=pk), "knowledge-base entry")
+
+
 @operator_required
 def kb_entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    entry = get_object_or_404(KBEntry, pk=pk)
+    entry = _entry_or_404(pk)
     form = EntryForm(request.POST) if request.method == "POST" else EntryForm.for_entry(entry)
     if request.method == "POST" and form.is_valid():
         try:
             kb_entry_update(entry=entry, fields=form.cleaned_data["fields"],
                             questions=form.cleaned_data["question_list"])
-        except KBError as exc:
-            form.add_error(None, str(exc))
+        except REFUSED as exc:
+            form.add_error(None, refusal(exc).message)
         else:
             messages.success(request, f"Saved “{entry.title}”.")
             return redirect("customer_service:kb_list")
@@ -253,7 +264,7 @@ def kb_entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def kb_entry_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    entry = get_object_or_404(KBEntry, pk=pk)
+    entry = _entry_or_404(pk)
     kb_entry_delete(entry=entry)
     messages.success(request, f"Deleted “{entry.title}”.")
     return redirect("customer_service:kb_list")
@@ -269,8 +280,8 @@ def kb_import_view(request: HttpRequest) -> HttpResponse:
                                     columns=form.cleaned_data["columns"],
                                     grouping=form.cleaned_data["grouping"] or None, created_by=request.user,
                                     replace=form.cleaned_data["replace"])
-        except KBError as exc:
-            form.add_error(None, f"Nothing was imported: {exc}")
+        except REFUSED as exc:
+            form.add_error(None, f"Nothing was imported: {refusal(exc).message}")
         else:
             from .services.kb_jobs import kb_embed_start
 
@@ -314,15 +325,19 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
 def site_list(request: HttpRequest) -> HttpResponse:
     static_url = request.build_absolute_uri("/static/widget/loader.js")
     return render(request, "customer_service/site_list.html", {
-        "sites": Site.objects.all(), "loader_url": static_url, "can_edit": is_admin(request.user)})
+        "sites": selectors.site_list(), "loader_url": static_url, "can_edit": is_admin(request.user)})
+
+
+def _site_or_404(pk: int) -> Site:
+    return or_404(selectors.site_get(pk=pk), "site")
 
 
 @admin_required
 def site_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    site = get_object_or_404(Site, pk=pk) if pk else None
+    site = _site_or_404(pk) if pk else None
     form = SiteForm(request.POST or None, instance=site)
     if request.method == "POST" and form.is_valid():
-        saved = form.save()
+        saved = site_save(form=form)
         messages.success(request, f"Saved the site “{saved.name}”.")
         return redirect("customer_service:site_list")
     return render(request, "customer_service/site_form.html", {"form": form, "site": site})
@@ -331,7 +346,7 @@ def site_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @operator_required
 def site_try(request: HttpRequest, pk: int) -> HttpResponse:
     """A page of this server with the site's widget tag, to try the assistant."""
-    site = get_object_or_404(Site, pk=pk)
+    site = _site_or_404(pk)
     here = f"{request.scheme}://{request.get_host()}"
     return render(request, "customer_service/site_try.html", {
         "site": site, "allowed": origin_allowed(site, here), "here": here})
@@ -362,8 +377,8 @@ def smalltalk_view(request: HttpRequest) -> HttpResponse:
             try:
                 smalltalk_reply_update(kind=form.cleaned_data["kind"], answer=form.cleaned_data["answer"],
                                        examples=form.cleaned_data["examples"], updated_by=request.user)
-            except SmallTalkError as exc:
-                messages.error(request, str(exc))
+            except REFUSED as exc:
+                flash_refusal(request, exc)
             else:
                 messages.success(request, "Saved; every serving process answers with it within seconds.")
                 return redirect("customer_service:smalltalk")
@@ -379,8 +394,8 @@ def smalltalk_view(request: HttpRequest) -> HttpResponse:
 def retrain(request: HttpRequest) -> HttpResponse:
     try:
         job = intent_retrain_start(created_by=request.user)
-    except UserError as exc:
-        messages.error(request, str(exc))
+    except REFUSED as exc:
+        flash_refusal(request, exc)
         return redirect("customer_service:index")
     messages.success(request, "Retraining queued: it activates the new version only if it is not worse.")
     return redirect("job_detail", job_id=job.pk)
@@ -391,7 +406,7 @@ def retrain(request: HttpRequest) -> HttpResponse:
 @xframe_options_exempt
 def widget_frame(request: HttpRequest) -> HttpResponse:
     """The chat panel inside the iframe that loader.js puts on the customer's site."""
-    site = Site.objects.filter(public_key=request.GET.get("key", "")[:64], is_active=True).first()
+    site = selectors.active_site_get(public_key=request.GET.get("key", ""))
     origin = request.GET.get("origin", "")
     refusal = widget_frame_refusal(site=site, origin=origin)
     if refusal is not None:
@@ -400,9 +415,6 @@ def widget_frame(request: HttpRequest) -> HttpResponse:
         response._csp_replace = {"frame-ancestors": [refusal.parent_origin or "'none'"]}
         response["Cache-Control"] = "no-store"
         return response
-    from .models import normalise_origin
-    from .serving import assistant_warm_up_soon
-
     assistant_warm_up_soon()
     parent = normalise_origin(origin)
     response = render(request, "customer_service/widget_frame.html", {

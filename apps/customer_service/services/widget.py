@@ -50,6 +50,11 @@ def site_get(*, public_key: str) -> Site:
     return site
 
 
+def site_save(*, form) -> Site:
+    """Create or change a site from the admins' form (its fields validated there)."""
+    return form.save()
+
+
 def origin_allowed(site: Site, origin: str) -> bool:
     try:
         return normalise_origin(origin) in site.origin_list()
