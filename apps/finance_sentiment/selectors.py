@@ -17,11 +17,14 @@ from .models import (
     SENTIMENT_LABELS,
     Alert,
     AlertDelivery,
+    AlertRule,
     Document,
     DocumentTicker,
     DocumentTopic,
     Feed,
     IngestBatch,
+    LabelledSet,
+    SentimentScore,
     Ticker,
     Topic,
 )
@@ -109,7 +112,9 @@ class DocumentFilters:
                    batch=int(batch) if batch else None)
 
 
-def document_list(*, filters: DocumentFilters | None = None) -> QuerySet[Document]:
+def document_list(*, filters: DocumentFilters | None = None, scored_only: bool = False) -> QuerySet[Document]:
+    """The documents the filters select, newest first; `scored_only`: only those scored (whatever
+    status the filters ask for)."""
     filters = filters or DocumentFilters()
     documents = Document.objects.select_related("sentiment_version").prefetch_related(
         Prefetch("topic_links", queryset=DocumentTopic.objects.select_related("topic").order_by("-is_primary",
@@ -134,11 +139,81 @@ def document_list(*, filters: DocumentFilters | None = None) -> QuerySet[Documen
         documents = documents.filter(status=filters.status)
     if filters.batch:
         documents = documents.filter(batch_id=filters.batch)
+    if scored_only:
+        documents = documents.filter(status=Document.Status.SCORED)
     return documents.order_by("-published_at", "-id")
 
 
 def document_get(*, pk: int) -> Document:
     return document_list().get(pk=pk)
+
+
+def document_score_list(*, document: Document, limit: int = 20) -> QuerySet[SentimentScore]:
+    """The document's scores, newest first, each with the version that gave it."""
+    return document.scores.select_related("model_version").order_by("-created_at")[:limit]
+
+
+def document_alert_list(*, document: Document, limit: int = 10) -> QuerySet[Alert]:
+    return document.alerts.select_related("topic").order_by("-opened_at")[:limit]
+
+
+def labelled_document_count() -> int:
+    """Documents an operator labelled (training data for the next versions)."""
+    return Document.objects.exclude(label="").count()
+
+
+# --- topics, rules, watchlist, feeds, labelled sets ------------------------------------------------
+def topic_get(*, pk: int, active_only: bool = False) -> Topic | None:
+    topics = Topic.objects.filter(is_active=True) if active_only else Topic.objects.all()
+    return topics.filter(pk=pk).first()
+
+
+def topic_choices() -> QuerySet[Topic]:
+    """The active topics, for the filters' choices."""
+    return Topic.objects.filter(is_active=True)
+
+
+def topic_list() -> QuerySet[Topic]:
+    """Every topic with its number of documents, by name."""
+    return Topic.objects.annotate(n_documents=Count("document_links")).order_by("name")
+
+
+def watchlist_tickers() -> QuerySet[Ticker]:
+    return Ticker.objects.filter(on_watchlist=True)
+
+
+def ticker_list() -> QuerySet[Ticker]:
+    """Every ticker with its number of documents, the watchlist's first."""
+    return Ticker.objects.annotate(n_documents=Count("document_links")).order_by("-on_watchlist", "symbol")
+
+
+def ticker_get(*, pk: int) -> Ticker | None:
+    return Ticker.objects.filter(pk=pk).first()
+
+
+def rule_list() -> QuerySet[AlertRule]:
+    """Every alert rule with its topic and number of alerts."""
+    return AlertRule.objects.select_related("topic").annotate(n_alerts=Count("alerts"))
+
+
+def rule_get(*, pk: int) -> AlertRule | None:
+    return AlertRule.objects.filter(pk=pk).first()
+
+
+def feed_list() -> QuerySet[Feed]:
+    return Feed.objects.order_by("name")
+
+
+def feed_get(*, pk: int) -> Feed | None:
+    return Feed.objects.filter(pk=pk).first()
+
+
+def labelled_set_list() -> QuerySet[LabelledSet]:
+    return LabelledSet.objects.select_related("uploaded_by")
+
+
+def labelled_set_get(*, pk: int) -> LabelledSet | None:
+    return LabelledSet.objects.filter(pk=pk).first()
 
 
 @dataclass
@@ -232,6 +307,14 @@ def overview() -> dict:
 
 def batch_list(*, limit: int = 20) -> QuerySet[IngestBatch]:
     return IngestBatch.objects.select_related("job", "feed", "submitted_by", "api_key").order_by("-created_at")[:limit]
+
+
+def batch_get(*, pk: int) -> IngestBatch | None:
+    return IngestBatch.objects.select_related("job", "feed", "submitted_by", "api_key").filter(pk=pk).first()
+
+
+def batch_scored_count(*, batch: IngestBatch) -> int:
+    return batch.documents.filter(status=Document.Status.SCORED).count()
 
 
 def sources() -> list[str]:

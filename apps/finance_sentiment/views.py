@@ -6,20 +6,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.core.models import ModelVersion
+from apps.core import selectors as core_selectors
 from apps.core.roles import admin_required, operator_required
 from apps.core.safe_redirect import redirect_next
 from apps.core.scenarios import get_scenario
-from apps.core.services.audit import audit_record
+from apps.core.user_errors import USER_ERRORS, flash_refusal, or_404, refusal, refusals
 from apps.core.validation import is_ascii_integer
-from ml_core.data import DataError
-from ml_core.errors import UserError
 from ml_core.timeseries import GRANULARITIES
 
 from . import selectors
@@ -41,12 +38,13 @@ from .models import (
     Document,
     Feed,
     IngestBatch,
-    LabelledSet,
     Ticker,
     Topic,
 )
 from .scenario import SENTIMENT_SCENARIO, TOPIC_SCENARIO
 from .selectors import DocumentFilters, FilterError
+from .services import catalog
+from .services import training as training_services
 from .services.alerts import alert_acknowledge
 from .services.catalog import (
     document_label,
@@ -54,6 +52,7 @@ from .services.catalog import (
     feed_save,
     rule_delete,
     rule_save,
+    ticker_save,
     topic_delete,
     topic_save,
 )
@@ -68,6 +67,7 @@ from .serving import sentiment_cache
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 FEED_PAGE = 25
+UPLOAD_REFUSED = refusals(IngestError)
 
 
 def _chart_window(request: HttpRequest) -> tuple[str, str, timedelta]:
@@ -83,7 +83,21 @@ def _chart_window(request: HttpRequest) -> tuple[str, str, timedelta]:
 def _chart_topic(request: HttpRequest) -> Topic | None:
     """The one topic the charts show beside all documents (?topic=<id>), or None for every topic."""
     value = request.GET.get("topic", "")
-    return Topic.objects.filter(pk=int(value), is_active=True).first() if is_ascii_integer(value) else None
+    return selectors.topic_get(pk=int(value), active_only=True) if is_ascii_integer(value) else None
+
+
+def _document_or_404(pk: int) -> Document:
+    try:
+        return selectors.document_get(pk=pk)
+    except Document.DoesNotExist:
+        raise Http404("No such document")
+
+
+def _alert_or_404(pk: int) -> Alert:
+    try:
+        return selectors.alert_get(pk=pk)
+    except Alert.DoesNotExist:
+        raise Http404("No such alert")
 
 
 def _filters(request: HttpRequest) -> tuple[DocumentFilters, str]:
@@ -103,9 +117,9 @@ def index(request: HttpRequest) -> HttpResponse:
         "overview": selectors.overview(), "bucket": bucket, "range": span, "ranges": RANGE_LABELS,
         "chart_topic": _chart_topic(request),
         "alerts": selectors.alert_list(state=Alert.State.OPEN, limit=10), "state": Alert.State.OPEN,
-        "documents": selectors.document_list(filters=filters).filter(status=Document.Status.SCORED)[:FEED_PAGE],
-        "filter_error": filter_error, "topics": Topic.objects.filter(is_active=True),
-        "tickers": Ticker.objects.filter(on_watchlist=True), "sentiments": SENTIMENT_LABELS,
+        "documents": selectors.document_list(filters=filters, scored_only=True)[:FEED_PAGE],
+        "filter_error": filter_error, "topics": selectors.topic_choices(),
+        "tickers": selectors.watchlist_tickers(), "sentiments": SENTIMENT_LABELS,
         "sources": selectors.sources(), "active_model": active_model, "model_problem": model_problem,
     })
 
@@ -126,12 +140,10 @@ def chart_data(request: HttpRequest) -> JsonResponse:
 def document_list(request: HttpRequest) -> HttpResponse:
     """The live feed: full page, or (htmx) just the rows."""
     filters, filter_error = _filters(request)
-    documents = selectors.document_list(filters=filters)
-    if not filters.status:
-        documents = documents.filter(status=Document.Status.SCORED)
+    documents = selectors.document_list(filters=filters, scored_only=not filters.status)
     page = Paginator(documents, FEED_PAGE).get_page(request.GET.get("page"))
     context = {"documents": page, "page": page, "filter_error": filter_error,
-               "topics": Topic.objects.filter(is_active=True), "tickers": Ticker.objects.filter(on_watchlist=True),
+               "topics": selectors.topic_choices(), "tickers": selectors.watchlist_tickers(),
                "sentiments": SENTIMENT_LABELS, "sources": selectors.sources(), "query": request.GET.urlencode()}
     if request.headers.get("HX-Request"):
         return render(request, "finance_sentiment/_document_rows.html", context)
@@ -140,10 +152,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        document = selectors.document_get(pk=pk)
-    except Document.DoesNotExist:
-        raise Http404("No such document")
+    document = _document_or_404(pk)
     form = DocumentLabelForm(initial={
         "label": document.label,
         "topic": "none" if document.topic_labelled_none else (str(document.topic_label_id) if document.topic_label_id else ""),
@@ -153,8 +162,8 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     unsure, threshold = document_unsure(document)
     return render(request, "finance_sentiment/document_detail.html", {
         "document": document, "form": form, "unsure": unsure, "threshold": threshold,
-        "scores": document.scores.select_related("model_version").order_by("-created_at")[:20],
-        "alerts": document.alerts.select_related("topic").order_by("-opened_at")[:10],
+        "scores": selectors.document_score_list(document=document, limit=20),
+        "alerts": selectors.document_alert_list(document=document, limit=10),
         "probabilities": [("negative", document.p_negative), ("neutral", document.p_neutral),
                           ("positive", document.p_positive)],
     })
@@ -164,17 +173,15 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def document_explanation_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Which words drove the document's sentiment (an htmx partial, computed when asked for)."""
     from apps.core.services.explanations import explanation_segments
-    from apps.core.services.model_files import ModelFilesError
 
     from .services.trust import document_explanation
 
-    document = get_object_or_404(Document.objects.select_related("sentiment_version"), pk=pk)
+    document = _document_or_404(pk)
     try:
         explanation = document_explanation(document=document)
-    except ModelFilesError as exc:  # the server's files are damaged: unavailable, not the user's fault
-        return render(request, "core/_explanation.html", {"error": str(exc)}, status=503)
-    except UserError as exc:
-        return render(request, "core/_explanation.html", {"error": str(exc)}, status=409)
+    except USER_ERRORS as exc:  # damaged files: 503, unavailable; no model to explain with: 409
+        refused = refusal(exc, status=409)
+        return render(request, "core/_explanation.html", {"error": refused.message}, status=refused.status)
     return render(request, "core/_explanation.html",
                   {"explanation": explanation, "segments": explanation_segments(explanation)})
 
@@ -182,7 +189,7 @@ def document_explanation_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def document_label_view(request: HttpRequest, pk: int) -> HttpResponse:
-    document = get_object_or_404(Document, pk=pk)
+    document = _document_or_404(pk)
     form = DocumentLabelForm(request.POST)
     if form.is_valid():
         document_label(document=document, label=form.cleaned_data["label"], topic=form.cleaned_data["topic"],
@@ -206,10 +213,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        alert = selectors.alert_get(pk=pk)
-    except Alert.DoesNotExist:
-        raise Http404("No such alert")
+    alert = _alert_or_404(pk)
     step = GRANULARITIES[alert.granularity]
     from .services.trends import trend_points
 
@@ -224,8 +228,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(Alert, pk=pk)
-    alert = alert_acknowledge(alert=alert, user=request.user)
+    alert = alert_acknowledge(alert=_alert_or_404(pk), user=request.user)
     if request.headers.get("HX-Request"):
         return render(request, "finance_sentiment/_alert_row.html", {"alert": selectors.alert_get(pk=alert.pk)})
     messages.success(request, "Alert acknowledged.")
@@ -260,15 +263,15 @@ def topic_list(request: HttpRequest) -> HttpResponse:
         return redirect("finance_sentiment:topic_list")
     ready, readiness = topic_classifier_readiness()
     return render(request, "finance_sentiment/topic_list.html", {
-        "topics": Topic.objects.annotate(n_documents=Count("document_links")).order_by("name"), "form": form,
+        "topics": selectors.topic_list(), "form": form,
         "classifier_ready": ready,
         "classifier_readiness": readiness,
-        "classifier": ModelVersion.objects.filter(scenario=TOPIC_SCENARIO, is_active=True).first()})
+        "classifier": core_selectors.active_model_version(scenario=TOPIC_SCENARIO)})
 
 
 @operator_required
 def topic_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    topic = get_object_or_404(Topic, pk=pk)
+    topic: Topic = or_404(selectors.topic_get(pk=pk), "topic")
     return _edit_page(request, form=TopicForm(request.POST or None, instance=topic),
                       save=lambda form: topic_save(form=form, user=request.user), title=f"Topic: {topic.name}",
                       back="finance_sentiment:topic_list", delete_url="finance_sentiment:topic_delete",
@@ -278,7 +281,7 @@ def topic_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def topic_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    topic = get_object_or_404(Topic, pk=pk)
+    topic: Topic = or_404(selectors.topic_get(pk=pk), "topic")
     return _deleted(request, delete=lambda: topic_delete(topic=topic, user=request.user),
                     message=f"Topic {topic.name!r} deleted.", back="finance_sentiment:topic_list")
 
@@ -304,14 +307,14 @@ def _list_with_create_form(request, *, model_form, queryset, template, save, cre
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _list_with_create_form(
         request, model_form=AlertRuleForm,
-        queryset=AlertRule.objects.select_related("topic").annotate(n_alerts=Count("alerts")),
+        queryset=selectors.rule_list(),
         template="finance_sentiment/rule_list.html", save=lambda form: rule_save(form=form, user=request.user),
         created_message="Rule {} created.", url_name="finance_sentiment:rule_list")
 
 
 @operator_required
 def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    rule = get_object_or_404(AlertRule, pk=pk)
+    rule: AlertRule = or_404(selectors.rule_get(pk=pk), "alert rule")
     return _edit_page(request, form=AlertRuleForm(request.POST or None, instance=rule),
                       save=lambda form: rule_save(form=form, user=request.user), title=f"Alert rule: {rule.name}",
                       back="finance_sentiment:rule_list", delete_url="finance_sentiment:rule_delete",
@@ -321,7 +324,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    rule = get_object_or_404(AlertRule, pk=pk)
+    rule: AlertRule = or_404(selectors.rule_get(pk=pk), "alert rule")
     return _deleted(request, delete=lambda: rule_delete(rule=rule, user=request.user),
                     message=f"Rule {rule.name!r} deleted with its alerts.", back="finance_sentiment:rule_list")
 
@@ -330,15 +333,16 @@ def rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 def watchlist(request: HttpRequest) -> HttpResponse:
     return _list_with_create_form(
         request, model_form=TickerForm,
-        queryset=Ticker.objects.annotate(n_documents=Count("document_links")).order_by("-on_watchlist", "symbol"),
-        template="finance_sentiment/watchlist.html", save=lambda form: form.save(),
+        queryset=selectors.ticker_list(),
+        template="finance_sentiment/watchlist.html", save=lambda form: ticker_save(form=form),
         created_message="{} added to the watchlist.", url_name="finance_sentiment:watchlist")
 
 
 @operator_required
 def ticker_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    ticker = get_object_or_404(Ticker, pk=pk)
-    return _edit_page(request, form=TickerForm(request.POST or None, instance=ticker), save=lambda form: form.save(),
+    ticker: Ticker = or_404(selectors.ticker_get(pk=pk), "ticker")
+    return _edit_page(request, form=TickerForm(request.POST or None, instance=ticker),
+                      save=lambda form: ticker_save(form=form),
                       title=f"Ticker {ticker.symbol}", back="finance_sentiment:watchlist",
                       delete_url="finance_sentiment:ticker_delete", saved_message=f"{ticker.symbol} saved.")
 
@@ -346,15 +350,15 @@ def ticker_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def ticker_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    ticker = get_object_or_404(Ticker, pk=pk)
-    return _deleted(request, delete=ticker.delete, message=f"{ticker.symbol} removed.",
+    ticker: Ticker = or_404(selectors.ticker_get(pk=pk), "ticker")
+    return _deleted(request, delete=lambda: catalog.ticker_delete(ticker=ticker), message=f"{ticker.symbol} removed.",
                     back="finance_sentiment:watchlist")
 
 
 @operator_required
 def feed_list(request: HttpRequest) -> HttpResponse:
     return _list_with_create_form(
-        request, model_form=FeedForm, queryset=Feed.objects.order_by("name"),
+        request, model_form=FeedForm, queryset=selectors.feed_list(),
         template="finance_sentiment/feed_list.html", save=lambda form: feed_save(form=form, user=request.user),
         created_message="Feed {} added; it is polled within a minute.", url_name="finance_sentiment:feed_list",
         extra={"max_backoff_hours": settings.FINANCE_FEED_MAX_BACKOFF_S / 3600})
@@ -362,7 +366,7 @@ def feed_list(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    feed = get_object_or_404(Feed, pk=pk)
+    feed: Feed = or_404(selectors.feed_get(pk=pk), "feed")
     return _edit_page(request, form=FeedForm(request.POST or None, instance=feed),
                       save=lambda form: feed_save(form=form, user=request.user), title=f"Feed: {feed.name}",
                       back="finance_sentiment:feed_list", delete_url="finance_sentiment:feed_delete",
@@ -372,7 +376,7 @@ def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def feed_poll_now(request: HttpRequest, pk: int) -> HttpResponse:
-    feed = get_object_or_404(Feed, pk=pk)
+    feed: Feed = or_404(selectors.feed_get(pk=pk), "feed")
     if not feed.is_active:
         messages.error(request, f"{feed.name!r} is paused: activate it to poll it.")
         return redirect("finance_sentiment:feed_list")
@@ -385,8 +389,8 @@ def feed_poll_now(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def feed_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    feed = get_object_or_404(Feed, pk=pk)
-    return _deleted(request, delete=feed.delete, message=f"Feed {feed.name!r} removed (its documents stay).",
+    feed: Feed = or_404(selectors.feed_get(pk=pk), "feed")
+    return _deleted(request, delete=lambda: catalog.feed_delete(feed=feed), message=f"Feed {feed.name!r} removed (its documents stay).",
                     back="finance_sentiment:feed_list")
 
 
@@ -400,8 +404,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             result = upload_ingest(content=upload_file.read(), name=upload_file.name,
                                    source=form.cleaned_data["source"], backfill=form.cleaned_data["backfill"],
                                    submitted_by=request.user)
-        except IngestError as exc:
-            form.add_error("file", str(exc))
+        except UPLOAD_REFUSED as exc:
+            form.add_error("file", refusal(exc).message)
         else:
             return redirect("finance_sentiment:batch_detail", pk=result.batch.pk)
     return render(request, "finance_sentiment/upload.html", {"form": form, "batches": selectors.batch_list()},
@@ -410,10 +414,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @operator_required
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = get_object_or_404(IngestBatch.objects.select_related("job", "feed", "submitted_by", "api_key"), pk=pk)
+    batch: IngestBatch = or_404(selectors.batch_get(pk=pk), "batch")
     return render(request, "finance_sentiment/batch_detail.html", {
-        "batch": batch, "job": batch.job,
-        "scored": batch.documents.filter(status=Document.Status.SCORED).count()})
+        "batch": batch, "job": batch.job, "scored": selectors.batch_scored_count(batch=batch)})
 
 
 # --- models, labelled sets, API keys (admins) ---------------------------------------------------------
@@ -425,11 +428,11 @@ def models_page(request: HttpRequest) -> HttpResponse:
 def _render_models_page(request: HttpRequest, new_key: dict | None = None, status: int = 200) -> HttpResponse:
     active, model_problem = selectors.sentiment_model_status()
     return render(request, "finance_sentiment/models.html", {
-        "sets": LabelledSet.objects.select_related("uploaded_by"), "set_form": LabelledSetForm(),
+        "sets": selectors.labelled_set_list(), "set_form": LabelledSetForm(),
         "train_form": TrainForm(),
-        "versions": ModelVersion.objects.filter(scenario=SENTIMENT_SCENARIO).order_by("-version")[:10],
-        "topic_versions": ModelVersion.objects.filter(scenario=TOPIC_SCENARIO).order_by("-version")[:5],
-        "labelled_documents": Document.objects.exclude(label="").count(),
+        "versions": core_selectors.model_version_list(scenario=SENTIMENT_SCENARIO)[:10],
+        "topic_versions": core_selectors.model_version_list(scenario=TOPIC_SCENARIO)[:5],
+        "labelled_documents": selectors.labelled_document_count(),
         "topic_readiness": topic_classifier_readiness(), "keys": finance_api_keys(),
         "key_form": ApiKeyForm(), "new_key": new_key,
         "active": active, "model_problem": model_problem,
@@ -450,8 +453,8 @@ def labelled_set_upload_view(request: HttpRequest) -> HttpResponse:
         labelled = labelled_set_upload(name=form.cleaned_data["name"], file_name=upload_file.name,
                                        content=upload_file.read(), role=form.cleaned_data["role"],
                                        label_map=form.cleaned_data["label_map"] or None, uploaded_by=request.user)
-    except DataError as exc:
-        messages.error(request, f"Not uploaded: {exc}")
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc, prefix="Not uploaded: ")
     else:
         messages.success(request, f"{labelled.name}: {labelled.size} labelled sentences stored ({labelled.notes}).")
     return redirect("finance_sentiment:models")
@@ -460,10 +463,8 @@ def labelled_set_upload_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def labelled_set_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    labelled = get_object_or_404(LabelledSet, pk=pk)
-    audit_record(action="data.delete", target=f"labelled set {labelled.name}", scenario=SENTIMENT_SCENARIO,
-                 details={"rows": labelled.size})
-    labelled.delete()
+    labelled = or_404(selectors.labelled_set_get(pk=pk), "labelled set")
+    training_services.labelled_set_delete(labelled=labelled)
     messages.success(request, f"{labelled.name} deleted.")
     return redirect("finance_sentiment:models")
 
@@ -488,8 +489,8 @@ def retrain(request: HttpRequest, which: str) -> HttpResponse:
             return redirect("finance_sentiment:topic_list")
     try:
         job = get_scenario(key).retrain(created_by=request.user, params=params)
-    except UserError as exc:
-        messages.error(request, str(exc))
+    except USER_ERRORS as exc:
+        flash_refusal(request, exc)
         return redirect("finance_sentiment:models")
     return redirect("job_detail", job_id=job.pk)
 

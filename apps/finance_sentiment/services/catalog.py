@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.core.services.audit import audit_record
 from apps.core.validation import is_ascii_integer
 
-from ..models import AlertRule, Document, Feed, Topic
+from ..models import AlertRule, Document, Feed, Ticker, Topic
 from ..scenario import SENTIMENT_SCENARIO as SCENARIO
 
 
@@ -68,6 +68,20 @@ def feed_save(*, form, user) -> Feed:
         feed.etag, feed.last_modified, feed.consecutive_failures = "", "", 0
     feed.save()
     return feed
+
+
+def feed_delete(*, feed: Feed) -> None:
+    """The feed goes; the documents it brought stay."""
+    feed.delete()
+
+
+def ticker_save(*, form) -> Ticker:
+    """Add or change a ticker from the watchlist's form (validated there)."""
+    return form.save()
+
+
+def ticker_delete(*, ticker: Ticker) -> None:
+    ticker.delete()
 
 
 def feed_poll_soon(*, feed: Feed) -> None:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.scenarios import TrainingData
+from apps.core.services.audit import audit_record
 from ml_core.data import (
     DataError,
     LabelledTexts,
@@ -29,6 +30,7 @@ from ml_core.data import (
 )
 
 from ..models import SENTIMENT_LABELS, Document, LabelledExample, LabelledSet, Topic
+from ..scenario import SENTIMENT_SCENARIO
 from ..serving import NO_TOPIC_LABEL
 
 # As bench/finance_sentiment.py (and bench/classification.py for the Financial PhraseBank) trains it.
@@ -61,6 +63,13 @@ def _upload_text(content: bytes, file_name: str, *, latin1_fallback: bool) -> st
         if not latin1_fallback:
             raise
         return decode_text(content, file_name, "latin-1")
+
+
+def labelled_set_delete(*, labelled: LabelledSet) -> None:
+    """Delete a labelled set and its sentences, with an audit record of how many rows went."""
+    audit_record(action="data.delete", target=f"labelled set {labelled.name}", scenario=SENTIMENT_SCENARIO,
+                 details={"rows": labelled.size})
+    labelled.delete()
 
 
 def labelled_set_upload(*, name: str, file_name: str, content: bytes, role: str = LabelledSet.Role.TRAIN,
