@@ -1,6 +1,6 @@
 """The finance sentiment app's scenarios: their keys, and their registration.
 
-A leaf: serving (services.analyzers), the other services, selectors and views take the keys from
+A leaf: serving (serving.py), the other services, selectors and views take the keys from
 here. AppConfig.ready() (apps.py) calls register() with the services it wires in (training data,
 readiness, shadow labels, retention), so this module imports no service and imports run one way
 (issue 19).

@@ -7,9 +7,7 @@ import numpy as np
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from apps.core.models import ModelVersion
-from ml_core.recsys.data import KIND_WEIGHTS, CatalogueItem, Interactions
-from ml_core.recsys.serving import HistoryEvent
-from ml_core.recsys.training import ALL_MODELS
+from ml_core.recsys import ALL_MODELS, KIND_WEIGHTS, CatalogueItem, HistoryEvent, Interactions
 
 from .models import Category, EndUser, Interaction, Item
 from .scenario import SCENARIO

@@ -18,7 +18,7 @@ import numpy as np
 
 from apps.core.models import ModelVersion
 from apps.core.services.registry import ActiveModelCache
-from ml_core.recsys.serving import Recommender
+from ml_core.recsys import Recommender
 
 from . import selectors
 from .scenario import SCENARIO
@@ -184,8 +184,8 @@ def recommendation_explanation(*, external_id: str, item_id: str) -> dict:
     content terms, ml_core.trust.recommendation) and the words of the item's text that matched
     the user's taste profile (integrated gradients on the encoder; computed on demand, cached)."""
     from apps.core.services.explanations import similarity_explanation
-    from ml_core.recsys.data import item_text
-    from ml_core.trust.recommendation import history_contributions
+    from ml_core.recsys import item_text
+    from ml_core.trust import history_contributions
 
     catalogue = _refresh_catalogue()
     served = _active_model(catalogue)

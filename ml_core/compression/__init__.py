@@ -16,7 +16,8 @@ _EXPORTS = {
     "export_classifier": "onnx_export", "export_sentence_encoder": "onnx_export",
     "copy_tree_linked": "onnx_export",
     "quantize_dynamic_int8": "quantize", "quantize_static_int8": "quantize",
-    "StudentTraining": "distill", "distill": "distill",
+    "StudentTraining": "distill", "distill_classifier": "distill",
+    "CrossDistillConfig": "distill", "distill_across": "distill",
     "magnitude_prune": "pruning", "structured_prune": "pruning",
     "measure_side_by_side": "latency",
 }
@@ -24,9 +25,9 @@ _EXPORTS = {
 # A literal list, so that linters and `from ml_core.compression import *` see the names; the same as
 # sorted(_EXPORTS) (tests/ml_core/compression/test_exports.py checks it).
 __all__ = [
-    "METHODS", "ClassifierExporter", "CompressionConfig", "CompressionResult", "ExportError", "NotPromoted",
-    "ParityCheck", "StudentTraining", "choose_promoted", "compress_classifier", "copy_tree_linked", "distill",
-    "export_classifier",
+    "METHODS", "ClassifierExporter", "CompressionConfig", "CompressionResult", "CrossDistillConfig", "ExportError",
+    "NotPromoted", "ParityCheck", "StudentTraining", "choose_promoted", "compress_classifier", "copy_tree_linked",
+    "distill_across", "distill_classifier", "export_classifier",
     "export_sentence_encoder", "magnitude_prune", "measure_side_by_side", "quantize_dynamic_int8",
     "quantize_static_int8", "structured_prune",
 ]

@@ -226,7 +226,7 @@ def fit_student(student: TextClassifier, tokenizer, source: ArtifactConfig, trai
     return curves, temperature
 
 
-def distill(teacher: TextClassifier, tokenizer, source: ArtifactConfig, train: LabelledTexts, *,
+def distill_classifier(teacher: TextClassifier, tokenizer, source: ArtifactConfig, train: LabelledTexts, *,
             layers: Sequence[int] | None = None, config: StudentTraining | None = None,
             progress: ProgressCallback = no_progress) -> StudentResult:
     """A student with `layers` of the teacher (default: every other one), trained on soft + gold labels."""

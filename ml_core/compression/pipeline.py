@@ -258,7 +258,7 @@ class _Run:
 
     def student_variants(self, eval_data, y, train: LabelledTexts, progress: ProgressCallback) -> None:
         from ..training.model import load_classifier
-        from .distill import StudentTraining, distill, save_classifier
+        from .distill import StudentTraining, distill_classifier, save_classifier
         from .pruning import compressed_size_mb, magnitude_prune, parameter_count, structured_prune
 
         config = self.config
@@ -282,11 +282,13 @@ class _Run:
                                                                  **student_config), progress=step)
                 name, label = "pruned-structured", f"pruned ({result.info['layers_kept']} layers)"
             else:
-                result = distill(teacher, tokenizer, self.source, train, layers=config.distill_layers or None,
-                                 config=StudentTraining(epochs=config.distill_epochs,
-                                                        temperature=config.distill_temperature,
-                                                        soft_weight=config.distill_soft_weight, **student_config),
-                                 progress=step)
+                result = distill_classifier(teacher, tokenizer, self.source, train,
+                                            layers=config.distill_layers or None,
+                                            config=StudentTraining(epochs=config.distill_epochs,
+                                                                   temperature=config.distill_temperature,
+                                                                   soft_weight=config.distill_soft_weight,
+                                                                   **student_config),
+                                            progress=step)
                 name, label = "distilled", f"distilled ({len(result.info['layers_kept'])} layers)"
             folder = save_classifier(result.model, tokenizer, self.source, self.work / name,
                                      temperature=result.temperature, compression=result.info)
