@@ -79,7 +79,8 @@ def test_the_surge_is_where_the_rule_looks():
 
 
 def _run_queued(**filters) -> list[Job]:
-    """Run the queued jobs in this process, as a worker would."""
+    """Run the queued jobs in this process, as a worker would (it registers every app's tasks at start)."""
+    current_app.loader.import_default_modules()  # autodiscover_tasks(); alone, this file had no task registered
     ran = []
     for job in Job.objects.filter(state=Job.State.QUEUED, **filters).order_by("created_at"):
         job_run(job_id=job.pk, work=current_app.tasks[job.kind].work, worker="test")
