@@ -426,7 +426,9 @@ FINANCE_MAX_REQUEST_BYTES = env.int("FINANCE_MAX_REQUEST_BYTES", default=64 * 2*
 FINANCE_MAX_UPLOAD_BYTES = env.int("FINANCE_MAX_UPLOAD_BYTES", default=64 * 2**20)
 FINANCE_MAX_LABELLED_ROWS = env.int("FINANCE_MAX_LABELLED_ROWS", default=200_000)
 FINANCE_NEAR_DUPLICATE_DAYS = env.int("FINANCE_NEAR_DUPLICATE_DAYS", default=7)
-FINANCE_SCORING_CHUNK = env.int("FINANCE_SCORING_CHUNK", default=256)
+# Texts are sorted by length within a chunk before batching: bigger chunks pad less (on the 2-core
+# CPU, 775 sentences scored in 3.3 s in chunks of 1,000 against 4.1 s in chunks of 256).
+FINANCE_SCORING_CHUNK = env.int("FINANCE_SCORING_CHUNK", default=1000)
 FINANCE_SENTIMENT_BACKEND = env("FINANCE_SENTIMENT_BACKEND", default="")
 # The encoder documents and topic examples are embedded with for topic matching: "torch",
 # "onnx" or "onnx-int8" (as CUSTOMER_SERVICE_ENCODER; changing it re-embeds the topics).

@@ -73,3 +73,23 @@ def test_serving_json_that_names_pytorch_or_a_missing_file_is_obeyed(int8_classi
     assert "missing" in ClassifierPredictor.load(folder).backend.fallback_reason
     with pytest.raises(Exception, match="has no ONNX artifact|names PyTorch|missing"):
         OnnxLogitsBackend(folder)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "0"), ("false", "0"), ("true", "1"), ("1", "1")])
+def test_idle_threads_sleep_unless_spinning_is_asked_for(int8_classifier, monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("ML_ONNX_SPINNING", raising=False)
+    else:
+        monkeypatch.setenv("ML_ONNX_SPINNING", value)
+    backend = OnnxLogitsBackend(int8_classifier, threads=2)
+    options = backend.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+
+
+def test_a_spinning_setting_that_is_not_a_yes_or_no_is_refused_by_name(int8_classifier, monkeypatch):
+    from ml_core.errors import UserError
+
+    monkeypatch.setenv("ML_ONNX_SPINNING", "sometimes")
+    with pytest.raises(UserError, match="ML_ONNX_SPINNING='sometimes' must be true or false") as raised:
+        ClassifierPredictor.load(int8_classifier)  # not a quiet fall-back to PyTorch
+    assert "cannot load" not in str(raised.value)
