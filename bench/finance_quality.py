@@ -1,0 +1,326 @@
+"""Finance sentiment quality through distillation: teacher -> MiniLM student -> int8, beside FinBERT.
+
+Stages, each with the API the CLI runs (so every figure can be reproduced by hand):
+
+1. the teacher (`--teacher-base`, default the optional large all-mpnet-base-v2 of `make
+   models-large`) is fine-tuned on the labelled training split (`python -m ml_core
+   train-classifier --base mpnet --method full`);
+2. it labels a transfer set with its logits (the training texts plus the unlabelled Twitter
+   financial-news sentences) and the bundled all-MiniLM-L6-v2 student learns from them
+   (`python -m ml_core distill`, ml_core.compression.distill_across);
+3. the student goes through the int8 guardrail (`compress --method int8`, at most `--max-drop`
+   accuracy points lost), judged on the split the student held out of the training data (the
+   test rows are never used to decide anything); the served model is the int8 student when it
+   passes, else the fp32 student.
+
+Then each stage is scored on all test rows and on those with `agreement` = 100 (when the test
+file has that column: the Financial PhraseBank's share of annotators who agreed), and the served
+model and the student's own fp32 PyTorch model (all-MiniLM-L6-v2, "fp32 MiniLM") are timed side
+by side in one run (ml_core.compression.measure_side_by_side, batch 32, interleaved rounds).
+
+Anchor: FinBERT 0.86 on all agreement levels, 0.97 on all-agree sentences (Araci 2019).
+Required here: served >= 0.86 / >= 0.97, and the served model >= 3x the texts/s of fp32 MiniLM.
+
+    python bench/finance_quality.py --json                  # the seed-54 20 % split, Twitter unlabelled
+    python bench/finance_quality.py --train TRAIN.csv --test TEST.csv --unlabelled more.csv --json
+    python bench/finance_quality.py --teacher-base all-MiniLM-L6-v2 --teacher-method head \\
+        --limit-train 200 --limit-test 100 --max-unlabelled 100 --student-epochs 1   # a smoke run
+
+Without --test, --train is split 80/20, stratified, seed 54 (as bench/finance_sentiment.py and
+bench/classification.py do). Models go to --work (default: a temporary folder).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+try:
+    from bench.common import data_path, finish, parser, print_table
+except ImportError:  # run as a script: bench/ is not a package on sys.path then
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.common import data_path, finish, parser, print_table
+
+ANCHOR = {"name": "FinBERT (Araci 2019)", "accuracy": 0.86, "allagree_accuracy": 0.97}
+REQUIRED = {"served_accuracy": 0.86, "served_allagree_accuracy": 0.97, "served_speedup": 3.0}
+TWITTER = data_path("twitter_financial_news_sentiment")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def progress_printer(stage: str):
+    last = {"at": 0.0}
+
+    def report(percent: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last["at"] > 20 or percent >= 100:
+            last["at"] = now
+            log(f"[{stage}] {percent:5.1f}% {message}")
+
+    return report
+
+
+def check_teacher_base(name: str) -> None:
+    """A large model named but not installed fails here, before any data is read or model trained."""
+    from ml_core.large_models import INSTALL_HINT, installed_path, large_model_for, models_dir
+
+    model = large_model_for(name)
+    if model is not None and installed_path(model) is None:
+        raise SystemExit(f"error: the teacher backbone {name!r} ({model.name}) is not installed in {models_dir()}; "
+                         f"{INSTALL_HINT}, or pick another --teacher-base")
+
+
+def load_splits(args):
+    """(train, test, description): --test as given, else the stratified 80/20 seed-54 split of --train."""
+    from ml_core.data import load_labelled, stratified_split
+
+    if args.test:
+        test = load_labelled(args.test, dedupe=False, min_per_class=1)
+        held = set(test.texts)
+        train = load_labelled(args.train).where(lambda text, label, meta: text not in held)
+        described = f"{args.train} -> {args.test} (training texts that are in the test file dropped)"
+    else:
+        train, test = stratified_split(load_labelled(args.train), test_fraction=0.2, seed=54)
+        described = f"{args.train}, stratified 20% split, seed 54"
+    if args.limit_train and len(train) > args.limit_train:
+        _, train = stratified_split(train, test_fraction=args.limit_train / len(train), seed=54)
+        described += f"; training limited to {len(train)} rows (stratified)"
+    if args.limit_test and len(test) > args.limit_test:
+        _, test = stratified_split(test, test_fraction=args.limit_test / len(test), seed=54)
+        described += f"; test limited to {len(test)} rows (stratified)"
+    return train, test, described
+
+
+def load_unlabelled(paths: list[Path]) -> list[str]:
+    from ml_core.data import load_texts
+
+    texts: list[str] = []
+    for path in paths:
+        found = load_texts(path, text_col="text")
+        if not found:
+            raise SystemExit(f"error: {path} has no texts")
+        texts.extend(found)
+    return texts
+
+
+def train_teacher(args, train, out: Path) -> dict:
+    from ml_core.artifacts import atomic_directory
+    from ml_core.training import ClassifierConfig, train_classifier
+
+    options = {"method": args.teacher_method, "base_model": args.teacher_base, "device": args.device,
+               "cpu_threads": args.threads, "seed": args.seed}
+    if args.teacher_epochs:
+        options["epochs"] = args.teacher_epochs
+    if args.teacher_lr:
+        options["learning_rate"] = args.teacher_lr
+    config = ClassifierConfig.from_dict(options).validate()
+    log(f"$ python -m ml_core train-classifier --train TRAIN --out {out} --method {config.method} "
+        f"--base {config.base_model} --epochs {config.epochs} --lr {config.learning_rate} --device {args.device} "
+        f"--seed {args.seed} --threads {args.threads}")
+    started = time.perf_counter()
+    with atomic_directory(out) as folder:
+        result = train_classifier(config, train, folder, progress=progress_printer("teacher"))
+    return {"seconds": round(time.perf_counter() - started, 1), "valid_accuracy": result.metrics.get("accuracy"),
+            "method": config.method, "base_model": config.base_model, "epochs": config.epochs}
+
+
+def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path):
+    from ml_core.artifacts import atomic_directory
+    from ml_core.compression import CrossDistillConfig, distill_across
+
+    training = {"seed": args.seed}
+    if args.student_epochs:
+        training["epochs"] = args.student_epochs
+    options = {"device": args.device, "cpu_threads": args.threads, "max_unlabelled": args.max_unlabelled,
+               "training": training}
+    config = CrossDistillConfig.from_dict(options).validate()
+    log(f"$ python -m ml_core distill --teacher {teacher} --train TRAIN --unlabelled "
+        f"{' '.join(map(str, args.unlabelled))} --out {out} --base {config.student_base} "
+        f"--epochs {config.training.epochs} --max-unlabelled {config.max_unlabelled} --seed {args.seed} "
+        f"--device {args.device}")
+    started = time.perf_counter()
+    with atomic_directory(out) as folder:
+        result = distill_across(teacher, train, folder, unlabelled=unlabelled,
+                                unlabelled_sources=[str(p) for p in args.unlabelled], config=config,
+                                progress=progress_printer("distill"))
+    return config, result, round(time.perf_counter() - started, 1)
+
+
+def int8_student(args, student: Path, train, config, out: Path) -> dict:
+    """The student through the int8 guardrail, judged on the split distill_across held out."""
+    from ml_core.artifacts import atomic_directory
+    from ml_core.compression import CompressionConfig, compress_classifier
+    from ml_core.data import stratified_split
+
+    _, held = stratified_split(train, test_fraction=config.training.calibration_fraction, seed=config.training.seed)
+    log(f"$ python -m ml_core compress --model {student} --out {out} --method int8 --data HELD_OUT "
+        f"--max-drop {args.max_drop} --threads {args.threads}")
+    started = time.perf_counter()
+    with atomic_directory(out) as folder:
+        compressed = compress_classifier(student, eval_data=held, train_data=train,
+                                         config=CompressionConfig(methods=("int8",), max_accuracy_drop=args.max_drop,
+                                                                  threads=args.threads),
+                                         out_dir=folder, work_dir=out.parent, progress=progress_printer("int8"))
+        if compressed.promoted is None:  # nothing written: leave no empty folder behind
+            raise _NotPromoted(compressed)
+    return {"seconds": round(time.perf_counter() - started, 1), "promoted": compressed.promoted,
+            "reason": compressed.reason, "guardrail_data": f"{len(held)} texts held out of the training split"}
+
+
+class _NotPromoted(Exception):
+    def __init__(self, compressed) -> None:
+        super().__init__(compressed.reason)
+        self.compressed = compressed
+
+
+def accuracies(predictor, test, allagree: list[int] | None) -> dict:
+    import numpy as np
+
+    started = time.perf_counter()
+    probs = predictor.predict_proba(test.texts)
+    seconds = time.perf_counter() - started
+    predicted = np.array(predictor.labels)[probs.argmax(axis=1)]
+    correct = predicted == np.array(test.labels)
+    row = {"accuracy": round(float(correct.mean()), 4), "n": len(test), "score_seconds": round(seconds, 1)}
+    if allagree is not None:
+        row["allagree_accuracy"] = round(float(correct[allagree].mean()), 4) if allagree else None
+        row["n_allagree"] = len(allagree)
+    return row
+
+
+def allagree_rows(test) -> list[int] | None:
+    """Indices of the test rows with agreement 100, or None when the file has no agreement column."""
+    if not test.meta or "agreement" not in test.meta[0]:
+        return None
+    return [i for i, meta in enumerate(test.meta) if str(meta.get("agreement", "")).strip() in ("100", "100.0")]
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--train", type=Path, default=data_path("financial_phrasebank", "financial_phrasebank.csv"),
+                   help="labelled CSV/JSONL (text, label[, agreement]); split 80/20 seed 54 unless --test")
+    p.add_argument("--test", type=Path, default=None, help="labelled test file (default: 20%% of --train)")
+    p.add_argument("--unlabelled", type=Path, nargs="+",
+                   default=[TWITTER / "sent_train.csv", TWITTER / "sent_valid.csv"],
+                   help="unlabelled in-domain texts (text column; labels unused)")
+    p.add_argument("--teacher-base", default="mpnet",
+                   help="the teacher's backbone (default mpnet: the optional large model, `make models-large`)")
+    p.add_argument("--teacher-method", default="full", choices=("full", "head"))
+    p.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs (default: train-classifier's, 5)")
+    p.add_argument("--teacher-lr", type=float, default=None, help="teacher learning rate (default 5e-5)")
+    p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
+    p.add_argument("--max-unlabelled", type=int, default=0, help="use at most N unlabelled texts (0: all)")
+    p.add_argument("--max-drop", type=float, default=0.5, help="int8 guardrail: accuracy points it may lose (0.5)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch and ONNX Runtime alike (2)")
+    p.add_argument("--device", default="auto", help="training device: auto | cpu | cuda (timing is on the CPU)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--limit-train", type=int, default=0, help="a stratified subset of the training rows (smoke run)")
+    p.add_argument("--limit-test", type=int, default=0, help="a stratified subset of the test rows (smoke run)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    p.add_argument("--calls", type=int, default=16, help="timed calls of batch 32 per model and round")
+    p.add_argument("--work", type=Path, default=None, help="folder for the models (default: a temporary folder)")
+    args = p.parse_args()
+    check_teacher_base(args.teacher_base)
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-finance-quality-"))
+    work.mkdir(parents=True, exist_ok=True)
+    teacher_dir, student_dir, int8_dir = work / "teacher", work / "student", work / "student-int8"
+    for folder in (teacher_dir, student_dir, int8_dir):
+        if folder.exists():
+            raise SystemExit(f"error: {folder} already exists; give a new --work folder")
+    os.environ.setdefault("XDG_CACHE_HOME", str(work / "cache"))  # onnxruntime writes under ~/.cache otherwise
+    os.environ["ML_ONNX_THREADS"] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from ml_core.compression import measure_side_by_side
+    from ml_core.serving import ClassifierPredictor
+
+    train, test, described = load_splits(args)
+    unlabelled = load_unlabelled(args.unlabelled)
+    allagree = allagree_rows(test)
+    log(f"data: {described}: {len(train)} training, {len(test)} test rows "
+        f"({'no agreement column' if allagree is None else f'{len(allagree)} with agreement 100'}); "
+        f"{len(unlabelled)} unlabelled texts from {', '.join(map(str, args.unlabelled))}")
+
+    stages: dict[str, dict] = {}
+    teacher = train_teacher(args, train, teacher_dir)
+    config, distilled, distill_seconds = distill_student(args, teacher_dir, train, unlabelled, student_dir)
+    transfer = distilled.distillation["transfer_set"]
+    try:
+        int8 = int8_student(args, student_dir, train, config, int8_dir)
+        served_dir, served_name = int8_dir, "int8 student (served)"
+    except _NotPromoted as refused:
+        int8 = {"promoted": None, "reason": refused.compressed.reason, "seconds": None}
+        served_dir, served_name = student_dir, "fp32 student (served: int8 refused)"
+        log(f"int8 not promoted: {refused.compressed.reason}; the fp32 student is served")
+
+    device = "cpu" if args.device == "auto" else args.device
+    for name, folder, backend, seconds in (
+            (f"teacher ({teacher['base_model']}, {teacher['method']})", teacher_dir, "torch", teacher["seconds"]),
+            ("student (all-MiniLM-L6-v2, fp32)", student_dir, "torch", distill_seconds),
+            (served_name, served_dir, "auto", int8["seconds"])):
+        predictor = ClassifierPredictor.load(folder, device=device if backend == "torch" else "cpu", backend=backend)
+        stages[name] = {**accuracies(predictor, test, allagree), "stage_seconds": seconds, "folder": str(folder)}
+        del predictor
+    teacher_row, student_row, served_row = stages.values()
+
+    # speed: the served model and the student's own fp32 PyTorch model, side by side, on the CPU
+    served = ClassifierPredictor.load(served_dir, device="cpu", backend="auto", batch_size=32)
+    fp32 = ClassifierPredictor.load(student_dir, device="cpu", backend="torch", batch_size=32)
+    log("timing the served model and fp32 MiniLM side by side at batch 32")
+    load_before = round(os.getloadavg()[0], 1)
+    timed = measure_side_by_side({"served": served.predict_proba, "fp32": fp32.predict_proba}, test.texts,
+                                 batch_sizes=(32,), rounds=args.rounds, calls_per_round={32: args.calls},
+                                 progress=progress_printer("latency"))
+    served_tps, fp32_tps = timed["served"][32].texts_per_s, timed["fp32"][32].texts_per_s
+    speedup = served_tps / fp32_tps if fp32_tps else float("nan")
+
+    columns = ["stage", "accuracy", "n"] + (["all-agree acc", "n all-agree"] if allagree is not None else []) + [
+        "stage s", "texts/s b32"]
+    speeds = {served_name: served_tps}
+    rows = [[ANCHOR["name"], ANCHOR["accuracy"], "", *([ANCHOR["allagree_accuracy"], ""] if allagree is not None
+                                                        else []), "", ""]]
+    for name, row in stages.items():
+        rows.append([name, row["accuracy"], row["n"],
+                     *([row["allagree_accuracy"], row["n_allagree"]] if allagree is not None else []),
+                     row["stage_seconds"], speeds.get(name)])
+    rows.append(["fp32 MiniLM (the student, PyTorch)", student_row["accuracy"], student_row["n"],
+                 *([student_row["allagree_accuracy"], student_row["n_allagree"]] if allagree is not None else []),
+                 "", fp32_tps])
+    print_table(f"finance sentiment quality: {described}; transfer set {transfer['labelled']} labelled + "
+                f"{transfer['unlabelled']} unlabelled texts; {args.threads} threads, load average {load_before} -> "
+                f"{round(os.getloadavg()[0], 1)}", columns, rows)
+    print(f"int8 guardrail: {int8['reason']}")
+    figures = {
+        "teacher_accuracy": teacher_row["accuracy"], "teacher_allagree_accuracy": teacher_row.get("allagree_accuracy"),
+        "student_accuracy": student_row["accuracy"], "student_allagree_accuracy": student_row.get("allagree_accuracy"),
+        "served_accuracy": served_row["accuracy"], "served_allagree_accuracy": served_row.get("allagree_accuracy"),
+        "served_variant": "int8" if int8["promoted"] else "fp32",
+        "served_texts_per_s": round(served_tps, 1), "minilm_fp32_texts_per_s": round(fp32_tps, 1),
+        "served_speedup": round(speedup, 2),
+        "n_test": len(test), "n_allagree": len(allagree) if allagree is not None else None, "n_train": len(train),
+        "transfer_set": transfer, "teacher": teacher, "distill_seconds": distill_seconds, "int8": int8,
+        "stages": stages, "data": described, "threads": args.threads, "device": args.device,
+        "load_average": [load_before, round(os.getloadavg()[0], 1)], "anchor": ANCHOR, "required": REQUIRED,
+        "smoke": bool(args.limit_train or args.limit_test or args.max_unlabelled),
+        "work": str(work),
+    }
+    checks = {"served_accuracy": figures["served_accuracy"] >= REQUIRED["served_accuracy"],
+              "served_allagree_accuracy": (figures["served_allagree_accuracy"] is not None
+                                           and figures["served_allagree_accuracy"] >= REQUIRED["served_allagree_accuracy"]),
+              "served_speedup": speedup >= REQUIRED["served_speedup"]}
+    figures["checks"] = checks
+    print("required: " + ", ".join(f"{key} {figures[key]} ({'ok' if ok else 'NOT MET'}; >= {REQUIRED[key]})"
+                                   for key, ok in checks.items()))
+    if figures["smoke"]:
+        print("(a smoke run: limited data; these figures say nothing of the full-size result)")
+    print(f"\nmodels: {work}")
+    finish(figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
