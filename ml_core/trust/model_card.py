@@ -40,7 +40,11 @@ def read_artifact_reports(folder: Path | str, evaluation_files: Sequence[tuple[s
             break
     return {"classifier": _read_json(folder / "classifier.json"), "training_data": _read_json(folder / "training_data.json"),
             "evaluation": evaluation, "evaluated_on": evaluated_on,
-            "faithfulness": _read_json(folder / "faithfulness.json")}
+            "faithfulness": _read_json(folder / "faithfulness.json"),
+            # the training figures, the served ONNX variant and its compression report (when present):
+            # a distilled student's card names the accuracy of each stage from them
+            "metrics": _read_json(folder / "metrics.json"), "serving": _read_json(folder / "serving.json"),
+            "compression": _read_json(folder / "compression.json")}
 
 
 def _pct(value: Any) -> str:
@@ -67,6 +71,54 @@ def _augmentation(classifier: dict | None, training_data: dict | None) -> list[s
         out.append(f"adversarial training: {str(adversarial.get('method', '')).upper()} "
                    f"(epsilon {adversarial.get('epsilon', 'default')})")
     return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _distillation(classifier: dict | None, metrics: dict | None, serving: dict | None,
+                  compression: dict | None) -> dict[str, Any] | None:
+    """Teacher, transfer set and the accuracy of each stage of a student written by distill_across.
+
+    classifier.json's `distillation` record names the teacher, the transfer set and the teacher's
+    accuracy; the student's own figures are its metrics.json (`accuracy` on the held-out split,
+    `eval_accuracy` on the test data given to distill); an int8 variant's are its serving.json
+    (scored on the guardrail's data, compression.json's `evaluation`).
+    """
+    record = (classifier or {}).get("distillation")
+    if not isinstance(record, dict):
+        return None
+    teacher = record.get("teacher") or {}
+    transfer = record.get("transfer_set") or {}
+    teacher_model = f"{teacher.get('base_model') or 'unknown backbone'} ({teacher.get('method') or 'unknown method'})"
+    student_model = f"{(classifier or {}).get('base_model') or 'unknown backbone'} (distilled)"
+    held_out = record.get("held_out")
+    held_on = f"held-out split ({held_out} texts)" if held_out else "held-out split"
+    stages: list[dict[str, Any]] = []
+    teacher_accuracy = record.get("teacher_accuracy") or {}
+    for key, data in (("held_out", held_on), ("eval", "test data")):
+        if _number(teacher_accuracy.get(key)) is not None:
+            stages.append({"stage": "teacher", "model": teacher_model, "accuracy": teacher_accuracy[key], "data": data})
+    metrics = metrics or {}
+    if metrics.get("method") == "distill-across":  # the student's own figures (a later job's metrics are not)
+        for key, data in (("accuracy", held_on), ("eval_accuracy", "test data")):
+            if _number(metrics.get(key)) is not None:
+                stages.append({"stage": "student", "model": student_model, "accuracy": metrics[key], "data": data})
+    if serving and _number(serving.get("accuracy")) is not None:
+        n = ((compression or {}).get("evaluation") or {}).get("n")
+        drop = _number(serving.get("accuracy_drop_points"))
+        stages.append({"stage": "served variant", "model": serving.get("label") or serving.get("variant") or "ONNX",
+                       "accuracy": serving["accuracy"],
+                       "data": "the guardrail's data" + (f" ({n} texts)" if n else "")
+                               + (f"; {drop:+.2f} points lost against the fp32 student" if drop is not None else "")})
+    return {
+        "teacher": {"base_model": teacher.get("base_model"), "method": teacher.get("method"),
+                    "path": teacher.get("path")},
+        "transfer_set": {"labelled": transfer.get("labelled"), "unlabelled": transfer.get("unlabelled"),
+                         "total": transfer.get("total"), "sources": list(transfer.get("unlabelled_sources") or [])},
+        "stages": stages,
+    }
 
 
 def _limits(*, classifier, training_data, evaluation, slices, robustness, faithfulness) -> list[str]:
@@ -106,8 +158,15 @@ def build_model_card(*, title: str, scenario: str = "", intended_use: str = "", 
                      facts: dict[str, Any] | None = None, classifier: dict | None = None,
                      training_data: dict | None = None, evaluation: dict | None = None, evaluated_on: str = "",
                      metrics: dict | None = None, robustness: dict | None = None, compression: dict | None = None,
-                     faithfulness: dict | None = None, limits: Sequence[str] = ()) -> dict[str, Any]:
-    """A structured card (plain JSON). Every argument but `title` may be missing."""
+                     faithfulness: dict | None = None, limits: Sequence[str] = (),
+                     artifact_metrics: dict | None = None, serving: dict | None = None,
+                     compression_report: dict | None = None) -> dict[str, Any]:
+    """A structured card (plain JSON). Every argument but `title` may be missing.
+
+    `artifact_metrics`, `serving` and `compression_report` are the folder's metrics.json,
+    serving.json and compression.json (`read_artifact_reports`); with classifier.json's
+    `distillation` record they give a distilled student's "Distillation" section.
+    """
     classifier = classifier or None
     train = (training_data or {}).get("train") or (training_data if (training_data or {}).get("label_counts") else {})
     model_facts = {"scenario": scenario, "base model": base_model or (classifier or {}).get("base_model", ""),
@@ -156,6 +215,7 @@ def build_model_card(*, title: str, scenario: str = "", intended_use: str = "", 
         "slices": {"flagged": slices.get("flagged", []), "margin": (slices.get("settings") or {}).get("margin"),
                    "columns": slices.get("columns", [])} if slices else None,
         "faithfulness": faithfulness or None, "robustness": robustness_summary, "compression": compression_summary,
+        "distillation": _distillation(classifier, artifact_metrics or metrics, serving, compression_report),
         "known_limits": list(limits) + _limits(classifier=classifier, training_data=training_data, evaluation=evaluation,
                                                slices=slices, robustness=robustness, faithfulness=faithfulness),
     }
@@ -185,6 +245,20 @@ def render_markdown(card: dict[str, Any]) -> str:
     else:
         lines += ["Not recorded.", ""]
     lines += ["## Augmentation", "", *([f"- {a}" for a in card["augmentation"]] or ["None."]), ""]
+    if card.get("distillation"):
+        d = card["distillation"]
+        teacher, transfer = d["teacher"], d["transfer_set"]
+        sources = ", ".join(f"`{s}`" for s in transfer.get("sources") or [])
+        lines += ["## Distillation", "",
+                  f"- **teacher**: {teacher.get('base_model') or 'unknown backbone'} "
+                  f"({teacher.get('method') or 'unknown method'})"
+                  + (f", from `{teacher['path']}`" if teacher.get("path") else ""),
+                  f"- **transfer set**: {transfer.get('total')} texts labelled by the teacher's probabilities: "
+                  f"{transfer.get('labelled')} labelled training texts and {transfer.get('unlabelled')} unlabelled texts"
+                  + (f" from {sources}" if sources else ""), ""]
+        if d.get("stages"):
+            lines += _table(["stage", "model", "accuracy", "data"],
+                            [[s["stage"], s["model"], s["accuracy"], s["data"]] for s in d["stages"]])
     lines += ["## Evaluation", ""]
     if card.get("evaluation"):
         lines += [", ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}"

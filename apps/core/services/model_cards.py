@@ -44,7 +44,8 @@ def _card(*, folder: Path, scenario: str, title_suffix: str, base_model: str, me
         facts=facts, classifier=reports["classifier"], training_data=reports["training_data"] or training_data,
         evaluation=reports["evaluation"], evaluated_on=reports["evaluated_on"], metrics=metrics,
         robustness=metrics.get("robustness"), compression=metrics.get("compression"),
-        faithfulness=reports["faithfulness"], limits=limits)
+        faithfulness=reports["faithfulness"], limits=limits, artifact_metrics=reports["metrics"],
+        serving=reports["serving"], compression_report=reports["compression"])
 
 
 def _shown(value: Any) -> str:

@@ -60,4 +60,5 @@ def test_a_card_with_nothing_known_still_renders(tmp_path):
     markdown = render_markdown(card)
     assert "Not described by the scenario." in markdown and "None recorded." in markdown
     assert read_artifact_reports(tmp_path) == {"classifier": None, "training_data": None, "evaluation": None,
-                                               "evaluated_on": "", "faithfulness": None}
+                                               "evaluated_on": "", "faithfulness": None, "metrics": None,
+                                               "serving": None, "compression": None}
