@@ -7,6 +7,7 @@ from celery import shared_task
 
 from .services.classifiers import classifier_training_run, classifier_tuning_run
 from .services.compression import compression_run
+from .services.distillation import distillation_run
 from .services.encoder_check import encoder_check_run
 from .services.jobs import JobOutcome, jobs_fail_stale, jobs_resend_lost
 from .services.retention import retention_job_run, retention_job_start
@@ -38,6 +39,12 @@ def resend_lost_jobs() -> int:
 def train_classifier_job(job, progress) -> JobOutcome:
     """Train a new version of a classifier scenario; activate it when the scenario's rule allows."""
     return classifier_training_run(job=job, progress=progress)
+
+
+@job_task("core.train_distilled_classifier", queue="training")
+def train_distilled_classifier_job(job, progress) -> JobOutcome:
+    """Distil a classifier scenario's model from a stronger teacher into a new version (issue 20)."""
+    return distillation_run(job=job, progress=progress)
 
 
 @job_task("core.tune_classifier", queue="training")
