@@ -234,6 +234,9 @@ class TrainForm(forms.Form):
     method = forms.ChoiceField(choices=[("full", "Full fine-tuning"), ("lora", "LoRA adapters"),
                                         ("head", "Head on frozen embeddings (fast)")], initial="full")
     epochs = forms.IntegerField(min_value=1, max_value=50, initial=5)
+    # Shown only when the large teacher encoder is installed (`make models-large`): the method and
+    # epochs then train the teacher, which the MiniLM student learns from (issue 20).
+    distil = forms.BooleanField(required=False, label="Distil from a stronger teacher")
 
 
 class ApiKeyForm(forms.Form):

@@ -15,6 +15,7 @@ from apps.core import selectors as core_selectors
 from apps.core.roles import admin_required, operator_required
 from apps.core.safe_redirect import redirect_next
 from apps.core.scenarios import get_scenario
+from apps.core.services.distillation import distillation_start, large_teacher_installed
 from apps.core.user_errors import USER_ERRORS, flash_refusal, or_404, refusal, refusals
 from apps.core.validation import is_ascii_integer
 from ml_core.timeseries import GRANULARITIES
@@ -429,7 +430,7 @@ def _render_models_page(request: HttpRequest, new_key: dict | None = None, statu
     active, model_problem = selectors.sentiment_model_status()
     return render(request, "finance_sentiment/models.html", {
         "sets": selectors.labelled_set_list(), "set_form": LabelledSetForm(),
-        "train_form": TrainForm(),
+        "train_form": TrainForm(), "large_teacher": large_teacher_installed(),
         "versions": core_selectors.model_version_list(scenario=SENTIMENT_SCENARIO)[:10],
         "topic_versions": core_selectors.model_version_list(scenario=TOPIC_SCENARIO)[:5],
         "labelled_documents": selectors.labelled_document_count(),
@@ -481,6 +482,14 @@ def retrain(request: HttpRequest, which: str) -> HttpResponse:
         if not form.is_valid():
             messages.error(request, f"Not started: {form.errors.as_text()}")
             return redirect("finance_sentiment:models")
+        if form.cleaned_data["distil"]:
+            try:
+                job = distillation_start(scenario=key, created_by=request.user, params={
+                    "teacher_method": form.cleaned_data["method"], "teacher_epochs": form.cleaned_data["epochs"]})
+            except USER_ERRORS as exc:
+                flash_refusal(request, exc)
+                return redirect("finance_sentiment:models")
+            return redirect("job_detail", job_id=job.pk)
         params["config"] = {"method": form.cleaned_data["method"], "epochs": form.cleaned_data["epochs"]}
     else:
         ready, why = topic_classifier_readiness()
