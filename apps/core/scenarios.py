@@ -62,6 +62,9 @@ class Scenario:
     classifier: ClassifierTraining | None = None
     # Whether serving reads this scenario's confidence policy (the control page lists only those).
     has_policy: bool = True
+    # Called (after commit) when a version of this scenario becomes the active one, e.g. to score
+    # what waited for a model at once instead of at the next sweep.
+    on_activated: Callable[[Any], None] | None = None
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -103,10 +106,11 @@ def _classifier_retrain(*, scenario: str, created_by=None, params: dict | None =
 
 
 def classifier_scenario(*, key: str, label: str, training: ClassifierTraining, description: str = "",
-                        detail_url_name: str = "model_version_detail", has_policy: bool = True) -> Scenario:
+                        detail_url_name: str = "model_version_detail", has_policy: bool = True,
+                        on_activated: Callable[[Any], None] | None = None) -> Scenario:
     """A scenario whose retraining is the generic classifier-training job (core.train_classifier)."""
     from functools import partial
 
     return Scenario(key=key, label=label, description=description, detail_url_name=detail_url_name,
                     retrain=partial(_classifier_retrain, scenario=key), classifier=training,
-                    has_policy=has_policy)
+                    has_policy=has_policy, on_activated=on_activated)

@@ -17,7 +17,7 @@ class FinanceSentimentConfig(AppConfig):
 
     def ready(self) -> None:
         from . import scenario
-        from .services import trust
+        from .services import jobs, trust
         from .services.training import (
             SENTIMENT_DEFAULT_CONFIG,
             TOPIC_DEFAULT_CONFIG,
@@ -32,4 +32,5 @@ class FinanceSentimentConfig(AppConfig):
             sentiment_training_data=sentiment_training_data, sentiment_readiness=sentiment_training_readiness,
             sentiment_config=SENTIMENT_DEFAULT_CONFIG, topic_training_data=topic_training_data,
             topic_readiness=topic_training_readiness, topic_config=TOPIC_DEFAULT_CONFIG,
-            live_inputs=recent_document_texts, shadow_labels=trust.shadow_labels, retention=trust.retention_kind())
+            live_inputs=recent_document_texts, shadow_labels=trust.shadow_labels, retention=trust.retention_kind(),
+            sentiment_activated=jobs.sentiment_version_activated)

@@ -16,7 +16,8 @@ TOPIC_SCENARIO = "finance_sentiment.topics"
 
 def register(*, sentiment_training_data: Callable, sentiment_readiness: Callable, sentiment_config: dict[str, Any],
              topic_training_data: Callable, topic_readiness: Callable, topic_config: dict[str, Any],
-             live_inputs: Callable, shadow_labels: Callable, retention: Any) -> None:
+             live_inputs: Callable, shadow_labels: Callable, retention: Any,
+             sentiment_activated: Callable | None = None) -> None:
     """Register the sentiment and topic classifiers, the sentiment policy's defaults, its shadow
     labels and the documents' retention."""
     from apps.core.scenarios import ClassifierTraining, classifier_scenario, register_scenario
@@ -30,6 +31,7 @@ def register(*, sentiment_training_data: Callable, sentiment_readiness: Callable
                     "Lines) and on documents operators labelled; sets marked 'evaluation only' decide activation.",
         training=ClassifierTraining(training_data=sentiment_training_data, default_config=sentiment_config,
                                     readiness=sentiment_readiness, live_inputs=live_inputs),
+        on_activated=sentiment_activated,
     ))
     register_scenario(classifier_scenario(
         key=TOPIC_SCENARIO, label="Finance sentiment: topic classifier",

@@ -157,7 +157,24 @@ def model_version_activate(*, version: ModelVersion, actor=None, details: dict |
         )
     version.refresh_from_db()
     log.info("activated %s", version)
+    transaction.on_commit(lambda: _announce_activation(version))
     return version
+
+
+def _announce_activation(version: ModelVersion) -> None:
+    """The scenario's on_activated hook; its failure is logged, the activation stands."""
+    from ..scenarios import get_scenario
+
+    try:
+        hook = get_scenario(version.scenario).on_activated
+    except KeyError:
+        return
+    if hook is None:
+        return
+    try:
+        hook(version)
+    except Exception:  # a follow-up's failure must not undo or fail the activation
+        log.exception("after activating %s, its scenario's follow-up failed", version)
 
 
 def model_version_rollback(*, scenario: str, actor=None) -> ModelVersion:

@@ -18,7 +18,7 @@ from .sends import DELIVER_ALERT, POLL_FEED, REBUILD_SCORES, SCORE_BATCH, delive
 __all__ = [
     "DELIVER_ALERT", "POLL_FEED", "REBUILD_SCORES", "SCORE_BATCH", "deliveries_send_due", "delivery_send",
     "feed_poll_send", "feeds_poll_due", "rebuild_scores_run", "rebuild_scores_start", "score_batch_run",
-    "score_pending_start",
+    "score_pending_start", "sentiment_version_activated",
 ]
 
 
@@ -46,15 +46,24 @@ def score_batch_run(*, job: Job, progress) -> JobOutcome:
                               + (f"; {len(opened)} alert(s) opened" if opened else ""))
 
 
-def score_pending_start() -> Job | None:
+def sentiment_version_activated(version) -> None:
+    """A sentiment version went live: documents that waited for a model are scored now, not at the
+    next sweep (up to two minutes later; the demo's documents waited for its first model)."""
+    score_pending_start(model_just_activated=True)
+
+
+def score_pending_start(*, model_just_activated: bool = False) -> Job | None:
     """Beat's sweep: documents left pending (their job failed while no model was active, or it was
-    lost) are scored once a model is active. None when there is nothing to do or a sweep still runs."""
+    lost) are scored once a model is active. None when there is nothing to do or a sweep still runs.
+    `model_just_activated`: a version was just activated, so there is no need to load it here."""
     from ..serving import sentiment_cache
     from .scoring import pending_documents
 
     if Job.objects.filter(kind=SCORE_BATCH, params__pending=True, state__in=Job.ACTIVE_STATES).exists():
         return None  # the previous sweep is still at it
-    if not pending_documents(left_behind=True, limit=1) or sentiment_cache.get() is None:
+    if not pending_documents(left_behind=True, limit=1):
+        return None
+    if not model_just_activated and sentiment_cache.get() is None:
         return None
     return job_start(task=SCORE_BATCH, title="Score documents left pending", params={"pending": True},
                      scenario=SENTIMENT_SCENARIO)

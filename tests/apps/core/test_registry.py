@@ -129,3 +129,27 @@ def test_cache_asks_the_database_at_most_once_per_interval(django_assert_num_que
     with django_assert_num_queries(0):
         for _ in range(100):
             assert cache.get().model == "one"
+
+
+def test_a_scenario_hears_of_an_activation_after_commit_and_its_failure_does_not_undo_it(
+        django_capture_on_commit_callbacks, caplog):
+    from apps.core.scenarios import Scenario, register_scenario, unregister_scenario
+
+    heard = []
+
+    def on_activated(version):
+        heard.append(version.version)
+        raise RuntimeError("the follow-up broke")
+
+    register_scenario(Scenario(key="tests.hooked", label="Hooked", on_activated=on_activated))
+    try:
+        version = model_version_create(scenario="tests.hooked", build=_writer("one"))
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            model_version_activate(version=version)
+            assert heard == []  # not before the activation is committed
+        assert len(callbacks) == 1 and heard == [1]
+        version.refresh_from_db()
+        assert version.is_active
+        assert "follow-up failed" in caplog.text and "the follow-up broke" in caplog.text
+    finally:
+        unregister_scenario("tests.hooked")

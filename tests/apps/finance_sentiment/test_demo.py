@@ -108,7 +108,9 @@ def test_the_demo_model_goes_live_by_the_policy_and_the_surge_opens_an_alert(set
     from apps.finance_sentiment.tasks import score_pending
 
     reset_caches()
-    assert score_pending() is not None  # beat's sweep starts scoring once the model is active
+    # The activation queued the scoring of what waited for the model; beat's sweep finds it running.
+    assert Job.objects.filter(kind="finance_sentiment.score_batch", params__pending=True).count() == 1
+    assert score_pending() is None
     (scoring,) = _run_queued(kind="finance_sentiment.score_batch")
     assert scoring.state == Job.State.SUCCEEDED, scoring.error
     assert not Document.objects.filter(status=Document.Status.PENDING).exists()

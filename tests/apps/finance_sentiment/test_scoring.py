@@ -65,6 +65,29 @@ def test_a_batch_stored_without_a_scoring_job_is_swept_once_a_model_is_active(ti
     assert run_job(Job.objects.get(pk=score_pending())).metrics["scored"] == 3
 
 
+def test_activating_a_sentiment_version_starts_scoring_what_waited_at_once(tiny_backbone, tiny_sentiment_folder,
+                                                                           topic, django_capture_on_commit_callbacks):
+    items = [{"text": sentence(label, i), "published_at": at(0, 9, i).isoformat()}
+             for i, label in enumerate(["negative", "neutral", "positive"])]
+    documents_ingest(items=items, origin="demo", score_now=False)
+
+    def build(folder: Path) -> BuiltArtifact:
+        shutil.copytree(tiny_sentiment_folder, folder, dirs_exist_ok=True)
+        return BuiltArtifact()
+
+    version = model_version_create(scenario="finance_sentiment.sentiment", build=build)
+    assert not Job.objects.filter(params__pending=True).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        model_version_activate(version=version)
+    sweep = Job.objects.get(params__pending=True)  # queued by the activation, not by beat's next sweep
+    assert score_pending() is None  # one sweep at a time
+    sentiment_cache.invalidate()
+    assert run_job(sweep).metrics["scored"] == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        model_version_activate(version=version)  # again, with nothing pending: no job
+    assert Job.objects.filter(params__pending=True).count() == 1
+
+
 def test_rescoring_history_keeps_each_version_and_moves_trends(sentiment_model, tiny_sentiment_folder, topic,
                                                                admin_client):
     run_job(ingest(6).batch.job)
