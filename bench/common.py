@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,19 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return p
+
+
+def progress_printer(stage: str, every_s: float = 20.0):
+    """A progress callback (percent, message) that prints to stderr at most every `every_s` seconds."""
+    last = {"at": 0.0}
+
+    def report(percent: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last["at"] > every_s or percent >= 100:
+            last["at"] = now
+            print(f"[{stage}] {percent:5.1f}% {message}", file=sys.stderr, flush=True)
+
+    return report
 
 
 def data_path(*parts: str) -> Path:

@@ -34,10 +34,10 @@ import time
 from pathlib import Path
 
 try:
-    from bench.common import PROJECT_ROOT, data_path, finish, parser, print_table
+    from bench.common import PROJECT_ROOT, data_path, finish, parser, print_table, progress_printer
 except ImportError:  # run as a script: bench/ is not a package on sys.path then
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.common import PROJECT_ROOT, data_path, finish, parser, print_table
+    from bench.common import PROJECT_ROOT, data_path, finish, parser, print_table, progress_printer
 
 SETS = ("banking77", "phrasebank")
 REQUIRED = {"throughput_speedup": 2.5, "p50_speedup": 2.0, "size_ratio": 0.30, "accuracy_drop_points": 0.5}
@@ -94,22 +94,10 @@ def compress_set(name: str, args, work: Path) -> dict:
           f"--latency-calls {args.calls} --epochs {args.distill_epochs}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     result = compress_classifier(model, eval_data=test, train_data=train, config=config, work_dir=work,
-                                 progress=_progress(name))
+                                 progress=progress_printer(name))
     report = result.report
     report["set"] = name
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    return report
-
-
-def _progress(name: str):
-    last = {"at": 0.0}
-
-    def report(percent: float, message: str = "") -> None:
-        now = time.monotonic()
-        if now - last["at"] > 20 or percent >= 100:
-            last["at"] = now
-            print(f"[{name}] {percent:5.1f}% {message}", file=sys.stderr, flush=True)
-
     return report
 
 

@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 
 try:
-    from bench.common import data_path, finish, parser, print_table
+    from bench.common import data_path, finish, parser, print_table, progress_printer
 except ImportError:  # run as a script: bench/ is not a package on sys.path then
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.common import data_path, finish, parser, print_table
+    from bench.common import data_path, finish, parser, print_table, progress_printer
 
 ANCHOR = {"name": "FinBERT (Araci 2019)", "accuracy": 0.86, "allagree_accuracy": 0.97}
 REQUIRED = {"served_accuracy": 0.86, "served_allagree_accuracy": 0.97, "served_speedup": 3.0}
@@ -50,18 +50,6 @@ TWITTER = data_path("twitter_financial_news_sentiment")
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def progress_printer(stage: str):
-    last = {"at": 0.0}
-
-    def report(percent: float, message: str = "") -> None:
-        now = time.monotonic()
-        if now - last["at"] > 20 or percent >= 100:
-            last["at"] = now
-            log(f"[{stage}] {percent:5.1f}% {message}")
-
-    return report
 
 
 def check_teacher_base(name: str) -> None:

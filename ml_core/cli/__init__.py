@@ -17,6 +17,22 @@ from collections.abc import Sequence
 from ml_core.errors import UserError
 
 
+def config_file_options(path: str | None) -> dict:
+    """The JSON object a command's --config file holds ({} without one); a UserError naming the file."""
+    import json
+    from pathlib import Path
+
+    if not path:
+        return {}
+    try:
+        options = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--config {path}: {exc}") from exc
+    if not isinstance(options, dict):
+        raise UserError(f"--config {path} must hold a JSON object")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml_core", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")

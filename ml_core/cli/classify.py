@@ -141,17 +141,10 @@ class _LoggedProgress:
 
 
 def _config(args: argparse.Namespace):
-    from ml_core.errors import UserError
+    from ml_core.cli import config_file_options
     from ml_core.training import ClassifierConfig
 
-    options: dict = {}
-    if args.config:
-        try:
-            options = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"--config {args.config}: {exc}") from exc
-        if not isinstance(options, dict):
-            raise UserError(f"--config {args.config} must hold a JSON object")
+    options = config_file_options(args.config)
     flags = {
         "method": args.method, "base_model": args.base, "epochs": args.epochs, "seed": args.seed,
         "learning_rate": args.lr, "head_learning_rate": args.head_lr, "batch_size": args.batch_size,

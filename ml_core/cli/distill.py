@@ -54,17 +54,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
+    from ml_core.cli import config_file_options
     from ml_core.compression.distill import CrossDistillConfig
-    from ml_core.errors import UserError
 
-    options: dict = {}
-    if args.config:
-        try:
-            options = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"--config {args.config}: {exc}") from None
-        if not isinstance(options, dict):
-            raise UserError(f"--config {args.config} must hold a JSON object")
+    options = config_file_options(args.config)
     training = dict(options.pop("training", None) or {})
     flags = {"epochs": args.epochs, "temperature": args.temperature, "soft_weight": args.soft_weight,
              "learning_rate": args.learning_rate, "batch_size": args.batch_size, "seed": args.seed}

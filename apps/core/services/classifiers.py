@@ -126,6 +126,17 @@ def _test_figures(report: dict) -> dict[str, float]:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "ece": report["ece"], "n": report["n"]}
 
 
+def scored_on_test_set(folder: Path, test: LabelledTexts, *, device: str) -> dict[str, float]:
+    """Score a new version's folder on the scenario's test set, write its report there, and return
+    the headline figures (accuracy, macro_f1, ece, n)."""
+    from ml_core.evaluation import evaluate
+    from ml_core.serving import ClassifierPredictor
+
+    report = evaluate(ClassifierPredictor.load(folder, device=device), test)
+    (folder / TEST_REPORT_FILE).write_text(json.dumps(_json_safe(report), indent=2))
+    return _test_figures(report)
+
+
 def evaluation_set(data: TrainingData, config) -> tuple[LabelledTexts, str]:
     """The texts the activation policy judges a new version on, and what they are: the scenario's
     test set, else its validation set, else the split the trainer held out of the training data."""
@@ -169,8 +180,6 @@ def _faithfulness(folder: Path, data: TrainingData, *, device: str, progress) ->
 
 def classifier_training_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.train_classifier`."""
-    from ml_core.evaluation import evaluate
-    from ml_core.serving import ClassifierPredictor
     from ml_core.training import train_classifier
 
     from .compression import compression_follow_up
@@ -191,9 +200,7 @@ def classifier_training_run(*, job: Job, progress) -> JobOutcome:
         metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if data.test is not None:
             progress(TEST_SET_PROGRESS, f"scoring the test set ({len(data.test)} texts)")
-            report = evaluate(ClassifierPredictor.load(folder, device=result.metrics["device"]), data.test)
-            (folder / TEST_REPORT_FILE).write_text(json.dumps(_json_safe(report), indent=2))
-            trained["test"] = _test_figures(report)
+            trained["test"] = scored_on_test_set(folder, data.test, device=result.metrics["device"])
             metrics.update({f"test_{k}": v for k, v in trained["test"].items()})
         metrics.update(_faithfulness(folder, data, device=result.metrics["device"], progress=progress))
         if training.artifact_extras is not None:

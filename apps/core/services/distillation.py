@@ -25,7 +25,6 @@
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,8 @@ from ml_core.progress import sub_progress
 
 from ..models import Job, ModelVersion
 from .activation import activation_request, classifier_activation
-from .classifier_files import TEST_REPORT_FILE
 from .classifier_files import json_safe as _json_safe
-from .classifiers import _classifier_spec, _training_data, evaluation_set
+from .classifiers import _classifier_spec, _training_data, evaluation_set, scored_on_test_set
 from .compression import compression_follow_up
 from .jobs import JobOutcome, job_start
 from .registry import BuiltArtifact, artifact_dir, model_version_create
@@ -126,8 +124,6 @@ def _train_teacher(params: dict, data, folder: Path, progress) -> Path:
 def distillation_run(*, job: Job, progress) -> JobOutcome:
     """The work of `core.train_distilled_classifier`."""
     from ml_core.compression import CrossDistillConfig, distill_across
-    from ml_core.evaluation import evaluate
-    from ml_core.serving import ClassifierPredictor
 
     scenario, training = _classifier_spec(job.scenario)
     params = job.params or {}
@@ -157,11 +153,9 @@ def distillation_run(*, job: Job, progress) -> JobOutcome:
             metrics.update({f"teacher_accuracy_{k}": v for k, v in result.metrics["teacher_accuracy"].items()})
             if data.test is not None:
                 progress(91.0, f"scoring the test set ({len(data.test)} texts)")
-                report = evaluate(ClassifierPredictor.load(folder), data.test)
-                (folder / TEST_REPORT_FILE).write_text(json.dumps(_json_safe(report), indent=2))
-                metrics.update({"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
-                                "test_ece": report["ece"], "test_n": report["n"]})
-                distilled["test_accuracy"] = report["accuracy"]
+                figures = scored_on_test_set(folder, data.test, device="cpu")
+                metrics.update({f"test_{k}": v for k, v in figures.items()})
+                distilled["test_accuracy"] = figures["accuracy"]
             return BuiltArtifact(
                 metrics=_json_safe(metrics), base_model=config.student_base,
                 training_data_summary=_json_safe({"train": data.train.summary(),
