@@ -9,6 +9,11 @@
   classifier exists, its head is applied to the same embedding (a second pass only if that
   classifier was trained on another encoder or fine-tuned).
 - Tickers: the watchlist compiled into a few regular expressions.
+
+The two passes run side by side (`ScoringModels.sentiment_and_topics`), each on half the cores:
+ONNX Runtime and PyTorch release the GIL while they compute, and two single-threaded passes
+use two cores better than one pass after the other on two threads each (small batches of short
+texts leave threads waiting for each other).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +74,13 @@ class SentimentModel:
         return self.predictor.predict_proba(list(texts))[:, self.columns]
 
 
+def pass_threads() -> int:
+    """ONNX Runtime threads of each model pass: half the serving threads, as the two passes run at once."""
+    from ml_core.serving import serving_threads
+
+    return max(1, serving_threads() // 2)
+
+
 def _device() -> str:
     from ml_core.backbone import select_device
 
@@ -78,7 +91,8 @@ def load_sentiment_model(folder: Path, version: ModelVersion | None = None) -> S
     from ml_core.serving import ClassifierPredictor
 
     options = {"backend": settings.FINANCE_SENTIMENT_BACKEND} if settings.FINANCE_SENTIMENT_BACKEND else {}
-    predictor = ClassifierPredictor.load(folder, device=_device(), batch_size=SCORING_BATCH, **options)
+    predictor = ClassifierPredictor.load(folder, device=_device(), batch_size=SCORING_BATCH, threads=pass_threads(),
+                                         **options)
     missing = [label for label in SENTIMENT_LABELS if label not in predictor.labels]
     if missing:
         raise ValueError(f"the model predicts {', '.join(predictor.labels)}; a finance sentiment model must predict "
@@ -95,7 +109,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     normalised; callers normalise)."""
     from apps.core.services.encoders import embed as shared_embed
 
-    return shared_embed(TOPIC_ENCODER_SETTING, texts, batch_size=SCORING_BATCH)
+    return shared_embed(TOPIC_ENCODER_SETTING, texts, batch_size=SCORING_BATCH, threads=pass_threads())
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -324,6 +338,15 @@ class ScoringModels:
         if self.topic_classifier is not None:
             classifier = (self.topic_classifier.labels, self.topic_classifier.probabilities(texts, embeddings))
         return self.topics.assign(texts, embeddings, classifier)
+
+
+    def sentiment_and_topics(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[TopicAssignment]]]:
+        """Both passes at once: the topics on a second thread while this one scores sentiment
+        (1.3x the documents/s of one pass after the other on the 2-core CPU, bench/README)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-pass") as pool:
+            topics = pool.submit(self.assign_topics, texts)
+            probabilities = self.sentiment.probabilities(texts)
+            return probabilities, topics.result()
 
 
 def scoring_models(*, fresh: bool = False) -> ScoringModels:

@@ -190,7 +190,8 @@ class OnnxLogitsBackend:
                                device="cpu", progress=progress)
 
 
-def auto_backend(folder: Path | str, device: str = "cpu", batch_size: int = 64) -> LogitsBackend:
+def auto_backend(folder: Path | str, device: str = "cpu", batch_size: int = 64,
+                 threads: int | None = None) -> LogitsBackend:
     """The promoted ONNX variant on the CPU when there is a sound one; the PyTorch network otherwise."""
     from ..backbone import select_device
 
@@ -202,7 +203,7 @@ def auto_backend(folder: Path | str, device: str = "cpu", batch_size: int = 64) 
         path, reason = promoted_onnx(folder)
         if path is not None:
             try:
-                backend = OnnxLogitsBackend(folder, device="cpu", batch_size=batch_size, file=path)
+                backend = OnnxLogitsBackend(folder, device="cpu", batch_size=batch_size, file=path, threads=threads)
             except ModelLoadError as exc:
                 reason = str(exc)
                 log.warning("%s: %s; serving PyTorch instead", folder, reason)

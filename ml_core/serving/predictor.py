@@ -45,7 +45,9 @@ class TorchLogitsBackend:
 
     name = "torch"
 
-    def __init__(self, folder: Path, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, folder: Path, device: str = "cpu", batch_size: int = 64, threads: int | None = None) -> None:
+        # `threads` is accepted for the common factory signature and not used: PyTorch's intra-op
+        # threads are set for the whole process (ML_CPU_THREADS, torch.set_num_threads).
         from ..backbone import select_device
 
         self.device_config = select_device(device)
@@ -64,7 +66,7 @@ _BACKENDS: dict[str, Callable[..., LogitsBackend]] = {"torch": TorchLogitsBacken
 
 
 def register_backend(name: str, factory: Callable[..., LogitsBackend]) -> None:
-    """`factory(folder, device=..., batch_size=...)` returns a LogitsBackend for an artifact."""
+    """`factory(folder, device=..., batch_size=...[, threads=...])` returns a LogitsBackend for an artifact."""
     _BACKENDS[name] = factory
 
 
@@ -83,14 +85,18 @@ class ClassifierPredictor:
 
     @classmethod
     def load(cls, folder: Path | str, device: str = "cpu", *, backend: str = "auto",
-             batch_size: int = 64) -> ClassifierPredictor:
-        """`auto` serves the folder's promoted ONNX variant, else PyTorch (ml_core.serving.onnx_backend)."""
+             batch_size: int = 64, threads: int | None = None) -> ClassifierPredictor:
+        """`auto` serves the folder's promoted ONNX variant, else PyTorch (ml_core.serving.onnx_backend).
+
+        `threads`: ONNX Runtime's intra-op threads for this model (default ML_ONNX_THREADS /
+        ML_CPU_THREADS, else every core); PyTorch's threads are the process's own."""
         folder = Path(folder)
         config = read_artifact_config(folder)  # a clear error before any heavy loading
         factory = _BACKENDS.get(backend)
         if factory is None:
             raise UserError(f"unknown predictor backend {backend!r} (known: {', '.join(registered_backends())})")
-        return cls(factory(folder, device=device, batch_size=batch_size), config, folder)
+        options = {"threads": threads} if threads else {}
+        return cls(factory(folder, device=device, batch_size=batch_size, **options), config, folder)
 
     @property
     def method(self) -> str:

@@ -64,8 +64,7 @@ def documents_score(*, documents: list[Document], job=None, progress: ProgressCa
 
 def _score_chunk(chunk: list[Document], models: ScoringModels, job, summary: ScoringSummary) -> None:
     texts = [model_text(d.title, d.text) for d in chunk]
-    probabilities = models.sentiment.probabilities(texts)
-    topics = models.assign_topics(texts)
+    probabilities, topics = models.sentiment_and_topics(texts)
     found_tickers = [models.tickers.find(text) for text in texts]
     now = timezone.now()
 

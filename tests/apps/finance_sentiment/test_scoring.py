@@ -190,3 +190,26 @@ def test_topics_can_be_matched_on_the_int8_onnx_encoder(sentiment_model, topic, 
     settings.FINANCE_TOPIC_ENCODER = "int4"
     with pytest.raises(ImproperlyConfigured, match="FINANCE_TOPIC_ENCODER must be one of torch, onnx, onnx-int8"):
         embed(["x"])
+
+
+def test_the_two_passes_run_side_by_side_on_half_the_cores_each_with_the_same_results(sentiment_model, topic,
+                                                                                     settings, monkeypatch):
+    import threading
+
+    from apps.core.services.encoders import configured_encoder
+    from apps.finance_sentiment.serving import TOPIC_ENCODER_SETTING, pass_threads, scoring_models, topic_matcher
+
+    monkeypatch.setenv("ML_ONNX_THREADS", "2")
+    settings.FINANCE_TOPIC_ENCODER = "onnx-int8"
+    topic_matcher.invalidate()
+    models = scoring_models()
+    texts = [sentence(label, i) for i, label in enumerate(["negative", "neutral", "positive"] * 4)]
+    threads = []
+    assign = models.assign_topics
+    monkeypatch.setattr(models, "assign_topics", lambda t: threads.append(threading.current_thread()) or assign(t))
+    probabilities, topics = models.sentiment_and_topics(texts)
+    assert threads and threads[0] is not threading.current_thread()
+    np.testing.assert_allclose(probabilities, models.sentiment.probabilities(texts), atol=1e-6)
+    assert [[(a.topic_id, a.similarity) for a in row] for row in topics] == \
+        [[(a.topic_id, a.similarity) for a in row] for row in assign(texts)]
+    assert pass_threads() == 1 and configured_encoder(TOPIC_ENCODER_SETTING, threads=1).threads == 1

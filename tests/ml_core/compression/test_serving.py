@@ -30,6 +30,15 @@ def test_the_promoted_int8_variant_is_served_by_default_with_explicit_threads(in
     assert predictor.predict_one("great win").label == reference.predict_one("great win").label
 
 
+def test_a_caller_can_give_one_model_fewer_threads_than_the_process_default(int8_classifier, monkeypatch):
+    """Two models that run at once (finance scoring's two passes) each take half the cores."""
+    monkeypatch.setenv("ML_ONNX_THREADS", "2")
+    assert ClassifierPredictor.load(int8_classifier).backend.session.get_session_options().intra_op_num_threads == 2
+    predictor = ClassifierPredictor.load(int8_classifier, threads=1)
+    assert predictor.backend.session.get_session_options().intra_op_num_threads == 1
+    assert ClassifierPredictor.load(int8_classifier, backend="torch", threads=1).predict_one("great win").label
+
+
 def test_a_folder_without_onnx_is_served_by_pytorch_and_says_so(tiny_classifier, caplog):
     with caplog.at_level(logging.INFO, logger="ml_core.serving.onnx_backend"):
         predictor = ClassifierPredictor.load(tiny_classifier)
