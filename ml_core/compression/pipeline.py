@@ -8,8 +8,11 @@ The steps, in order:
     magnitude pruning, structured pruning, distillation (the last three fine-tuned briefly);
  4. score each variant on the same split, and time them all in interleaved rounds;
  5. the guardrail: among the variants asked for, keep those whose accuracy is within
-    `max_accuracy_drop` points of fp32 and that are faster than it, and promote the one with
-    the highest throughput; or say, variant by variant, why none qualifies;
+    `max_accuracy_drop` points of fp32, that are shown no worse than it within
+    `no_worse_margin` points when that is set (the paired test of the apps' activation policy,
+    on the same texts: a copy that changes many answers can have fp32's accuracy by chance,
+    and the policy would then refuse to put it live), and that are faster than it; promote the
+    one with the highest throughput; or say, variant by variant, why none qualifies;
  6. write the promoted variant as a complete classifier folder: the model's own files, the
     ONNX file, serving.json (what ClassifierPredictor.load serves) and compression.json (the
     report).
@@ -62,6 +65,10 @@ class CompressionConfig:
     methods: tuple[str, ...] = ("onnx", "int8", "int8-mixed", "int8-static")
     # Promote only variants within this many points of fp32 accuracy (0.5 = half a point).
     max_accuracy_drop: float = 0.5
+    # With a margin (points), only variants shown no worse than fp32 within it: the lower end of
+    # the paired `no_worse_confidence` interval of (variant - fp32) accuracy above -margin.
+    no_worse_margin: float | None = None
+    no_worse_confidence: float = 0.95
     per_channel: bool = True
     calibration_texts: int = 256
     calibration_method: str = "minmax"
@@ -89,6 +96,10 @@ class CompressionConfig:
             raise UserError(f"unknown compression method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
         if self.max_accuracy_drop < 0:
             raise UserError(f"max_accuracy_drop must be >= 0 points, not {self.max_accuracy_drop}")
+        if self.no_worse_margin is not None and self.no_worse_margin < 0:
+            raise UserError(f"no_worse_margin must be >= 0 points, not {self.no_worse_margin}")
+        if not 0.5 <= self.no_worse_confidence < 1:
+            raise UserError(f"no_worse_confidence must be at least 0.5 and below 1, not {self.no_worse_confidence}")
         if self.calibration_method not in ("minmax", "percentile", "entropy"):
             raise UserError(f"calibration_method must be minmax, percentile or entropy, not {self.calibration_method!r}")
         if min(self.calibration_texts, self.latency_texts, self.latency_rounds, self.latency_calls, self.parity_texts) < 1:
@@ -318,15 +329,29 @@ class _Run:
             variant.figures["latency"] = {str(b): f.to_dict() for b, f in figures[variant.name].items()}
         return {"load_average_before": load_before, "load_average_after": load_average()}
 
-    def compare_with_baseline(self) -> None:
+    def compare_with_baseline(self, y: np.ndarray) -> None:
+        from ..stats import paired_accuracy_difference
+
         base = self.variants[0]
         big, small = str(max(self.config.batch_sizes)), str(min(self.config.batch_sizes))
         base_logits = base.info["logits"]
+        base_right = base_logits.argmax(1) == y
         for variant in self.variants:
             f = variant.figures
             f["accuracy_drop_points"] = round(100.0 * (base.figures["accuracy"] - f["accuracy"]), 3)
             f["macro_f1_drop_points"] = round(100.0 * (base.figures["macro_f1"] - f["macro_f1"]), 3)
             f["agreement_with_fp32"] = round(float((variant.info["logits"].argmax(1) == base_logits.argmax(1)).mean()), 5)
+            right = variant.info["logits"].argmax(1) == y
+            paired = paired_accuracy_difference(
+                both_right=int((base_right & right).sum()), only_first_right=int((base_right & ~right).sum()),
+                only_second_right=int((~base_right & right).sum()), both_wrong=int((~base_right & ~right).sum()),
+                confidence=self.config.no_worse_confidence)
+            f["paired_with_fp32"] = {"n": paired.n, "only_fp32_right": int((base_right & ~right).sum()),
+                                     "only_variant_right": int((~base_right & right).sum()),
+                                     "confidence": paired.confidence, "low_points": round(100.0 * paired.low, 3),
+                                     "high_points": round(100.0 * paired.high, 3)}
+            if self.config.no_worse_margin is not None:
+                f["paired_with_fp32"]["shown_no_worse"] = paired.no_worse_within(self.config.no_worse_margin / 100.0)
             f["size_ratio"] = round(variant.size_mb / base.size_mb, 4) if base.size_mb else None
             f["texts_per_s"] = f["latency"][big]["texts_per_s"]  # at the largest batch
             f["throughput_speedup"] = round(f["latency"][big]["texts_per_s"] / base.figures["latency"][big]["texts_per_s"], 3)
@@ -334,7 +359,7 @@ class _Run:
 
 
 def choose_promoted(rows: list[dict[str, Any]], *, methods: Sequence[str], max_accuracy_drop: float,
-                    batch_size: int) -> tuple[str | None, str]:
+                    batch_size: int, no_worse_margin: float | None = None) -> tuple[str | None, str]:
     """The guardrail: (name of the variant to serve, or None, and why) from report rows."""
     key = str(batch_size)
     candidates = [r for r in rows if r["method"] in methods]
@@ -342,9 +367,16 @@ def choose_promoted(rows: list[dict[str, Any]], *, methods: Sequence[str], max_a
         return None, "no compressed variant was built"
     passing, refused = [], []
     for row in candidates:
+        paired = row.get("paired_with_fp32")
         if row["accuracy_drop_points"] > max_accuracy_drop + 1e-9:
             refused.append(f"{row['label']} loses {row['accuracy_drop_points']:.2f} accuracy points "
                            f"(at most {max_accuracy_drop:.2f} allowed)")
+        elif no_worse_margin is not None and paired and paired.get("shown_no_worse") is False:
+            changed = paired["only_fp32_right"] + paired["only_variant_right"]
+            refused.append(f"{row['label']} is not shown within {no_worse_margin:.1f} points of fp32: it changes "
+                           f"{changed} of {paired['n']} answers (right only before: {paired['only_fp32_right']}, "
+                           f"only after: {paired['only_variant_right']}), {100 * paired['confidence']:.0f} % "
+                           f"interval {paired['low_points']:+.1f} to {paired['high_points']:+.1f} points")
         elif row["throughput_speedup"] <= 1.0:
             refused.append(f"{row['label']} is not faster than PyTorch fp32 at batch {batch_size} "
                            f"({row['throughput_speedup']:.2f}×)")
@@ -398,12 +430,12 @@ def compress_classifier(model_dir: Path | str, *, eval_data: LabelledTexts, trai
         progress(82.0, "timing every variant side by side")
         latency_texts = _sample(eval_data.texts, config.latency_texts, config.seed)
         machine = run.measure_latency(latency_texts, sub_progress(progress, 82.0, 97.0))
-        run.compare_with_baseline()
+        run.compare_with_baseline(y)
         rows = [v.row() for v in run.variants]
         for row in rows:
             row["info"] = {k: v for k, v in row["info"].items() if k != "logits"}
         promoted, reason = choose_promoted(rows, methods=config.methods, max_accuracy_drop=config.max_accuracy_drop,
-                                           batch_size=max(config.batch_sizes))
+                                           batch_size=max(config.batch_sizes), no_worse_margin=config.no_worse_margin)
         import onnxruntime
         import torch
 

@@ -92,7 +92,11 @@ def compression_start(*, version: ModelVersion, created_by=None, params: dict | 
 def _config(params: dict):
     from ml_core.compression import CompressionConfig
 
+    # The activation policy's paired test is part of the guardrail, so the fastest variant the
+    # policy will put live is promoted, not a faster one it refuses (the source keeps serving).
     options = {"max_accuracy_drop": settings.ML_COMPRESSION_MAX_ACCURACY_DROP,
+               "no_worse_margin": 100.0 * settings.ACTIVATION_MARGIN,
+               "no_worse_confidence": settings.ACTIVATION_CONFIDENCE,
                "threads": settings.ML_CPU_THREADS, **(params.get("config") or {})}
     if params.get("methods"):
         options["methods"] = tuple(params["methods"])

@@ -52,6 +52,25 @@ def test_a_passing_variant_becomes_the_active_version_and_is_served(toy_version,
     assert "Compress again" in page and "compression-chart.js" in page
 
 
+def test_the_guardrail_applies_the_activation_policys_test_so_it_promotes_nothing_the_policy_would_refuse(
+        toy_version, admin_client, settings):
+    # 30 test texts cannot show any copy within the policy's default 2 points: no new version is
+    # made that would then sit inactive, and the page says why, variant by variant.
+    settings.ACTIVATION_MIN_EVAL_PER_CLASS = 10
+    job = compression_start(version=toy_version, params={"methods": ["onnx", "int8"], "max_accuracy_drop": 100,
+                                                         "config": FAST})
+    job = job_run(job_id=job.pk, work=compress_model_job.work, worker="test")
+    assert job.state == Job.State.SUCCEEDED, job.error
+    assert job.result["promoted"] is None and job.result["promoted_version_id"] is None
+    assert "ONNX fp32 is not shown within 2.0 points of fp32: it changes 0 of 30 answers" in job.result["reason"]
+    assert ModelVersion.objects.filter(scenario=TOY_SCENARIO).count() == 1 and toy_version.is_active
+    toy_version.refresh_from_db()
+    assert toy_version.metrics["compression"]["config"]["no_worse_margin"] == 2.0
+    page = admin_client.get(f"/models/{toy_version.pk}/").content.decode()
+    assert "shown no worse than it within 2.0 points on the same texts" in page
+    assert "Paired interval (points)" in page and "0 / 0 <span class=\"muted small\">of 30</span>" in page
+
+
 def test_the_job_says_why_when_no_variant_passes_the_guardrail(toy_version):
     # A recovery fine-tune with a learning rate far too high wrecks the pruned model.
     job = compression_start(version=toy_version, params={

@@ -197,7 +197,12 @@ def test_the_two_passes_run_side_by_side_on_half_the_cores_each_with_the_same_re
     import threading
 
     from apps.core.services.encoders import configured_encoder
-    from apps.finance_sentiment.serving import TOPIC_ENCODER_SETTING, pass_threads, scoring_models, topic_matcher
+    from apps.finance_sentiment.serving import (
+        TOPIC_ENCODER_SETTING,
+        pass_threads,
+        scoring_models,
+        topic_matcher,
+    )
 
     monkeypatch.setenv("ML_ONNX_THREADS", "2")
     settings.FINANCE_TOPIC_ENCODER = "onnx-int8"

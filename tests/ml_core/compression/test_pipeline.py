@@ -74,12 +74,58 @@ def test_choose_promoted_takes_the_fastest_within_the_bound_and_says_why_for_the
     assert choose_promoted(rows, methods=("int8-static",), max_accuracy_drop=0.5, batch_size=32)[0] is None
 
 
+def test_a_variant_that_changes_too_many_answers_is_refused_even_at_fp32_accuracy():
+    """The activation policy's paired test in the guardrail: as accurate on this sample, but with so
+    many answers changed that it cannot be shown within the margin, so the next fastest is promoted."""
+    def row(name, method, speedup, texts_per_s, paired):
+        return {"name": name, "label": name, "method": method, "accuracy": 0.8, "accuracy_drop_points": 0.0,
+                "throughput_speedup": speedup, "size_ratio": 0.25, "latency": {"32": {"texts_per_s": texts_per_s}},
+                "paired_with_fp32": paired}
+
+    def paired(lost, gained, low, shown):
+        return {"n": 774, "only_fp32_right": lost, "only_variant_right": gained, "confidence": 0.95,
+                "low_points": low, "high_points": -low, "shown_no_worse": shown}
+
+    rows = [row("onnx-int8-static", "int8-static", 2.3, 230, paired(29, 28, -2.05, False)),
+            row("onnx-int8", "int8", 2.0, 200, paired(7, 8, -0.95, True))]
+    name, reason = choose_promoted(rows, methods=("int8", "int8-static"), max_accuracy_drop=0.5, batch_size=32,
+                                   no_worse_margin=2.0)
+    assert name == "onnx-int8"
+    assert ("onnx-int8-static is not shown within 2.0 points of fp32: it changes 57 of 774 answers (right only "
+            "before: 29, only after: 28), 95 % interval -2.0 to +2.0 points") in reason
+    # Without the margin, the point estimate alone decides, as before.
+    assert choose_promoted(rows, methods=("int8", "int8-static"), max_accuracy_drop=0.5, batch_size=32)[0] == \
+        "onnx-int8-static"
+
+
+def test_the_paired_comparison_is_measured_for_every_variant_and_a_small_sample_promotes_nothing(
+        tmp_path, tiny_classifier, toy_splits):
+    train, valid = toy_splits
+    config = CompressionConfig(methods=("onnx", "int8"), max_accuracy_drop=100.0, no_worse_margin=2.0, **FAST_TIMING)
+    result = compress_classifier(tiny_classifier, eval_data=valid, train_data=train, config=config)
+    rows = {r["name"]: r for r in result.report["variants"]}
+    for row in rows.values():
+        paired = row["paired_with_fp32"]
+        assert paired["n"] == len(valid)
+        changed = paired["only_fp32_right"] + paired["only_variant_right"]
+        assert changed <= round((1 - row["agreement_with_fp32"]) * len(valid))
+        assert paired["low_points"] <= -row["accuracy_drop_points"] <= paired["high_points"]
+    # Identical answers on a few dozen texts cannot show two models within 2 points of each other.
+    assert rows["onnx-fp32"]["paired_with_fp32"]["only_fp32_right"] == 0
+    assert result.promoted is None and "is not shown within 2.0 points of fp32" in result.reason
+    assert result.report["config"]["no_worse_margin"] == 2.0
+
+
 def test_bad_options_are_refused_before_any_work(tiny_classifier, toy_splits):
     _train, valid = toy_splits
     with pytest.raises(UserError, match="unknown compression method"):
         CompressionConfig(methods=("int4",)).validate()
     with pytest.raises(UserError, match="max_accuracy_drop must be >= 0"):
         CompressionConfig(max_accuracy_drop=-1).validate()
+    with pytest.raises(UserError, match="no_worse_margin must be >= 0"):
+        CompressionConfig(no_worse_margin=-1).validate()
+    with pytest.raises(UserError, match="no_worse_confidence must be at least 0.5"):
+        CompressionConfig(no_worse_confidence=1.0).validate()
     with pytest.raises(UserError, match="need training texts"):
         compress_classifier(tiny_classifier, eval_data=valid, config=CompressionConfig(methods=("distill",)))
     with pytest.raises(UserError, match="unknown compression option"):
