@@ -339,10 +339,9 @@ class ScoringModels:
             classifier = (self.topic_classifier.labels, self.topic_classifier.probabilities(texts, embeddings))
         return self.topics.assign(texts, embeddings, classifier)
 
-
     def sentiment_and_topics(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[TopicAssignment]]]:
         """Both passes at once: the topics on a second thread while this one scores sentiment
-        (1.3x the documents/s of one pass after the other on the 2-core CPU, bench/README)."""
+        (1.13x the documents/s of one pass after the other on the 2-core CPU: bench/finance_passes.py)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-pass") as pool:
             topics = pool.submit(self.assign_topics, texts)
             probabilities = self.sentiment.probabilities(texts)

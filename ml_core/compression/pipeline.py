@@ -374,8 +374,8 @@ def choose_promoted(rows: list[dict[str, Any]], *, methods: Sequence[str], max_a
         elif no_worse_margin is not None and paired and paired.get("shown_no_worse") is False:
             changed = paired["only_fp32_right"] + paired["only_variant_right"]
             refused.append(f"{row['label']} is not shown within {no_worse_margin:.1f} points of fp32: it changes "
-                           f"{changed} of {paired['n']} answers (right only before: {paired['only_fp32_right']}, "
-                           f"only after: {paired['only_variant_right']}), {100 * paired['confidence']:.0f} % "
+                           f"{changed} of {paired['n']} answers (right only in fp32: {paired['only_fp32_right']}, "
+                           f"only in it: {paired['only_variant_right']}), {100 * paired['confidence']:.0f} % "
                            f"interval {paired['low_points']:+.1f} to {paired['high_points']:+.1f} points")
         elif row["throughput_speedup"] <= 1.0:
             refused.append(f"{row['label']} is not faster than PyTorch fp32 at batch {batch_size} "

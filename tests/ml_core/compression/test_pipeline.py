@@ -92,7 +92,7 @@ def test_a_variant_that_changes_too_many_answers_is_refused_even_at_fp32_accurac
                                    no_worse_margin=2.0)
     assert name == "onnx-int8"
     assert ("onnx-int8-static is not shown within 2.0 points of fp32: it changes 57 of 774 answers (right only "
-            "before: 29, only after: 28), 95 % interval -2.0 to +2.0 points") in reason
+            "in fp32: 29, only in it: 28), 95 % interval -2.0 to +2.0 points") in reason
     # Without the margin, the point estimate alone decides, as before.
     assert choose_promoted(rows, methods=("int8", "int8-static"), max_accuracy_drop=0.5, batch_size=32)[0] == \
         "onnx-int8-static"
