@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import csv
 import os
-import statistics
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,7 +48,7 @@ def main() -> None:
     os.environ.setdefault("XDG_CACHE_HOME", tempfile.gettempdir())
 
     from ml_core.backbone import encode_texts
-    from ml_core.compression import export_sentence_encoder
+    from ml_core.compression import export_sentence_encoder, measure_side_by_side
     from ml_core.serving import ClassifierPredictor, OnnxSentenceEncoder, serving_threads
 
     with open(args.data, newline="", encoding="utf-8") as handle:
@@ -65,51 +63,48 @@ def main() -> None:
                   for threads in sorted({cores, half})}
 
         def sentiment(threads):
-            return models[threads][0].predict_proba(texts)
+            return lambda batch: models[threads][0].predict_proba(batch)
 
         def topics(threads):
-            return encode_texts(models[threads][1], texts, batch_size=BATCH, normalize=False)
+            return lambda batch: encode_texts(models[threads][1], batch, batch_size=BATCH, normalize=False)
 
         def one_after_the_other(threads):
-            sentiment(threads)
-            topics(threads)
+            first, second = sentiment(threads), topics(threads)
+            return lambda batch: (first(batch), second(batch))
 
         def side_by_side(threads):
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                other = pool.submit(topics, threads)
-                sentiment(threads)
-                other.result()
+            first, second = sentiment(threads), topics(threads)
 
-        ways = {f"one after the other, {cores} thread(s) each": (one_after_the_other, cores),
-                f"side by side, {half} thread(s) each (the scoring job)": (side_by_side, half),
-                f"side by side, {cores} thread(s) each": (side_by_side, cores),
-                f"sentiment pass alone, {cores} thread(s)": (sentiment, cores),
-                f"topic pass alone, {cores} thread(s)": (topics, cores)}
-        for run, threads in ways.values():
-            run(threads)  # warm-up
-        rates: dict[str, list[float]] = {name: [] for name in ways}
-        for _ in range(args.rounds):
-            for name, (run, threads) in ways.items():
-                started = time.perf_counter()
-                run(threads)
-                rates[name].append(len(texts) / (time.perf_counter() - started))
+            def run(batch):
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    other = pool.submit(second, batch)
+                    first(batch)
+                    other.result()
+            return run
+
+        ways = {f"one after the other, {cores} thread(s) each": one_after_the_other(cores),
+                f"side by side, {half} thread(s) each (the scoring job)": side_by_side(half),
+                f"side by side, {cores} thread(s) each": side_by_side(cores),
+                f"sentiment pass alone, {cores} thread(s)": sentiment(cores),
+                f"topic pass alone, {cores} thread(s)": topics(cores)}
+        # All the texts per call, the ways interleaved round by round, the median round reported
+        # (on a shared virtual machine one round can run 15 % slower than the next).
+        figures = measure_side_by_side(ways, texts, batch_sizes=(len(texts),), rounds=args.rounds,
+                                       calls_per_round={len(texts): 1}, warmup=1)
+    rate = {name: figures[name][len(texts)].texts_per_s for name in ways}
     backend = models[cores][0].backend
     served = getattr(getattr(backend, "path", None), "name", None) or "PyTorch"
     print_table(f"finance model passes on {len(texts)} texts ({served}; int8 topic encoder; {cores} core(s); "
-                f"load average {os.getloadavg()[0]:.2f})", ["way", "documents/s, median of rounds", "every round"],
-                [(name, statistics.median(r), ", ".join(f"{x:.0f}" for x in r)) for name, r in rates.items()])
-    # Medians: on a shared virtual machine one round can run 15 % slower than the next.
-    median = {name: statistics.median(r) for name, r in rates.items()}
+                f"load average {os.getloadavg()[0]:.2f})", ["way", "documents/s, median of rounds"],
+                [(name, value) for name, value in rate.items()])
     names = list(ways)
-    sequential, parallel = median[names[0]], median[names[1]]
+    sequential, parallel = rate[names[0]], rate[names[1]]
     print(f"\nside by side (the scoring job) / one after the other: {parallel / sequential:.2f}x (medians)")
     finish({"texts": len(texts), "cores": cores, "sentiment_file": served, "rounds": args.rounds,
-            "one_after_the_other_docs_per_s": round(sequential, 1), "side_by_side_docs_per_s": round(parallel, 1),
-            "side_by_side_all_threads_docs_per_s": round(median[names[2]], 1),
-            "sentiment_alone_docs_per_s": round(median[names[3]], 1),
-            "topics_alone_docs_per_s": round(median[names[4]], 1),
-            "every_round": {name: [round(x, 1) for x in r] for name, r in rates.items()},
-            "speedup": round(parallel / sequential, 3), "load_average": round(os.getloadavg()[0], 2)}, args.json)
+            "one_after_the_other_docs_per_s": sequential, "side_by_side_docs_per_s": parallel,
+            "side_by_side_all_threads_docs_per_s": rate[names[2]], "sentiment_alone_docs_per_s": rate[names[3]],
+            "topics_alone_docs_per_s": rate[names[4]], "speedup": round(parallel / sequential, 3),
+            "load_average": round(os.getloadavg()[0], 2)}, args.json)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,11 @@ def _test_figures(report: dict) -> dict[str, float]:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "ece": report["ece"], "n": report["n"]}
 
 
+def numeric_metrics(metrics: dict) -> dict[str, float]:
+    """The numbers of a training result's metrics (what a version's metrics keep of them)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def scored_on_test_set(folder: Path, test: LabelledTexts, *, device: str) -> dict[str, float]:
     """Score a new version's folder on the scenario's test set, write its report there, and return
     the headline figures (accuracy, macro_f1, ece, n)."""
@@ -197,7 +202,7 @@ def classifier_training_run(*, job: Job, progress) -> JobOutcome:
                                   progress=sub_progress(progress, 2.0, TRAINING_PROGRESS_END),
                                   checkpoint_dir=checkpoint_dir, on_epoch=_live_curves(job.pk))
         trained["result"] = result
-        metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics = numeric_metrics(result.metrics)
         if data.test is not None:
             progress(TEST_SET_PROGRESS, f"scoring the test set ({len(data.test)} texts)")
             trained["test"] = scored_on_test_set(folder, data.test, device=result.metrics["device"])

@@ -37,7 +37,7 @@ from ml_core.progress import sub_progress
 from ..models import Job, ModelVersion
 from .activation import activation_request, classifier_activation
 from .classifier_files import json_safe as _json_safe
-from .classifiers import _classifier_spec, _training_data, evaluation_set, scored_on_test_set
+from .classifiers import _classifier_spec, _training_data, evaluation_set, numeric_metrics, scored_on_test_set
 from .compression import compression_follow_up
 from .jobs import JobOutcome, job_start
 from .registry import BuiltArtifact, artifact_dir, model_version_create
@@ -149,7 +149,7 @@ def distillation_run(*, job: Job, progress) -> JobOutcome:
             result = distill_across(teacher_dir, data.train, folder, eval_data=data.test, config=config,
                                     progress=sub_progress(progress, 41.0, 90.0))
             distilled["result"] = result
-            metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            metrics = numeric_metrics(result.metrics)
             metrics.update({f"teacher_accuracy_{k}": v for k, v in result.metrics["teacher_accuracy"].items()})
             if data.test is not None:
                 progress(91.0, f"scoring the test set ({len(data.test)} texts)")

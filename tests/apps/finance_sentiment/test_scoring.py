@@ -201,20 +201,18 @@ def test_the_two_passes_run_side_by_side_on_half_the_cores_each_with_the_same_re
                                                                                      settings, monkeypatch):
     import threading
 
-    from apps.core.services.encoders import configured_encoder
-    from apps.finance_sentiment.serving import (
-        TOPIC_ENCODER_SETTING,
-        pass_threads,
-        scoring_models,
-        topic_matcher,
-    )
+    from apps.finance_sentiment.serving import pass_threads, scoring_models, topic_matcher
+    from ml_core.serving import OnnxSentenceEncoder
 
     monkeypatch.setenv("ML_ONNX_THREADS", "2")
     settings.FINANCE_TOPIC_ENCODER = "onnx-int8"
     topic_matcher.invalidate()
     models = scoring_models()
     texts = [sentence(label, i) for i, label in enumerate(["negative", "neutral", "positive"] * 4)]
-    threads = []
+    threads, encoder_threads = [], []
+    encode = OnnxSentenceEncoder.encode
+    monkeypatch.setattr(OnnxSentenceEncoder, "encode", lambda self, *a, **k: encoder_threads.append(
+        self.session.get_session_options().intra_op_num_threads) or encode(self, *a, **k))
     assign = models.assign_topics
     monkeypatch.setattr(models, "assign_topics", lambda t: threads.append(threading.current_thread()) or assign(t))
     probabilities, topics = models.sentiment_and_topics(texts)
@@ -222,4 +220,4 @@ def test_the_two_passes_run_side_by_side_on_half_the_cores_each_with_the_same_re
     np.testing.assert_allclose(probabilities, models.sentiment.probabilities(texts), atol=1e-6)
     assert [[(a.topic_id, a.similarity) for a in row] for row in topics] == \
         [[(a.topic_id, a.similarity) for a in row] for row in assign(texts)]
-    assert pass_threads() == 1 and configured_encoder(TOPIC_ENCODER_SETTING, threads=1).threads == 1
+    assert pass_threads() == 1 and encoder_threads and set(encoder_threads) == {1}  # the topic pass ran on one
