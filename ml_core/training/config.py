@@ -47,6 +47,9 @@ class ClassifierConfig:
     dropout: float = 0.1
     # "auto" follows the backbone's own sentence-transformers pooling (mean for MiniLM).
     pooling: str = "auto"
+    # L2-normalise the pooled vector before the head: None follows the backbone (all-MiniLM-L6-v2
+    # normalises its sentence embeddings), True / False force it.
+    normalize: bool | None = None
     # Start the head from the logistic-regression solution on frozen embeddings ("logreg"),
     # or from random weights ("random").
     init_head: str = "logreg"
@@ -87,6 +90,7 @@ class ClassifierConfig:
         need(0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)")
         need(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         need(self.pooling in ("auto", "mean", "cls"), "pooling must be auto, mean or cls")
+        need(self.normalize in (None, True, False), "normalize must be true, false or null (the backbone's own)")
         need(self.init_head in ("logreg", "random"), "init_head must be logreg or random")
         need(self.head_c > 0, "head_c must be positive")
         need(0.0 < self.valid_fraction < 0.5, "valid_fraction must be in (0, 0.5)")

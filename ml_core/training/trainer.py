@@ -254,7 +254,8 @@ class _Trainer:
         self.source = base.source
         pooling = base.pooling if config.pooling == "auto" else config.pooling
         self.tokenizer = base.tokenizer
-        self.model = TextClassifier(base.encoder, len(self.labels), pooling=pooling, normalize=base.normalize,
+        normalize = base.normalize if config.normalize is None else config.normalize
+        self.model = TextClassifier(base.encoder, len(self.labels), pooling=pooling, normalize=normalize,
                                     dropout=config.dropout).to(self.device)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.train_ids = tokenize(self.tokenizer, self.train.texts, config.max_length)

@@ -218,10 +218,29 @@ def test_plugins_see_every_step_and_can_change_the_loss(tiny_encoder_path, split
     ({"learning_rate": 0}, "learning rates must be positive"),
     ({"class_weights": "inverse"}, "class_weights must be None or 'balanced'"),
     ({"valid_fraction": 0.7}, r"valid_fraction must be in \(0, 0.5\)"),
+    ({"normalize": "yes"}, "normalize must be true, false or null"),
 ])
 def test_bad_options_are_refused_before_any_work(changes, message):
     with pytest.raises(ConfigError, match=message):
         ClassifierConfig(**changes).validate()
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_normalize_overrides_the_backbones_pooling_and_is_kept_in_the_artifact(tmp_path, tiny_encoder_path, splits,
+                                                                              normalize):
+    train, valid = splits
+    result = train_classifier(config_for(tiny_encoder_path, method="head", normalize=normalize), train,
+                              tmp_path / "m", valid=valid)
+    assert result.model.normalize is normalize and read_artifact_config(tmp_path / "m").normalize is normalize
+    import torch
+
+    encoded = result.tokenizer(valid.texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        norms = result.model.embed(encoded["input_ids"], encoded["attention_mask"]).norm(dim=-1).numpy()
+        in_memory = result.model(encoded["input_ids"], encoded["attention_mask"]).numpy()
+    assert bool(np.allclose(norms, 1.0, atol=1e-5)) is normalize
+    np.testing.assert_allclose(ClassifierPredictor.load(tmp_path / "m").predict_logits(valid.texts), in_memory,
+                               atol=1e-4)
 
 
 def test_config_round_trips_and_refuses_unknown_options():
