@@ -15,7 +15,11 @@ from apps.core import selectors as core_selectors
 from apps.core.roles import admin_required, operator_required
 from apps.core.safe_redirect import redirect_next
 from apps.core.scenarios import get_scenario
-from apps.core.services.distillation import distillation_start, large_teacher_installed
+from apps.core.services.distillation import (
+    DEFAULT_UNLABELLED_LIMIT,
+    distillation_start,
+    large_teacher_installed,
+)
 from apps.core.user_errors import USER_ERRORS, flash_refusal, or_404, refusal, refusals
 from apps.core.validation import is_ascii_integer
 from ml_core.timeseries import GRANULARITIES
@@ -431,6 +435,7 @@ def _render_models_page(request: HttpRequest, new_key: dict | None = None, statu
     return render(request, "finance_sentiment/models.html", {
         "sets": selectors.labelled_set_list(), "set_form": LabelledSetForm(),
         "train_form": TrainForm(), "large_teacher": large_teacher_installed(),
+        "distil_unlabelled_limit": DEFAULT_UNLABELLED_LIMIT,
         "versions": core_selectors.model_version_list(scenario=SENTIMENT_SCENARIO)[:10],
         "topic_versions": core_selectors.model_version_list(scenario=TOPIC_SCENARIO)[:5],
         "labelled_documents": selectors.labelled_document_count(),

@@ -499,6 +499,7 @@ def distill_across(teacher_dir: Path | str, train: LabelledTexts, out_dir: Path 
                          "unlabelled_given": len(unlabelled), "unlabelled_dropped_duplicates": dropped,
                          "unlabelled_sources": [str(s) for s in unlabelled_sources]},
         "held_out": len(held) if held is not None else 0,
+        "eval": len(eval_data) if eval_data is not None else 0,
         "config": config.to_dict(),
         "curves": curves,
     }

@@ -95,14 +95,15 @@ def _distillation(classifier: dict | None, metrics: dict | None, serving: dict |
     student_model = f"{(classifier or {}).get('base_model') or 'unknown backbone'} (distilled)"
     held_out = record.get("held_out")
     held_on = f"held-out split ({held_out} texts)" if held_out else "held-out split"
+    eval_on = f"test data ({record['eval']} texts)" if record.get("eval") else "test data"
     stages: list[dict[str, Any]] = []
     teacher_accuracy = record.get("teacher_accuracy") or {}
-    for key, data in (("held_out", held_on), ("eval", "test data")):
+    for key, data in (("held_out", held_on), ("eval", eval_on)):
         if _number(teacher_accuracy.get(key)) is not None:
             stages.append({"stage": "teacher", "model": teacher_model, "accuracy": teacher_accuracy[key], "data": data})
     metrics = metrics or {}
     if metrics.get("method") == "distill-across":  # the student's own figures (a later job's metrics are not)
-        for key, data in (("accuracy", held_on), ("eval_accuracy", "test data")):
+        for key, data in (("accuracy", held_on), ("eval_accuracy", eval_on)):
             if _number(metrics.get(key)) is not None:
                 stages.append({"stage": "student", "model": student_model, "accuracy": metrics[key], "data": data})
     if serving and _number(serving.get("accuracy")) is not None:

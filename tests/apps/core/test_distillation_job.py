@@ -82,4 +82,36 @@ def test_a_job_that_could_only_fail_is_refused(toy):
     with pytest.raises(UserError, match="teacher_method"):
         distillation_start(scenario=TOY_SCENARIO, params={"teacher_base": str(toy), "teacher_method": "magic",
                                                           "config": student_config(toy)})
+    for bad in (-1, "many", 2.5, True, 10**6):
+        with pytest.raises(UserError, match="unlabelled_limit must be"):
+            distillation_start(scenario=TOY_SCENARIO, params={"teacher_base": str(toy), "teacher_method": "head",
+                                                              "config": student_config(toy), "unlabelled_limit": bad})
     assert not Job.objects.exists()
+
+
+def test_the_texts_the_model_answered_join_the_transfer_set_unlabelled(toy, tmp_path, tiny_encoder_path):
+    asked = []
+    training_texts = {row.split(",")[0] for row in (tmp_path / "toy" / "train.csv").read_text().splitlines()[1:]}
+    live = [f"stock {word} today number {i}" for i, word in enumerate(["up", "down", "flat"] * 10)]
+    live += sorted(training_texts)[:5]  # already labelled: not counted twice
+
+    def live_inputs(limit):
+        asked.append(limit)
+        return live[:limit]
+
+    unregister_scenario(TOY_SCENARIO)
+    register_toy_classifier(tmp_path / "toy", tiny_encoder_path, live_inputs=live_inputs)
+    params = {"teacher_base": str(tiny_encoder_path), "teacher_method": "head", "config": student_config(toy)}
+    job = run(distillation_start(scenario=TOY_SCENARIO, params={**params, "unlabelled_limit": 100}),
+              train_distilled_classifier_job)
+    transfer = job.result["transfer_set"]
+    assert asked[0] == 100 and transfer["unlabelled_given"] == 35
+    assert transfer["unlabelled"] == 30 and transfer["unlabelled_sources"] == [
+        "the 35 newest texts Toy sentiment answered (labels unused)"]
+    student = ModelVersion.objects.get(pk=job.result["model_version_id"])
+    assert "30 unlabelled texts from `the 35 newest texts Toy sentiment answered" in model_card_markdown(version=student)
+
+    job = run(distillation_start(scenario=TOY_SCENARIO, params={**params, "unlabelled_limit": "0"}),
+              train_distilled_classifier_job)
+    # (the activation policy asks live_inputs for its own sample; the job did not ask this time)
+    assert job.result["transfer_set"]["unlabelled"] == 0 and asked.count(100) == 1 and 0 not in asked

@@ -33,3 +33,11 @@ def test_a_distilled_versions_card_names_teacher_transfer_set_and_stages(tmp_pat
         "teacher", "teacher", "student", "student", "served variant"]
     downloaded = operator_client.get(reverse("model_version_card", args=[version.pk])).content.decode()
     assert "## Distillation" in downloaded and "| served variant |" in downloaded
+
+    page = operator_client.get(reverse("model_version_detail", args=[version.pk])).content.decode()
+    section = page[page.index("<h3>Distillation"):page.index("Known limits")]
+    assert f"{tiny_encoder_path} (full)" in section and "90 unlabelled texts from toy-tweets.csv" in section
+    rows = section.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
+    assert [row.split("</td>")[0].removeprefix("<td>") for row in rows] == [
+        "Teacher", "Teacher", "Student", "Student", "Served variant"]
+    assert "held-out split" in section and "the guardrail&#x27;s data" in section

@@ -46,6 +46,7 @@ def test_with_the_large_encoder_installed_the_option_queues_the_distillation_job
     (installed / "large_model.json").write_text("{}")
     page = admin_client.get("/finance/models/").content.decode()
     assert OPTION in page and "train a teacher on all-mpnet-base-v2" in page
+    assert "on up to 20,000 of the newest documents the monitor has read" in page
     upload_labelled_set(admin_client)
 
     response = admin_client.post("/finance/models/retrain/sentiment/", {"method": "head", "epochs": "2",

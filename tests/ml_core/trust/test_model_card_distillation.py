@@ -68,6 +68,9 @@ def test_the_students_card_names_teacher_transfer_set_and_both_stages(stages):
     assert by_stage[("teacher", "test data")] == metrics["teacher_accuracy"]["eval"]
     assert by_stage[("student", "held-out split")] == metrics["accuracy"]
     assert by_stage[("student", "test data")] == metrics["eval_accuracy"]
+    test_sizes = {s["data"] for s in distillation["stages"] if s["data"].startswith("test data")}
+    assert test_sizes == {"test data (45 texts)"}  # 30 % of build_stages' 150 rows
+    assert all(s["data"].endswith(" texts)") for s in distillation["stages"])  # every figure with its sample size
     assert not any(s["stage"] == "served variant" for s in distillation["stages"])  # no int8 in this folder
 
     markdown = render_markdown(card)
