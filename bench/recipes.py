@@ -5,12 +5,14 @@ Each recipe is a set of ClassifierConfig options passed to `python -m ml_core tr
 `python -m ml_core predict` on the same test rows, and each seed's pair of models is compared
 text by text (accuracy difference with Tango's 95 % interval and the exact McNemar p-value).
 
-- current: the CLI's defaults (mean pooling then L2 normalisation as all-MiniLM-L6-v2 does, head
-  started from logistic regression on frozen embeddings, head lr 2e-3, warmup 6 %, 128 tokens,
-  early stopping on macro-F1) with the per-set options of bench/classification.py;
-- plain: the recipe measured outside the project in issue 20 (mean pooling without
-  normalisation, a randomly started linear head at lr 1e-3, encoder 5e-5, warmup 10 %, batch 32,
-  96 tokens, the best of 4 epochs on a 10 % validation slice).
+- defaults: ClassifierConfig's defaults (mean pooling then L2 normalisation as all-MiniLM-L6-v2
+  does, head started from logistic regression on frozen embeddings, head lr 2e-3, warmup 6 %, 128
+  tokens, early stopping on macro-F1 with patience 2) with the per-set options bench/classification.py
+  used before issue 20 (PhraseBank 5 epochs; Banking77 7 epochs, label smoothing 0.1, 5 %
+  validation, patience 3);
+- plain: ml_core.training.RECIPES["plain"], the recipe measured outside the project in issue 20
+  (mean pooling without normalisation, a randomly started linear head at lr 1e-3, encoder 5e-5,
+  warmup 10 %, batch 32, 96 tokens, the best of 4 epochs on a 10 % validation slice).
 
     python bench/recipes.py --sets phrasebank --seeds 42,43,44 --json
     python bench/recipes.py --sets banking77 --seeds 42 --json
@@ -28,20 +30,20 @@ import tempfile
 from pathlib import Path
 
 try:
-    from bench.classification import TRAIN_OPTIONS, run_cli
+    from bench.classification import run_cli
     from bench.common import PROJECT_ROOT, data_path, finish, parser, print_table
 except ImportError:  # run as a script: bench/ is not a package on sys.path then
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.classification import TRAIN_OPTIONS, run_cli
+    from bench.classification import run_cli
     from bench.common import PROJECT_ROOT, data_path, finish, parser, print_table
 
-PLAIN = {"pooling": "mean", "normalize": False, "init_head": "random", "learning_rate": 5e-5,
-         "head_learning_rate": 1e-3, "warmup_ratio": 0.1, "batch_size": 32, "max_length": 96, "epochs": 4,
-         "valid_fraction": 0.1, "early_stopping_patience": 0, "restore_best": True}
+from ml_core.training import RECIPES as CORE_RECIPES
+
 RECIPES: dict[str, dict[str, dict]] = {
-    # The per-set options bench/classification.py uses are part of the current recipe.
-    "current": {"phrasebank": {}, "banking77": {}},
-    "plain": {"phrasebank": PLAIN, "banking77": PLAIN},
+    "defaults": {"phrasebank": {"epochs": 5, "learning_rate": 5e-5},
+                 "banking77": {"epochs": 7, "learning_rate": 5e-5, "label_smoothing": 0.1, "valid_fraction": 0.05,
+                               "early_stopping_patience": 3}},
+    "plain": {"phrasebank": CORE_RECIPES["plain"], "banking77": CORE_RECIPES["plain"]},
 }
 SETS = ("phrasebank", "banking77")
 
@@ -61,9 +63,8 @@ def train_recipe(name: str, recipe: str, seed: int, train: Path, test: Path, wor
     out = work / f"{name}-{recipe}-{seed}"
     config = work / f"{name}-{recipe}.json"
     config.write_text(json.dumps(RECIPES[recipe][name]))
-    options = TRAIN_OPTIONS[name]["full"] if recipe == "current" else []
     trained = run_cli("train-classifier", "--train", str(train), "--out", str(out), "--method", "full",
-                      *data_args, *options, "--config", str(config), "--seed", str(seed), *common)
+                      *data_args, "--config", str(config), "--seed", str(seed), *common)
     return {"set": name, "recipe": recipe, "seed": seed, "model": str(out), "best_epoch": trained["best_epoch"],
             "epochs_run": trained["epochs_run"], "train_seconds": trained["train_seconds"],
             "labels": predicted_labels(out, test, device)}
@@ -84,8 +85,8 @@ def compare(rows: list[dict], gold: list[str], agree: list[bool] | None) -> list
         by_seed.setdefault(row["seed"], {})[row["recipe"]] = row
     pairs = []
     for seed, recipes in sorted(by_seed.items()):
-        if {"current", "plain"} <= recipes.keys():
-            first, second = recipes["current"]["right"], recipes["plain"]["right"]
+        if {"defaults", "plain"} <= recipes.keys():
+            first, second = recipes["defaults"]["right"], recipes["plain"]["right"]
             counts = {"both_right": 0, "only_first_right": 0, "only_second_right": 0, "both_wrong": 0}
             for a, b in zip(first, second):
                 key = ("both_right" if b else "only_first_right") if a else ("only_second_right" if b else "both_wrong")
@@ -156,8 +157,8 @@ def main() -> None:
             result.setdefault("mean_accuracy", {})[recipe] = sum(accs) / len(accs)
         print_table(f"{name}: recipes over seeds {', '.join(map(str, seeds))}", columns, table)
         if result["pairs"]:
-            print_table(f"{name}: plain - current, text by text (same seed)",
-                        ["seed", "current", "plain", "difference (points)", "95 % interval", "only current right",
+            print_table(f"{name}: plain - defaults, text by text (same seed)",
+                        ["seed", "defaults", "plain", "difference (points)", "95 % interval", "only defaults right",
                          "only plain right", "McNemar p"],
                         [[q["seed"], f"{q['first']:.4f}", f"{q['second']:.4f}", f"{100 * q['difference']:+.2f}",
                           f"{100 * q['low']:+.2f} .. {100 * q['high']:+.2f}", q["only_first_right"],

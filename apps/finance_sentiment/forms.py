@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from .models import SENTIMENT_LABELS, AlertRule, Feed, LabelledSet, Ticker, Topic
+from .services.training import SENTIMENT_DEFAULT_CONFIG
 
 
 def _lines(value: str, *, commas: bool = False) -> list[str]:
@@ -233,7 +234,8 @@ class DocumentLabelForm(forms.Form):
 class TrainForm(forms.Form):
     method = forms.ChoiceField(choices=[("full", "Full fine-tuning"), ("lora", "LoRA adapters"),
                                         ("head", "Head on frozen embeddings (fast)")], initial="full")
-    epochs = forms.IntegerField(min_value=1, max_value=50, initial=5)
+    # The recipe's epochs (the best of them is kept), unless the admin asks for more.
+    epochs = forms.IntegerField(min_value=1, max_value=50, initial=SENTIMENT_DEFAULT_CONFIG["epochs"])
     # Shown only when the large teacher encoder is installed (`make models-large`): the method and
     # epochs then train the teacher, which the MiniLM student learns from (issue 20).
     distil = forms.BooleanField(required=False, label="Distil from a stronger teacher")

@@ -37,6 +37,8 @@ def _data_options(parser: argparse.ArgumentParser, *, labels: bool = True) -> No
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from ml_core.training.config import RECIPES  # no torch: the parser stays cheap to build
+
     train = commands.add_parser("train-classifier", help="train a text classifier (head, full or LoRA)",
                                 description="Train a text classifier and write its model folder.")
     train.add_argument("--train", required=True, help="CSV or JSON Lines file of labelled texts")
@@ -46,6 +48,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     _data_options(train)
     train.add_argument("--method", choices=("head", "full", "lora"), default="full")
     train.add_argument("--base", default=None, help="backbone name or folder (default: bundled all-MiniLM-L6-v2)")
+    train.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                       help="a measured set of fine-tuning options (ml_core.training.RECIPES; --config and flags win)")
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--lr", type=float, default=None, help="encoder (full) or adapter (lora) learning rate")
@@ -142,9 +146,9 @@ class _LoggedProgress:
 
 def _config(args: argparse.Namespace):
     from ml_core.cli import config_file_options
-    from ml_core.training import ClassifierConfig
+    from ml_core.training import RECIPES, ClassifierConfig
 
-    options = config_file_options(args.config)
+    options = {**RECIPES.get(args.recipe or "", {}), **config_file_options(args.config)}
     flags = {
         "method": args.method, "base_model": args.base, "epochs": args.epochs, "seed": args.seed,
         "learning_rate": args.lr, "head_learning_rate": args.head_lr, "batch_size": args.batch_size,

@@ -6,7 +6,7 @@ ml_core.artifact_format). The config and plugin registry import without torch;
 `train_classifier`, `TrainResult` and the search load the trainer (and torch) on first use, so
 importing this package stays cheap for web processes that only build configs.
 """
-from .config import METHODS, ClassifierConfig, ConfigError
+from .config import METHODS, RECIPES, ClassifierConfig, ConfigError
 from .plugins import TrainingPlugin, TrainingStep, build_plugins, register_training_plugin
 
 # Loaded on first use: {name: submodule}.
@@ -18,7 +18,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "DEFAULT_EPSILON", "METHODS", "ClassifierConfig", "ConfigError", "SearchResult", "SearchSpace",
+    "DEFAULT_EPSILON", "METHODS", "RECIPES", "ClassifierConfig", "ConfigError", "SearchResult", "SearchSpace",
     "TrainResult", "TrainingPlugin", "TrainingStep", "build_plugins", "register_training_plugin",
     "train_classifier", "tune_classifier",
 ]

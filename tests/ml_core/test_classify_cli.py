@@ -149,3 +149,26 @@ def test_tune_prints_every_trial(toy_files, tiny_encoder_path, capsys):
     assert len(result["trials"]) == 3 and result["objective"] == "macro_f1"
     assert all(t["state"] == "complete" and "macro_f1" in t["metrics"] for t in result["trials"])
     assert result["best"]["number"] in {0, 1, 2}
+
+
+def test_a_recipe_sets_its_options_and_flags_and_config_win(toy_files, tiny_encoder_path, tmp_path, capsys):
+    from ml_core.training import RECIPES
+    from ml_core.training.model import read_artifact_config
+
+    _, train, _ = toy_files
+    config = tmp_path / "more.json"
+    config.write_text(json.dumps({"warmup_ratio": 0.2}))
+    out = tmp_path / "plain"
+    assert main(["train-classifier", "--train", str(train), "--text-col", "body", "--label-col", "tag",
+                 "--out", str(out), "--base", str(tiny_encoder_path), "--recipe", "plain", "--epochs", "1",
+                 "--config", str(config), "--device", "cpu"]) == 0
+    used = read_artifact_config(out).training_config
+    plain = RECIPES["plain"]
+    assert {k: used[k] for k in ("init_head", "head_learning_rate", "max_length", "early_stopping_patience")} == {
+        k: plain[k] for k in ("init_head", "head_learning_rate", "max_length", "early_stopping_patience")}
+    assert used["epochs"] == 1 and used["warmup_ratio"] == 0.2  # the flag and the config file win
+    assert read_artifact_config(out).normalize is False and read_artifact_config(out).pooling == "mean"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train-classifier", "--train", str(train), "--out", str(tmp_path / "x"), "--recipe", "fancy"])
+    assert "invalid choice: 'fancy' (choose from 'plain')" in capsys.readouterr().err
