@@ -571,7 +571,7 @@ def main() -> None:
     p.add_argument("--model", type=Path, help="a trained classifier folder: skip training (and compression)")
     p.add_argument("--seed", type=int, default=42, help="training seed (ClassifierConfig.seed; default 42)")
     p.add_argument("--method", choices=["full", "lora", "head"], help="default: the scenario's (full)")
-    p.add_argument("--epochs", type=int, help="default: the scenario's (5)")
+    p.add_argument("--epochs", type=int, help="default: the scenario's (4, the plain recipe)")
     p.add_argument("--lr", type=float, help="default: the scenario's (5e-5)")
     p.add_argument("--threads", type=int, default=2, help="torch threads in the worker and for training")
     p.add_argument("--topic-encoder", default="onnx-int8", choices=("torch", "onnx", "onnx-int8"),

@@ -37,6 +37,7 @@ from ml_core.errors import UserError
 from ml_core.progress import sub_progress
 
 from ..models import Job, ModelVersion
+from ..validation import is_ascii_integer
 from .activation import activation_request, classifier_activation
 from .classifier_files import json_safe as _json_safe
 from .classifiers import _classifier_spec, _training_data, evaluation_set, numeric_metrics, scored_on_test_set
@@ -75,7 +76,7 @@ def _teacher_version(scenario: str, params: dict) -> ModelVersion | None:
 def unlabelled_limit(params: dict) -> int:
     """How many of the scenario's live texts join the transfer set (params["unlabelled_limit"])."""
     value = params.get("unlabelled_limit", DEFAULT_UNLABELLED_LIMIT)
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not is_ascii_integer(value, maximum=10**12):
         raise UserError(f"unlabelled_limit must be a whole number of texts, 0 or more, not {value!r}")
     if int(value) > MAX_UNLABELLED_LIMIT:
         raise UserError(f"unlabelled_limit must be at most {MAX_UNLABELLED_LIMIT:,} texts, not {int(value):,}")

@@ -82,7 +82,7 @@ def test_a_job_that_could_only_fail_is_refused(toy):
     with pytest.raises(UserError, match="teacher_method"):
         distillation_start(scenario=TOY_SCENARIO, params={"teacher_base": str(toy), "teacher_method": "magic",
                                                           "config": student_config(toy)})
-    for bad in (-1, "many", 2.5, True, 10**6):
+    for bad in (-1, "many", 2.5, True, "²", 10**6):
         with pytest.raises(UserError, match="unlabelled_limit must be"):
             distillation_start(scenario=TOY_SCENARIO, params={"teacher_base": str(toy), "teacher_method": "head",
                                                               "config": student_config(toy), "unlabelled_limit": bad})
