@@ -97,23 +97,25 @@ def load_unlabelled(paths: list[Path]) -> list[str]:
 
 def train_teacher(args, train, out: Path) -> dict:
     from ml_core.artifacts import atomic_directory
-    from ml_core.training import ClassifierConfig, train_classifier
+    from ml_core.training import RECIPES, ClassifierConfig, train_classifier
 
-    options = {"method": args.teacher_method, "base_model": args.teacher_base, "device": args.device,
-               "cpu_threads": args.threads, "seed": args.seed}
+    options = {**RECIPES.get(args.teacher_recipe or "", {}), "method": args.teacher_method,
+               "base_model": args.teacher_base, "device": args.device, "cpu_threads": args.threads, "seed": args.seed}
     if args.teacher_epochs:
         options["epochs"] = args.teacher_epochs
     if args.teacher_lr:
         options["learning_rate"] = args.teacher_lr
     config = ClassifierConfig.from_dict(options).validate()
-    log(f"$ python -m ml_core train-classifier --train TRAIN --out {out} --method {config.method} "
+    recipe = f"--recipe {args.teacher_recipe} " if args.teacher_recipe else ""
+    log(f"$ python -m ml_core train-classifier --train TRAIN --out {out} --method {config.method} {recipe}"
         f"--base {config.base_model} --epochs {config.epochs} --lr {config.learning_rate} --device {args.device} "
         f"--seed {args.seed} --threads {args.threads}")
     started = time.perf_counter()
     with atomic_directory(out) as folder:
         result = train_classifier(config, train, folder, progress=progress_printer("teacher"))
     return {"seconds": round(time.perf_counter() - started, 1), "valid_accuracy": result.metrics.get("accuracy"),
-            "method": config.method, "base_model": config.base_model, "epochs": config.epochs}
+            "method": config.method, "base_model": config.base_model, "epochs": config.epochs,
+            "recipe": args.teacher_recipe or "defaults"}
 
 
 def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path):
@@ -188,6 +190,8 @@ def allagree_rows(test) -> list[int] | None:
 
 
 def main() -> None:
+    from ml_core.training.config import RECIPES  # no torch
+
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--train", type=Path, default=data_path("financial_phrasebank", "financial_phrasebank.csv"),
                    help="labelled CSV/JSONL (text, label[, agreement]); split 80/20 seed 54 unless --test")
@@ -198,6 +202,9 @@ def main() -> None:
     p.add_argument("--teacher-base", default="mpnet",
                    help="the teacher's backbone (default mpnet: the optional large model, `make models-large`)")
     p.add_argument("--teacher-method", default="full", choices=("full", "head"))
+    p.add_argument("--teacher-recipe", default=None, choices=sorted(RECIPES),
+                   help="a fine-tuning recipe for the teacher (ml_core.training.RECIPES; default: ClassifierConfig's "
+                        "defaults; --teacher-epochs and --teacher-lr win)")
     p.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs (default: train-classifier's, 5)")
     p.add_argument("--teacher-lr", type=float, default=None, help="teacher learning rate (default 5e-5)")
     p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
