@@ -71,7 +71,7 @@ def train_recipe(name: str, recipe: str, seed: int, train: Path, test: Path, wor
 
 
 def compare(rows: list[dict], gold: list[str], agree: list[bool] | None) -> list[dict]:
-    from ml_core.stats import paired_accuracy_difference
+    from ml_core.stats import paired_accuracy_from_answers
 
     by_seed: dict[int, dict[str, dict]] = {}
     for row in rows:
@@ -87,11 +87,9 @@ def compare(rows: list[dict], gold: list[str], agree: list[bool] | None) -> list
     for seed, recipes in sorted(by_seed.items()):
         if {"defaults", "plain"} <= recipes.keys():
             first, second = recipes["defaults"]["right"], recipes["plain"]["right"]
-            counts = {"both_right": 0, "only_first_right": 0, "only_second_right": 0, "both_wrong": 0}
-            for a, b in zip(first, second):
-                key = ("both_right" if b else "only_first_right") if a else ("only_second_right" if b else "both_wrong")
-                counts[key] += 1
-            pairs.append({"seed": seed, **counts, **paired_accuracy_difference(**counts).to_dict()})
+            pairs.append({"seed": seed, "only_first_right": sum(a and not b for a, b in zip(first, second)),
+                          "only_second_right": sum(b and not a for a, b in zip(first, second)),
+                          **paired_accuracy_from_answers(first, second).to_dict()})
     return pairs
 
 

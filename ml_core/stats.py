@@ -22,6 +22,7 @@ from statistics import NormalDist
 
 __all__ = [
     "PairedDifference", "binomial_two_sided_p", "mcnemar_exact_p", "paired_accuracy_difference",
+    "paired_accuracy_from_answers",
     "paired_bootstrap_mean_difference",
 ]
 
@@ -125,6 +126,17 @@ def paired_accuracy_difference(*, both_right: int, only_first_right: int, only_s
     high = 1.0 if score(1.0 - 1e-12) >= -z else _root(score, estimate, 1.0 - 1e-12, -z)
     return PairedDifference(n, (a + b) / n, (a + c) / n, estimate, max(-1.0, low), min(1.0, high), confidence,
                             mcnemar_exact_p(b, c))
+
+
+def paired_accuracy_from_answers(first_right: Sequence[bool], second_right: Sequence[bool], *,
+                                 confidence: float = 0.95) -> PairedDifference:
+    """paired_accuracy_difference from each text's right/wrong under the first and second model."""
+    pairs = list(zip(first_right, second_right, strict=True))
+    return paired_accuracy_difference(
+        both_right=sum(bool(a) and bool(b) for a, b in pairs),
+        only_first_right=sum(bool(a) and not b for a, b in pairs),
+        only_second_right=sum(bool(b) and not a for a, b in pairs),
+        both_wrong=sum(not a and not b for a, b in pairs), confidence=confidence)
 
 
 def paired_bootstrap_mean_difference(first: Sequence[float], second: Sequence[float], *,

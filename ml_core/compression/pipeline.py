@@ -330,7 +330,7 @@ class _Run:
         return {"load_average_before": load_before, "load_average_after": load_average()}
 
     def compare_with_baseline(self, y: np.ndarray) -> None:
-        from ..stats import paired_accuracy_difference
+        from ..stats import paired_accuracy_from_answers
 
         base = self.variants[0]
         big, small = str(max(self.config.batch_sizes)), str(min(self.config.batch_sizes))
@@ -342,10 +342,8 @@ class _Run:
             f["macro_f1_drop_points"] = round(100.0 * (base.figures["macro_f1"] - f["macro_f1"]), 3)
             f["agreement_with_fp32"] = round(float((variant.info["logits"].argmax(1) == base_logits.argmax(1)).mean()), 5)
             right = variant.info["logits"].argmax(1) == y
-            paired = paired_accuracy_difference(
-                both_right=int((base_right & right).sum()), only_first_right=int((base_right & ~right).sum()),
-                only_second_right=int((~base_right & right).sum()), both_wrong=int((~base_right & ~right).sum()),
-                confidence=self.config.no_worse_confidence)
+            paired = paired_accuracy_from_answers(base_right.tolist(), right.tolist(),
+                                                  confidence=self.config.no_worse_confidence)
             f["paired_with_fp32"] = {"n": paired.n, "only_fp32_right": int((base_right & ~right).sum()),
                                      "only_variant_right": int((~base_right & right).sum()),
                                      "confidence": paired.confidence, "low_points": round(100.0 * paired.low, 3),

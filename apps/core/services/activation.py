@@ -33,7 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from ml_core.stats import PairedDifference, paired_accuracy_difference, paired_bootstrap_mean_difference
+from ml_core.stats import (
+    PairedDifference,
+    paired_accuracy_from_answers,
+    paired_bootstrap_mean_difference,
+)
 
 from ..models import ActivationDecision, ModelVersion
 from .model_files import model_version_files_verified
@@ -296,12 +300,7 @@ def classifier_verdict(evidence: ClassifierEvidence) -> Verdict:
         else:
             right_new = [p == t for p, t in zip(predicted, truth)]
             right_old = [p == t for p, t in zip(evidence.active_predictions, truth)]
-            difference = paired_accuracy_difference(
-                both_right=sum(a and b for a, b in zip(right_old, right_new)),
-                only_first_right=sum(a and not b for a, b in zip(right_old, right_new)),
-                only_second_right=sum(b and not a for a, b in zip(right_old, right_new)),
-                both_wrong=sum(not a and not b for a, b in zip(right_old, right_new)),
-                confidence=settings.ACTIVATION_CONFIDENCE)
+            difference = paired_accuracy_from_answers(right_old, right_new, confidence=settings.ACTIVATION_CONFIDENCE)
             comparison = {**difference.to_dict(), "metric": "accuracy",
                           "only_active_right": sum(a and not b for a, b in zip(right_old, right_new)),
                           "only_candidate_right": sum(b and not a for a, b in zip(right_old, right_new))}
