@@ -7,6 +7,13 @@ file into the queue once complete, and a worker claims a file only after parsing
 cannot parse is left alone for a grace period (another producer may still be writing it), then
 moved to a quarantine folder and logged. `filesystem://` URLs resolve to this transport once
 `register_transport()` has run (config/celery.py calls it).
+
+kombu also keeps each exchange's bindings in one control file that it creates with a truncating
+open before taking its lock: two processes declaring queues at once (a worker and a web process
+starting together) read it empty (JSONDecodeError), lose a binding or leave it corrupt. Here a
+binding change holds a lock file of its own and replaces the table whole, so a reader needs no
+lock and never sees a half-written table; and a queue bound by two threads of one process is in
+the file before either publishes to it.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from queue import Empty
 from kombu import transport as kombu_transport
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
+from kombu.transport.filesystem import LOCK_EX, exchange_queue_t, lock
 from kombu.utils.json import dumps, loads
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,56 @@ PARTIAL_SUFFIX = ".part"  # "<name>.msg.part" never matches a queue's "*.<queue>
 
 
 class Channel(filesystem.Channel):
+    def get_table(self, exchange):
+        file = self._exchange_file(exchange)
+        try:
+            table = loads(file.read_bytes().decode())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise ChannelError(f"Cannot read the bindings in {str(file)!r}") from exc
+        return [exchange_queue_t(*binding) for binding in table]
+
+    def queue_bind(self, queue, exchange=None, routing_key="", arguments=None, **kwargs):
+        super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
+        # kombu records bindings in state shared by every connection of the process and returns
+        # early when one is there: a thread could then publish before the thread that recorded it
+        # has written the control file, and the message would be routed nowhere and dropped.
+        # Binding again is one locked read when the file already has it.
+        exchange = exchange or "amq.direct"
+        self._queue_bind(exchange, *self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments))
+
+    def _queue_bind(self, exchange, routing_key, pattern, queue):
+        binding = exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        self._change_table(exchange, lambda table: table if binding in table else [binding, *table])
+
+    def _delete(self, queue, exchange, routing_key, pattern, *args, **kwargs):
+        # The virtual transport's own bookkeeping; kombu's filesystem override would then
+        # rewrite the table in place, so it is skipped.
+        super(filesystem.Channel, self)._delete(queue, exchange, routing_key, pattern, *args, **kwargs)
+        binding = exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        self._change_table(exchange, lambda table: [b for b in table if b != binding])
+
+    def _change_table(self, exchange, change) -> None:
+        """Read, change and replace an exchange's bindings while holding its lock file."""
+        file = self._exchange_file(exchange)
+        try:
+            self.control_folder.mkdir(parents=True, exist_ok=True)
+            with open(file.with_name(file.name + ".lock"), "ab") as guard:
+                lock(guard, LOCK_EX)  # released when the file is closed
+                before = self.get_table(exchange)
+                after = change(before)
+                if after == before:
+                    return
+                partial = file.with_name(f"{file.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+                try:
+                    partial.write_bytes(dumps(after).encode())
+                    os.replace(partial, file)  # atomic within one folder
+                finally:
+                    partial.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ChannelError(f"Cannot change the bindings in {str(file)!r}") from exc
+
     def _put(self, queue, payload, **kwargs):
         """Write the message under a temporary name, then rename it into the queue whole."""
         name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
