@@ -105,17 +105,20 @@ def train_teacher(args, train, out: Path) -> dict:
         options["epochs"] = args.teacher_epochs
     if args.teacher_lr:
         options["learning_rate"] = args.teacher_lr
+    if args.teacher_top_layers:
+        options["train_top_layers"] = args.teacher_top_layers
     config = ClassifierConfig.from_dict(options).validate()
     recipe = f"--recipe {args.teacher_recipe} " if args.teacher_recipe else ""
     log(f"$ python -m ml_core train-classifier --train TRAIN --out {out} --method {config.method} {recipe}"
         f"--base {config.base_model} --epochs {config.epochs} --lr {config.learning_rate} --device {args.device} "
-        f"--seed {args.seed} --threads {args.threads}")
+        f"--seed {args.seed} --threads {args.threads}"
+        + (f" --train-top-layers {config.train_top_layers}" if config.train_top_layers else ""))
     started = time.perf_counter()
     with atomic_directory(out) as folder:
         result = train_classifier(config, train, folder, progress=progress_printer("teacher"))
     return {"seconds": round(time.perf_counter() - started, 1), "valid_accuracy": result.metrics.get("accuracy"),
             "method": config.method, "base_model": config.base_model, "epochs": config.epochs,
-            "recipe": args.teacher_recipe or "defaults"}
+            "recipe": args.teacher_recipe or "defaults", "train_top_layers": config.train_top_layers}
 
 
 def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path):
@@ -207,6 +210,8 @@ def main() -> None:
                         "defaults; --teacher-epochs and --teacher-lr win)")
     p.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs (default: train-classifier's, 5)")
     p.add_argument("--teacher-lr", type=float, default=None, help="teacher learning rate (default 5e-5)")
+    p.add_argument("--teacher-top-layers", type=int, default=None, metavar="N",
+                   help="train only the teacher's top N transformer layers (default: all)")
     p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
     p.add_argument("--max-unlabelled", type=int, default=0, help="use at most N unlabelled texts (0: all)")
     p.add_argument("--max-drop", type=float, default=0.5, help="int8 guardrail: accuracy points it may lose (0.5)")

@@ -62,6 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="share of each target spread over the other labels (e.g. 0.1)")
     train.add_argument("--valid-fraction", type=float, default=None)
     train.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    train.add_argument("--train-top-layers", type=int, default=None, metavar="N",
+                       help="full method: train only the top N transformer layers and the head (default 0: all)")
     train.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     train.add_argument("--config", default=None,
                        help="JSON file of further ClassifierConfig options (command-line flags win)")
@@ -155,6 +157,7 @@ def _config(args: argparse.Namespace):
         "max_length": args.max_length, "class_weights": args.class_weights,
         "valid_fraction": args.valid_fraction, "early_stopping_patience": args.patience,
         "label_smoothing": args.label_smoothing, "cpu_threads": args.threads, "device": args.device,
+        "train_top_layers": args.train_top_layers,
     }
     options.update({k: v for k, v in flags.items() if v is not None})
     from .augment import training_plugins

@@ -39,7 +39,7 @@ from ..errors import UserError
 from ..evaluation import label_ids, report_from_logits
 from ..numeric import softmax
 from ..progress import ProgressCallback, no_progress, sub_progress
-from .config import ClassifierConfig
+from .config import ClassifierConfig, ConfigError
 from .distributed import DistributedContext, device_for_rank, init_distributed
 from .model import (
     ADAPTER_DIR,
@@ -323,6 +323,13 @@ class _Trainer:
         head_params = list(self.model.head.parameters())
         head_ids = {id(p) for p in head_params}
         n_layers = _layer_count(self.model.encoder)
+        if config.train_top_layers:
+            if config.train_top_layers > n_layers:
+                raise ConfigError(f"train_top_layers is {config.train_top_layers} but {config.base_model} "
+                                  f"has {n_layers} transformer layers")
+            for name, param in self.model.encoder.named_parameters():
+                if _layer_index(name, n_layers) <= n_layers - config.train_top_layers:
+                    param.requires_grad_(False)
         grouped: dict[tuple[float, float], list] = {}
         for name, param in self.model.named_parameters():
             if not param.requires_grad or id(param) in head_ids:

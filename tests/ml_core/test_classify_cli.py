@@ -161,8 +161,9 @@ def test_a_recipe_sets_its_options_and_flags_and_config_win(toy_files, tiny_enco
     out = tmp_path / "plain"
     assert main(["train-classifier", "--train", str(train), "--text-col", "body", "--label-col", "tag",
                  "--out", str(out), "--base", str(tiny_encoder_path), "--recipe", "plain", "--epochs", "1",
-                 "--config", str(config), "--device", "cpu"]) == 0
+                 "--config", str(config), "--device", "cpu", "--train-top-layers", "1"]) == 0
     used = read_artifact_config(out).training_config
+    assert used["train_top_layers"] == 1
     plain = RECIPES["plain"]
     assert {k: used[k] for k in ("init_head", "head_learning_rate", "max_length", "early_stopping_patience")} == {
         k: plain[k] for k in ("init_head", "head_learning_rate", "max_length", "early_stopping_patience")}

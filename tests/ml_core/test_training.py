@@ -286,3 +286,26 @@ def test_training_can_start_from_a_trained_classifier(tmp_path, tiny_encoder_pat
     before = first.model.encoder.get_input_embeddings().weight
     after = ClassifierPredictor.load(tmp_path / "full").backend.model.encoder.get_input_embeddings().weight
     assert torch.equal(before, after)
+
+
+def test_train_top_layers_trains_only_the_top_layers_and_says_when_there_are_fewer(
+        tmp_path, tiny_encoder_path, splits):
+    import torch
+    from transformers import AutoModel
+
+    train, valid = splits
+    pretrained = dict(AutoModel.from_pretrained(tiny_encoder_path).named_parameters())
+    n_layers = 1 + max(int(name.split(".")[2]) for name in pretrained if name.startswith("encoder.layer."))
+    result = train_classifier(config_for(tiny_encoder_path, train_top_layers=1, epochs=1, restore_best=False),
+                              train, tmp_path / "m", valid=valid)
+    top = f"encoder.layer.{n_layers - 1}."
+    changed = {name for name, param in result.model.encoder.named_parameters()
+               if name in pretrained and not torch.equal(param.detach(), pretrained[name])}
+    assert changed and all(name.startswith(top) for name in changed)
+    assert read_artifact_config(tmp_path / "m").training_config["train_top_layers"] == 1
+
+    with pytest.raises(ConfigError, match=f"train_top_layers is {n_layers + 1} but .* has {n_layers} transformer"):
+        train_classifier(config_for(tiny_encoder_path, train_top_layers=n_layers + 1), train, tmp_path / "x",
+                         valid=valid)
+    with pytest.raises(ConfigError, match="full method only"):
+        config_for(tiny_encoder_path, method="lora", train_top_layers=1).validate()
