@@ -121,6 +121,35 @@ def train_teacher(args, train, out: Path) -> dict:
             "recipe": args.teacher_recipe or "defaults", "train_top_layers": config.train_top_layers}
 
 
+def given_teacher(args, train) -> dict:
+    """A teacher trained earlier (`--teacher DIR`, e.g. an earlier run's --work/teacher), refused
+    unless it was trained on as many texts per label as this training split has: one trained on
+    other rows may have seen the test rows."""
+    import json
+    from collections import Counter
+
+    from ml_core.compression.distill import read_teacher
+    from ml_core.data import label_counts
+
+    config = read_teacher(args.teacher)
+    try:
+        seen = json.loads((args.teacher / "training_data.json").read_text())
+        parts = [seen["train"]] + ([seen["valid"]] if seen.get("valid_held_out_of_train") else [])
+        counts = sum((Counter(part["label_counts"]) for part in parts), Counter())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"error: {args.teacher / 'training_data.json'} does not say what the teacher was trained on "
+                         f"({exc}); train the teacher here instead") from exc
+    if dict(counts) != label_counts(train):
+        raise SystemExit(f"error: the teacher in {args.teacher} was trained on {dict(counts)} texts per label, this "
+                         f"training split has {label_counts(train)}: it may have seen test rows; train it here instead")
+    metrics = json.loads((args.teacher / "metrics.json").read_text()) if (args.teacher / "metrics.json").exists() else {}
+    training = config.training_config or {}
+    log(f"teacher: {args.teacher} (given; its training texts per label match this split's {len(train)})")
+    return {"seconds": None, "valid_accuracy": metrics.get("accuracy"), "method": config.method,
+            "base_model": config.base_model, "epochs": training.get("epochs"), "recipe": "given",
+            "train_top_layers": training.get("train_top_layers", 0), "path": str(args.teacher)}
+
+
 def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path):
     from ml_core.artifacts import atomic_directory
     from ml_core.compression import CrossDistillConfig, distill_across
@@ -129,12 +158,13 @@ def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path
     if args.student_epochs:
         training["epochs"] = args.student_epochs
     options = {"device": args.device, "cpu_threads": args.threads, "max_unlabelled": args.max_unlabelled,
-               "training": training}
+               "student_layers": args.student_layers or (), "training": training}
     config = CrossDistillConfig.from_dict(options).validate()
+    layers = f" --student-layers {','.join(map(str, config.student_layers))}" if config.student_layers else ""
     log(f"$ python -m ml_core distill --teacher {teacher} --train TRAIN --unlabelled "
         f"{' '.join(map(str, args.unlabelled))} --out {out} --base {config.student_base} "
         f"--epochs {config.training.epochs} --max-unlabelled {config.max_unlabelled} --seed {args.seed} "
-        f"--device {args.device}")
+        f"--device {args.device}{layers}")
     started = time.perf_counter()
     with atomic_directory(out) as folder:
         result = distill_across(teacher, train, folder, unlabelled=unlabelled,
@@ -168,6 +198,26 @@ class _NotPromoted(Exception):
     def __init__(self, compressed) -> None:
         super().__init__(compressed.reason)
         self.compressed = compressed
+
+
+def student_depth(config) -> str:
+    return f", layers {','.join(map(str, config.student_layers))} of 0-5" if config.student_layers else ""
+
+
+def full_depth_reference(student: Path, out: Path) -> Path:
+    """fp32 MiniLM with all its layers, as a classifier folder shaped like a shallower student: the
+    speed reference (its head is untrained; it is timed, never scored)."""
+    from ml_core.artifact_format import ArtifactConfig
+    from ml_core.compression.distill import write_full_classifier
+    from ml_core.training.model import TextClassifier, load_base, read_artifact_config
+
+    shape = read_artifact_config(student)
+    base = load_base(shape.base_model)
+    model = TextClassifier(base.encoder, len(shape.labels), pooling=shape.pooling, normalize=shape.normalize)
+    return write_full_classifier(model, base.tokenizer, out, ArtifactConfig(
+        method="full", base_model=shape.base_model, labels=shape.labels, pooling=shape.pooling,
+        normalize=shape.normalize, max_length=shape.max_length, temperature=1.0, training_config={},
+        extra={"note": "speed reference only: untrained head"}))
 
 
 def accuracies(predictor, test, allagree: list[int] | None) -> dict:
@@ -213,6 +263,11 @@ def main() -> None:
     p.add_argument("--teacher-top-layers", type=int, default=None, metavar="N",
                    help="train only the teacher's top N transformer layers (default: all)")
     p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
+    p.add_argument("--student-layers", default=None, metavar="I,J,...",
+                   help="keep only these of the student's transformer layers, e.g. 1,3,5 (default: all 6)")
+    p.add_argument("--teacher", type=Path, default=None, metavar="DIR",
+                   help="a teacher trained earlier on this same training split (e.g. an earlier run's "
+                        "--work/teacher) instead of training one")
     p.add_argument("--max-unlabelled", type=int, default=0, help="use at most N unlabelled texts (0: all)")
     p.add_argument("--max-drop", type=float, default=0.5, help="int8 guardrail: accuracy points it may lose (0.5)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch and ONNX Runtime alike (2)")
@@ -224,11 +279,14 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=16, help="timed calls of batch 32 per model and round")
     p.add_argument("--work", type=Path, default=None, help="folder for the models (default: a temporary folder)")
     args = p.parse_args()
-    check_teacher_base(args.teacher_base)
+    if args.teacher is None:
+        check_teacher_base(args.teacher_base)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-finance-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     teacher_dir, student_dir, int8_dir = work / "teacher", work / "student", work / "student-int8"
-    for folder in (teacher_dir, student_dir, int8_dir):
+    if args.teacher is not None:
+        teacher_dir = args.teacher
+    for folder in ((teacher_dir,) if args.teacher is None else ()) + (student_dir, int8_dir, work / "minilm-fp32"):
         if folder.exists():
             raise SystemExit(f"error: {folder} already exists; give a new --work folder")
     os.environ.setdefault("XDG_CACHE_HOME", str(work / "cache"))  # onnxruntime writes under ~/.cache otherwise
@@ -247,7 +305,7 @@ def main() -> None:
         f"{len(unlabelled)} unlabelled texts from {', '.join(map(str, args.unlabelled))}")
 
     stages: dict[str, dict] = {}
-    teacher = train_teacher(args, train, teacher_dir)
+    teacher = train_teacher(args, train, teacher_dir) if args.teacher is None else given_teacher(args, train)
     config, distilled, distill_seconds = distill_student(args, teacher_dir, train, unlabelled, student_dir)
     transfer = distilled.distillation["transfer_set"]
     try:
@@ -261,7 +319,7 @@ def main() -> None:
     device = "cpu" if args.device == "auto" else args.device
     for name, folder, backend, seconds in (
             (f"teacher ({teacher['base_model']}, {teacher['method']})", teacher_dir, "torch", teacher["seconds"]),
-            ("student (all-MiniLM-L6-v2, fp32)", student_dir, "torch", distill_seconds),
+            (f"student (all-MiniLM-L6-v2{student_depth(config)}, fp32)", student_dir, "torch", distill_seconds),
             (served_name, served_dir, "auto", int8["seconds"])):
         predictor = ClassifierPredictor.load(folder, device=device if backend == "torch" else "cpu", backend=backend)
         stages[name] = {**accuracies(predictor, test, allagree), "stage_seconds": seconds, "folder": str(folder)}
@@ -269,8 +327,10 @@ def main() -> None:
     teacher_row, student_row, served_row = stages.values()
 
     # speed: the served model and the student's own fp32 PyTorch model, side by side, on the CPU
+    # A shallower student is timed against fp32 MiniLM with all its layers, not against itself.
+    reference_dir = full_depth_reference(student_dir, work / "minilm-fp32") if config.student_layers else student_dir
     served = ClassifierPredictor.load(served_dir, device="cpu", backend="auto", batch_size=32)
-    fp32 = ClassifierPredictor.load(student_dir, device="cpu", backend="torch", batch_size=32)
+    fp32 = ClassifierPredictor.load(reference_dir, device="cpu", backend="torch", batch_size=32)
     log("timing the served model and fp32 MiniLM side by side at batch 32")
     load_before = round(os.getloadavg()[0], 1)
     timed = measure_side_by_side({"served": served.predict_proba, "fp32": fp32.predict_proba}, test.texts,
@@ -288,9 +348,13 @@ def main() -> None:
         rows.append([name, row["accuracy"], row["n"],
                      *([row["allagree_accuracy"], row["n_allagree"]] if allagree is not None else []),
                      row["stage_seconds"], speeds.get(name)])
-    rows.append(["fp32 MiniLM (the student, PyTorch)", student_row["accuracy"], student_row["n"],
-                 *([student_row["allagree_accuracy"], student_row["n_allagree"]] if allagree is not None else []),
-                 "", fp32_tps])
+    if config.student_layers:
+        rows.append(["fp32 MiniLM, all 6 layers (PyTorch; speed reference only)", "", "",
+                     *(["", ""] if allagree is not None else []), "", fp32_tps])
+    else:
+        rows.append(["fp32 MiniLM (the student, PyTorch)", student_row["accuracy"], student_row["n"],
+                     *([student_row["allagree_accuracy"], student_row["n_allagree"]] if allagree is not None
+                       else []), "", fp32_tps])
     print_table(f"finance sentiment quality: {described}; transfer set {transfer['labelled']} labelled + "
                 f"{transfer['unlabelled']} unlabelled texts; {args.threads} threads, load average {load_before} -> "
                 f"{round(os.getloadavg()[0], 1)}", columns, rows)
@@ -304,6 +368,7 @@ def main() -> None:
         "served_speedup": round(speedup, 2),
         "n_test": len(test), "n_allagree": len(allagree) if allagree is not None else None, "n_train": len(train),
         "transfer_set": transfer, "teacher": teacher, "distill_seconds": distill_seconds, "int8": int8,
+        "student_layers": list(config.student_layers) or None,
         "stages": stages, "data": described, "threads": args.threads, "device": args.device,
         "load_average": [load_before, round(os.getloadavg()[0], 1)], "anchor": ANCHOR, "required": REQUIRED,
         "smoke": bool(args.limit_train or args.limit_test or args.max_unlabelled),

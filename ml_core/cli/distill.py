@@ -44,6 +44,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="student batch size (32)")
     parser.add_argument("--max-length", type=int, default=None, help="student's token limit (128)")
     parser.add_argument("--max-unlabelled", type=int, default=None, help="use at most N unlabelled texts (seeded sample)")
+    parser.add_argument("--student-layers", default=None, metavar="I,J,...",
+                        help="keep only these transformer layers of the student's backbone, e.g. 1,3,5 of MiniLM's "
+                             "0-5 (a shallower, faster student; default: all)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument("--config", default=None, help="JSON file of CrossDistillConfig options (flags win)")
@@ -64,7 +67,7 @@ def _config(args: argparse.Namespace):
     training.update({k: v for k, v in flags.items() if v is not None})
     base = args.base or options.get("student_base")
     top = {"student_base": base, "max_length": args.max_length, "max_unlabelled": args.max_unlabelled,
-           "device": args.device}
+           "device": args.device, "student_layers": args.student_layers}
     options.update({k: v for k, v in top.items() if v is not None})
     return CrossDistillConfig.from_dict({**options, "training": training}).validate()
 

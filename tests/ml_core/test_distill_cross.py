@@ -202,3 +202,28 @@ def test_cli_distills_then_int8_through_the_guardrail(tmp_path, teacher, student
     assert cli_main(["distill", "--teacher", str(tmp_path / "missing"), "--train", str(train_file),
                      "--out", str(tmp_path / "s2"), "--base", str(student_encoder)]) == 2
     assert "error: teacher folder" in capsys.readouterr().err and not (tmp_path / "s2").exists()
+
+
+def test_a_shallower_student_keeps_the_layers_asked_for(tmp_path, teacher, tiny_encoder_path, splits, capsys):
+    train, test = splits
+    train_file = write_csv(tmp_path / "train.csv", list(zip(train.texts, train.labels)))
+    test_file = write_csv(tmp_path / "test.csv", list(zip(test.texts, test.labels)))
+    assert json.loads((Path(tiny_encoder_path) / "config.json").read_text())["num_hidden_layers"] == 2
+    assert cli_main(["distill", "--teacher", str(teacher), "--train", str(train_file), "--data", str(test_file),
+                     "--out", str(tmp_path / "student"), "--base", str(tiny_encoder_path), "--student-layers", "1",
+                     "--epochs", "3", "--batch-size", "16", "--max-length", "32", "--device", "cpu",
+                     "--learning-rate", "1e-3", "--seed", "5"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["metrics"]["eval_accuracy"] >= 0.8
+    student = ClassifierPredictor.load(tmp_path / "student")
+    assert student.backend.model.encoder.config.num_hidden_layers == 1
+    assert len(student.backend.model.encoder.encoder.layer) == 1
+    assert read_artifact_config(tmp_path / "student").extra["distillation"]["config"]["student_layers"] == [1]
+
+    with pytest.raises(UserError, match=r"layers to keep must be between 0 and 1, not \[4\]"):
+        distill_across(teacher, train, config=CrossDistillConfig.from_dict(
+            {**fast_config(tiny_encoder_path, epochs=1).to_dict(), "student_layers": "4"}))
+    with pytest.raises(UserError, match="student_layers must be layer numbers such as 1,3,5, not"):
+        CrossDistillConfig.from_dict({"student_layers": "one,three"}).validate()
+    with pytest.raises(UserError, match="distinct layer numbers"):
+        CrossDistillConfig.from_dict({"student_layers": [1, 1]}).validate()
