@@ -69,6 +69,10 @@ class CompressionConfig:
     # the paired `no_worse_confidence` interval of (variant - fp32) accuracy above -margin.
     no_worse_margin: float | None = None
     no_worse_confidence: float = 0.95
+    # Promote only a variant whose throughput at the largest batch size is more than this many
+    # times fp32's; 0 lets accuracy alone decide (where a timing says nothing: tiny test models
+    # on a busy machine).
+    min_speedup: float = 1.0
     per_channel: bool = True
     calibration_texts: int = 256
     calibration_method: str = "minmax"
@@ -96,6 +100,8 @@ class CompressionConfig:
             raise UserError(f"unknown compression method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
         if self.max_accuracy_drop < 0:
             raise UserError(f"max_accuracy_drop must be >= 0 points, not {self.max_accuracy_drop}")
+        if self.min_speedup < 0:
+            raise UserError(f"min_speedup must be 0 or more, not {self.min_speedup}")
         if self.no_worse_margin is not None and self.no_worse_margin < 0:
             raise UserError(f"no_worse_margin must be >= 0 points, not {self.no_worse_margin}")
         if not 0.5 <= self.no_worse_confidence < 1:
@@ -357,7 +363,8 @@ class _Run:
 
 
 def choose_promoted(rows: list[dict[str, Any]], *, methods: Sequence[str], max_accuracy_drop: float,
-                    batch_size: int, no_worse_margin: float | None = None) -> tuple[str | None, str]:
+                    batch_size: int, no_worse_margin: float | None = None,
+                    min_speedup: float = 1.0) -> tuple[str | None, str]:
     """The guardrail: (name of the variant to serve, or None, and why) from report rows."""
     key = str(batch_size)
     candidates = [r for r in rows if r["method"] in methods]
@@ -375,8 +382,9 @@ def choose_promoted(rows: list[dict[str, Any]], *, methods: Sequence[str], max_a
                            f"{changed} of {paired['n']} answers (right only in fp32: {paired['only_fp32_right']}, "
                            f"only in it: {paired['only_variant_right']}), {100 * paired['confidence']:.0f} % "
                            f"interval {paired['low_points']:+.1f} to {paired['high_points']:+.1f} points")
-        elif row["throughput_speedup"] <= 1.0:
-            refused.append(f"{row['label']} is not faster than PyTorch fp32 at batch {batch_size} "
+        elif row["throughput_speedup"] <= min_speedup:
+            faster = "faster than" if min_speedup == 1.0 else f"more than {min_speedup:.2f}× as fast as"
+            refused.append(f"{row['label']} is not {faster} PyTorch fp32 at batch {batch_size} "
                            f"({row['throughput_speedup']:.2f}×)")
         else:
             passing.append(row)
@@ -433,7 +441,8 @@ def compress_classifier(model_dir: Path | str, *, eval_data: LabelledTexts, trai
         for row in rows:
             row["info"] = {k: v for k, v in row["info"].items() if k != "logits"}
         promoted, reason = choose_promoted(rows, methods=config.methods, max_accuracy_drop=config.max_accuracy_drop,
-                                           batch_size=max(config.batch_sizes), no_worse_margin=config.no_worse_margin)
+                                           batch_size=max(config.batch_sizes), no_worse_margin=config.no_worse_margin,
+                                           min_speedup=config.min_speedup)
         import onnxruntime
         import torch
 

@@ -8,9 +8,10 @@ import pytest
 from ml_core.data import LabelledTexts, stratified_split
 from tests.ml_core.test_training import toy_data
 
-# Timing is not what these tests check: a couple of calls per variant keep them fast.
+# Timing is not what these tests check: a couple of calls per variant keep them fast, and a
+# variant is promoted on accuracy alone (two calls on a busy machine once timed int8 at 0.37x).
 FAST_TIMING = {"latency_rounds": 1, "latency_calls": 2, "latency_texts": 8, "batch_sizes": (1, 8), "parity_texts": 40,
-                   "calibration_texts": 32}
+               "calibration_texts": 32, "min_speedup": 0.0}
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,12 @@ def test_choose_promoted_takes_the_fastest_within_the_bound_and_says_why_for_the
     # Only the methods asked for are candidates.
     assert choose_promoted(rows, methods=("onnx",), max_accuracy_drop=0.5, batch_size=32)[0] == "onnx-fp32"
     assert choose_promoted(rows, methods=("int8-static",), max_accuracy_drop=0.5, batch_size=32)[0] is None
+    # A higher bar on speed, or none at all.
+    name, reason = choose_promoted(rows, methods=("onnx", "prune"), max_accuracy_drop=0.5, batch_size=32,
+                                   min_speedup=1.5)
+    assert name is None and "onnx-fp32 is not more than 1.50× as fast as PyTorch fp32 at batch 32 (1.40×)" in reason
+    assert choose_promoted(rows, methods=("prune",), max_accuracy_drop=0.5, batch_size=32, min_speedup=0.0)[0] == \
+        "pruned"
 
 
 def test_a_variant_that_changes_too_many_answers_is_refused_even_at_fp32_accuracy():
