@@ -4,7 +4,7 @@ Stages, each with the API the CLI runs (so every figure can be reproduced by han
 
 1. the teacher (`--teacher-base`, default the optional large all-mpnet-base-v2 of `make
    models-large`) is fine-tuned on the labelled training split (`python -m ml_core
-   train-classifier --base mpnet --method full`);
+   train-classifier --base mpnet --method full --recipe plain-top2`: its top 2 layers, 3 epochs);
 2. it labels a transfer set with its logits (the training texts plus the unlabelled Twitter
    financial-news sentences) and the bundled all-MiniLM-L6-v2 student learns from them
    (`python -m ml_core distill`, ml_core.compression.distill_across);
@@ -99,8 +99,10 @@ def train_teacher(args, train, out: Path) -> dict:
     from ml_core.artifacts import atomic_directory
     from ml_core.training import RECIPES, ClassifierConfig, train_classifier
 
-    options = {**RECIPES.get(args.teacher_recipe or "", {}), "method": args.teacher_method,
+    options = {**RECIPES.get(args.teacher_recipe, {}), "method": args.teacher_method,
                "base_model": args.teacher_base, "device": args.device, "cpu_threads": args.threads, "seed": args.seed}
+    if args.teacher_method != "full":  # which layers to train means nothing to a frozen encoder
+        options.pop("train_top_layers", None)
     if args.teacher_epochs:
         options["epochs"] = args.teacher_epochs
     if args.teacher_lr:
@@ -108,7 +110,7 @@ def train_teacher(args, train, out: Path) -> dict:
     if args.teacher_top_layers:
         options["train_top_layers"] = args.teacher_top_layers
     config = ClassifierConfig.from_dict(options).validate()
-    recipe = f"--recipe {args.teacher_recipe} " if args.teacher_recipe else ""
+    recipe = f"--recipe {args.teacher_recipe} " if args.teacher_recipe in RECIPES else ""
     log(f"$ python -m ml_core train-classifier --train TRAIN --out {out} --method {config.method} {recipe}"
         f"--base {config.base_model} --epochs {config.epochs} --lr {config.learning_rate} --device {args.device} "
         f"--seed {args.seed} --threads {args.threads}"
@@ -118,7 +120,7 @@ def train_teacher(args, train, out: Path) -> dict:
         result = train_classifier(config, train, folder, progress=progress_printer("teacher"))
     return {"seconds": round(time.perf_counter() - started, 1), "valid_accuracy": result.metrics.get("accuracy"),
             "method": config.method, "base_model": config.base_model, "epochs": config.epochs,
-            "recipe": args.teacher_recipe or "defaults", "train_top_layers": config.train_top_layers}
+            "recipe": args.teacher_recipe, "train_top_layers": config.train_top_layers}
 
 
 def given_teacher(args, train) -> dict:
@@ -255,13 +257,13 @@ def main() -> None:
     p.add_argument("--teacher-base", default="mpnet",
                    help="the teacher's backbone (default mpnet: the optional large model, `make models-large`)")
     p.add_argument("--teacher-method", default="full", choices=("full", "head"))
-    p.add_argument("--teacher-recipe", default=None, choices=sorted(RECIPES),
-                   help="a fine-tuning recipe for the teacher (ml_core.training.RECIPES; default: ClassifierConfig's "
-                        "defaults; --teacher-epochs and --teacher-lr win)")
-    p.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs (default: train-classifier's, 5)")
+    p.add_argument("--teacher-recipe", default="plain-top2", choices=["defaults", *sorted(RECIPES)],
+                   help="the teacher's fine-tuning recipe (ml_core.training.RECIPES; default plain-top2: 3 epochs, "
+                        "top 2 layers trained; 'defaults': ClassifierConfig's; the flags below win)")
+    p.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs (default: the recipe's)")
     p.add_argument("--teacher-lr", type=float, default=None, help="teacher learning rate (default 5e-5)")
     p.add_argument("--teacher-top-layers", type=int, default=None, metavar="N",
-                   help="train only the teacher's top N transformer layers (default: all)")
+                   help="train only the teacher's top N transformer layers (default: the recipe's)")
     p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
     p.add_argument("--student-layers", default=None, metavar="I,J,...",
                    help="keep only these of the student's transformer layers, e.g. 1,3,5 (default: all 6)")

@@ -172,4 +172,4 @@ def test_a_recipe_sets_its_options_and_flags_and_config_win(toy_files, tiny_enco
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["train-classifier", "--train", str(train), "--out", str(tmp_path / "x"), "--recipe", "fancy"])
-    assert "invalid choice: 'fancy' (choose from 'plain')" in capsys.readouterr().err
+    assert "invalid choice: 'fancy' (choose from 'plain', 'plain-top2')" in capsys.readouterr().err

@@ -49,6 +49,7 @@ TASK = "core.train_distilled_classifier"
 WORK_DIR = ".distillation"
 DEFAULT_TEACHER = "all-mpnet-base-v2"
 TEACHER_METHODS = ("full", "head", "lora")
+TEACHER_RECIPE = "plain-top2"  # ml_core.training.RECIPES; teacher_config options win
 # Unlabelled texts cost one teacher pass and one student step each; 20,000 is about twice the
 # Twitter financial-news set that issue 20's benchmark uses as its unlabelled transfer texts.
 DEFAULT_UNLABELLED_LIMIT = 20_000
@@ -135,11 +136,14 @@ def distillation_start(*, scenario: str, created_by=None, params: dict | None = 
 
 def _train_teacher(params: dict, data, folder: Path, progress) -> Path:
     from ml_core.artifacts import atomic_directory
-    from ml_core.training import ClassifierConfig, train_classifier
+    from ml_core.training import RECIPES, ClassifierConfig, train_classifier
 
-    options = {"base_model": str(params.get("teacher_base") or DEFAULT_TEACHER),
-               "method": params.get("teacher_method") or "full", "device": settings.ML_DEVICE,
-               "cpu_threads": settings.ML_CPU_THREADS}
+    method = params.get("teacher_method") or "full"
+    # A full teacher trains its top 2 layers for 3 epochs (the plain-top2 recipe): on the
+    # PhraseBank as accurate as every layer for 5 epochs, in about a third of the CPU time.
+    recipe = RECIPES[TEACHER_RECIPE] if method == "full" else {}
+    options = {**recipe, "base_model": str(params.get("teacher_base") or DEFAULT_TEACHER), "method": method,
+               "device": settings.ML_DEVICE, "cpu_threads": settings.ML_CPU_THREADS}
     if params.get("teacher_epochs"):
         options["epochs"] = int(params["teacher_epochs"])
     options.update(params.get("teacher_config") or {})

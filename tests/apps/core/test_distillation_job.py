@@ -115,3 +115,25 @@ def test_the_texts_the_model_answered_join_the_transfer_set_unlabelled(toy, tmp_
               train_distilled_classifier_job)
     # (the activation policy asks live_inputs for its own sample; the job did not ask this time)
     assert job.result["transfer_set"]["unlabelled"] == 0 and asked.count(100) == 1 and 0 not in asked
+
+
+def test_a_full_teacher_trains_with_the_teacher_recipe_unless_told_otherwise(toy, tiny_encoder_path, tmp_path):
+    from types import SimpleNamespace
+
+    from apps.core.services.distillation import TEACHER_RECIPE, _train_teacher
+    from ml_core.data import stratified_split
+    from ml_core.training import RECIPES
+    from ml_core.training.model import read_artifact_config
+    from tests.ml_core.test_training import toy_data
+
+    train, valid = stratified_split(toy_data(60), test_fraction=0.25, seed=1)
+    data = SimpleNamespace(train=train, valid=valid)
+    folder = _train_teacher({"teacher_base": str(tiny_encoder_path), "teacher_config": {"max_length": 32}},
+                            data, tmp_path / "teacher", lambda *a: None)
+    used = read_artifact_config(folder).training_config
+    recipe = RECIPES[TEACHER_RECIPE]
+    assert used["train_top_layers"] == recipe["train_top_layers"] == 2 and used["epochs"] == recipe["epochs"]
+    assert used["max_length"] == 32  # teacher_config wins over the recipe
+    folder = _train_teacher({"teacher_base": str(tiny_encoder_path), "teacher_method": "head"},
+                            data, tmp_path / "head", lambda *a: None)
+    assert read_artifact_config(folder).training_config["train_top_layers"] == 0
