@@ -222,7 +222,8 @@ def full_depth_reference(student: Path, out: Path) -> Path:
         extra={"note": "speed reference only: untrained head"}))
 
 
-def accuracies(predictor, test, allagree: list[int] | None) -> dict:
+def accuracies(predictor, test, allagree: list[int] | None) -> tuple[dict, list[bool]]:
+    """The stage's row of figures, and whether each test text was answered right."""
     import numpy as np
 
     started = time.perf_counter()
@@ -234,7 +235,17 @@ def accuracies(predictor, test, allagree: list[int] | None) -> dict:
     if allagree is not None:
         row["allagree_accuracy"] = round(float(correct[allagree].mean()), 4) if allagree else None
         row["n_allagree"] = len(allagree)
-    return row
+    return row, correct.tolist()
+
+
+def paired(first: str, second: str, right: dict[str, list[bool]]) -> dict:
+    """second - first in accuracy points on the same test texts (Tango's interval, McNemar's p)."""
+    from ml_core.stats import paired_accuracy_from_answers
+
+    diff = paired_accuracy_from_answers(right[first], right[second])
+    return {"first": first, "second": second, "n": diff.n, "points": round(100 * diff.difference, 2),
+            "low": round(100 * diff.low, 2), "high": round(100 * diff.high, 2),
+            "p_value": None if diff.p_value is None else round(diff.p_value, 4)}
 
 
 def allagree_rows(test) -> list[int] | None:
@@ -319,14 +330,20 @@ def main() -> None:
         log(f"int8 not promoted: {refused.compressed.reason}; the fp32 student is served")
 
     device = "cpu" if args.device == "auto" else args.device
+    right: dict[str, list[bool]] = {}
     for name, folder, backend, seconds in (
             (f"teacher ({teacher['base_model']}, {teacher['method']})", teacher_dir, "torch", teacher["seconds"]),
             (f"student (all-MiniLM-L6-v2{student_depth(config)}, fp32)", student_dir, "torch", distill_seconds),
             (served_name, served_dir, "auto", int8["seconds"])):
         predictor = ClassifierPredictor.load(folder, device=device if backend == "torch" else "cpu", backend=backend)
-        stages[name] = {**accuracies(predictor, test, allagree), "stage_seconds": seconds, "folder": str(folder)}
+        row, right[name] = accuracies(predictor, test, allagree)
+        stages[name] = {**row, "stage_seconds": seconds, "folder": str(folder)}
         del predictor
     teacher_row, student_row, served_row = stages.values()
+    teacher_name, student_name, _ = stages
+    comparisons = [paired(teacher_name, student_name, right)]
+    if served_dir != student_dir:
+        comparisons.append(paired(student_name, served_name, right))
 
     # speed: the served model and the student's own fp32 PyTorch model, side by side, on the CPU
     # A shallower student is timed against fp32 MiniLM with all its layers, not against itself.
@@ -361,6 +378,9 @@ def main() -> None:
                 f"{transfer['unlabelled']} unlabelled texts; {args.threads} threads, load average {load_before} -> "
                 f"{round(os.getloadavg()[0], 1)}", columns, rows)
     print(f"int8 guardrail: {int8['reason']}")
+    for c in comparisons:
+        print(f"{c['second']} - {c['first']}, text by text on the {c['n']} test texts: {c['points']:+.2f} points "
+              f"(95 % interval {c['low']:+.2f} .. {c['high']:+.2f}, McNemar p {c['p_value']})")
     figures = {
         "teacher_accuracy": teacher_row["accuracy"], "teacher_allagree_accuracy": teacher_row.get("allagree_accuracy"),
         "student_accuracy": student_row["accuracy"], "student_allagree_accuracy": student_row.get("allagree_accuracy"),
@@ -370,7 +390,7 @@ def main() -> None:
         "served_speedup": round(speedup, 2),
         "n_test": len(test), "n_allagree": len(allagree) if allagree is not None else None, "n_train": len(train),
         "transfer_set": transfer, "teacher": teacher, "distill_seconds": distill_seconds, "int8": int8,
-        "student_layers": list(config.student_layers) or None,
+        "student_layers": list(config.student_layers) or None, "paired": comparisons,
         "stages": stages, "data": described, "threads": args.threads, "device": args.device,
         "load_average": [load_before, round(os.getloadavg()[0], 1)], "anchor": ANCHOR, "required": REQUIRED,
         "smoke": bool(args.limit_train or args.limit_test or args.max_unlabelled),
