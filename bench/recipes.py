@@ -71,7 +71,7 @@ def train_recipe(name: str, recipe: str, seed: int, train: Path, test: Path, wor
 
 
 def compare(rows: list[dict], gold: list[str], agree: list[bool] | None) -> list[dict]:
-    from ml_core.stats import paired_accuracy_from_answers
+    from ml_core.stats import discordant_counts, paired_accuracy_from_answers
 
     by_seed: dict[int, dict[str, dict]] = {}
     for row in rows:
@@ -87,8 +87,8 @@ def compare(rows: list[dict], gold: list[str], agree: list[bool] | None) -> list
     for seed, recipes in sorted(by_seed.items()):
         if {"defaults", "plain"} <= recipes.keys():
             first, second = recipes["defaults"]["right"], recipes["plain"]["right"]
-            pairs.append({"seed": seed, "only_first_right": sum(a and not b for a, b in zip(first, second)),
-                          "only_second_right": sum(b and not a for a, b in zip(first, second)),
+            only_first, only_second = discordant_counts(first, second)
+            pairs.append({"seed": seed, "only_first_right": only_first, "only_second_right": only_second,
                           **paired_accuracy_from_answers(first, second).to_dict()})
     return pairs
 

@@ -21,7 +21,11 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
 __all__ = [
-    "PairedDifference", "binomial_two_sided_p", "mcnemar_exact_p", "paired_accuracy_difference",
+    "PairedDifference",
+    "binomial_two_sided_p",
+    "discordant_counts",
+    "mcnemar_exact_p",
+    "paired_accuracy_difference",
     "paired_accuracy_from_answers",
     "paired_bootstrap_mean_difference",
 ]
@@ -128,15 +132,20 @@ def paired_accuracy_difference(*, both_right: int, only_first_right: int, only_s
                             mcnemar_exact_p(b, c))
 
 
+def discordant_counts(first_right: Sequence[bool], second_right: Sequence[bool]) -> tuple[int, int]:
+    """(texts only the first model got right, texts only the second got right)."""
+    pairs = list(zip(first_right, second_right, strict=True))
+    return sum(bool(a) and not b for a, b in pairs), sum(bool(b) and not a for a, b in pairs)
+
+
 def paired_accuracy_from_answers(first_right: Sequence[bool], second_right: Sequence[bool], *,
                                  confidence: float = 0.95) -> PairedDifference:
     """paired_accuracy_difference from each text's right/wrong under the first and second model."""
-    pairs = list(zip(first_right, second_right, strict=True))
+    only_first, only_second = discordant_counts(first_right, second_right)
+    both_right = sum(bool(a) and bool(b) for a, b in zip(first_right, second_right))
     return paired_accuracy_difference(
-        both_right=sum(bool(a) and bool(b) for a, b in pairs),
-        only_first_right=sum(bool(a) and not b for a, b in pairs),
-        only_second_right=sum(bool(b) and not a for a, b in pairs),
-        both_wrong=sum(not a and not b for a, b in pairs), confidence=confidence)
+        both_right=both_right, only_first_right=only_first, only_second_right=only_second,
+        both_wrong=len(first_right) - both_right - only_first - only_second, confidence=confidence)
 
 
 def paired_bootstrap_mean_difference(first: Sequence[float], second: Sequence[float], *,

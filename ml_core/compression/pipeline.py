@@ -336,7 +336,7 @@ class _Run:
         return {"load_average_before": load_before, "load_average_after": load_average()}
 
     def compare_with_baseline(self, y: np.ndarray) -> None:
-        from ..stats import paired_accuracy_from_answers
+        from ..stats import discordant_counts, paired_accuracy_from_answers
 
         base = self.variants[0]
         big, small = str(max(self.config.batch_sizes)), str(min(self.config.batch_sizes))
@@ -350,8 +350,8 @@ class _Run:
             right = variant.info["logits"].argmax(1) == y
             paired = paired_accuracy_from_answers(base_right.tolist(), right.tolist(),
                                                   confidence=self.config.no_worse_confidence)
-            f["paired_with_fp32"] = {"n": paired.n, "only_fp32_right": int((base_right & ~right).sum()),
-                                     "only_variant_right": int((~base_right & right).sum()),
+            only_fp32, only_variant = discordant_counts(base_right.tolist(), right.tolist())
+            f["paired_with_fp32"] = {"n": paired.n, "only_fp32_right": only_fp32, "only_variant_right": only_variant,
                                      "confidence": paired.confidence, "low_points": round(100.0 * paired.low, 3),
                                      "high_points": round(100.0 * paired.high, 3)}
             if self.config.no_worse_margin is not None:

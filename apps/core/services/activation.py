@@ -35,6 +35,7 @@ from django.conf import settings
 
 from ml_core.stats import (
     PairedDifference,
+    discordant_counts,
     paired_accuracy_from_answers,
     paired_bootstrap_mean_difference,
 )
@@ -301,9 +302,9 @@ def classifier_verdict(evidence: ClassifierEvidence) -> Verdict:
             right_new = [p == t for p, t in zip(predicted, truth)]
             right_old = [p == t for p, t in zip(evidence.active_predictions, truth)]
             difference = paired_accuracy_from_answers(right_old, right_new, confidence=settings.ACTIVATION_CONFIDENCE)
+            only_active, only_candidate = discordant_counts(right_old, right_new)
             comparison = {**difference.to_dict(), "metric": "accuracy",
-                          "only_active_right": sum(a and not b for a, b in zip(right_old, right_new)),
-                          "only_candidate_right": sum(b and not a for a, b in zip(right_old, right_new))}
+                          "only_active_right": only_active, "only_candidate_right": only_candidate}
             checks.append(_difference_check(difference, margin=settings.ACTIVATION_MARGIN, setting="ACTIVATION_MARGIN",
                                             what="texts", metric="accuracy", active=evidence.active_version,
                                             scale=_points, unit=" points"))
