@@ -95,35 +95,60 @@ def load_unlabelled(paths: list[Path]) -> list[str]:
     return texts
 
 
-def train_teacher(args, train, out: Path) -> dict:
+def train_teacher(args, train, out: Path, member: dict | None = None) -> dict:
+    """The teacher as the flags describe it, or an extra ensemble member (`member`: base, recipe,
+    seed from --extra-teacher; the teacher's epoch, learning-rate and layer flags do not apply)."""
     from ml_core.artifacts import atomic_directory
+    from ml_core.data import stratified_split
     from ml_core.training import RECIPES, ClassifierConfig, train_classifier
 
-    options = {**RECIPES.get(args.teacher_recipe, {}), "method": args.teacher_method,
-               "base_model": args.teacher_base, "device": args.device, "cpu_threads": args.threads, "seed": args.seed}
-    if args.teacher_method != "full":  # which layers to train means nothing to a frozen encoder
+    recipe_name = member["recipe"] if member else args.teacher_recipe
+    options = {**RECIPES.get(recipe_name, {}), "method": "full" if member else args.teacher_method,
+               "base_model": member["base"] if member else args.teacher_base, "device": args.device,
+               "cpu_threads": args.threads, "seed": member["seed"] if member else args.seed}
+    if options["method"] != "full":  # which layers to train means nothing to a frozen encoder
         options.pop("train_top_layers", None)
-    if args.teacher_epochs:
-        options["epochs"] = args.teacher_epochs
-    if args.teacher_lr:
-        options["learning_rate"] = args.teacher_lr
-    if args.teacher_top_layers:
-        options["train_top_layers"] = args.teacher_top_layers
+    if not member:
+        if args.teacher_epochs:
+            options["epochs"] = args.teacher_epochs
+        if args.teacher_lr:
+            options["learning_rate"] = args.teacher_lr
+        if args.teacher_top_layers:
+            options["train_top_layers"] = args.teacher_top_layers
     config = ClassifierConfig.from_dict(options).validate()
-    recipe = f"--recipe {args.teacher_recipe} " if args.teacher_recipe in RECIPES else ""
+    # Every member holds out the texts the distillation holds out (those of --seed), whatever its
+    # own seed: a member trained on them would make the ensemble's held-out figures flatter it.
+    fit, valid = stratified_split(train, test_fraction=config.valid_fraction, seed=args.seed)
+    recipe = f"--recipe {recipe_name} " if recipe_name in RECIPES else ""
     log(f"$ python -m ml_core train-classifier --train TRAIN --out {out} --method {config.method} {recipe}"
         f"--base {config.base_model} --epochs {config.epochs} --lr {config.learning_rate} --device {args.device} "
-        f"--seed {args.seed} --threads {args.threads}"
+        f"--seed {config.seed} --threads {args.threads}"
         + (f" --train-top-layers {config.train_top_layers}" if config.train_top_layers else ""))
     started = time.perf_counter()
     with atomic_directory(out) as folder:
-        result = train_classifier(config, train, folder, progress=progress_printer("teacher"))
+        result = train_classifier(config, fit, folder, valid=valid, progress=progress_printer(out.name))
     return {"seconds": round(time.perf_counter() - started, 1), "valid_accuracy": result.metrics.get("accuracy"),
             "method": config.method, "base_model": config.base_model, "epochs": config.epochs,
-            "recipe": args.teacher_recipe, "train_top_layers": config.train_top_layers}
+            "recipe": recipe_name, "train_top_layers": config.train_top_layers, "seed": config.seed,
+            "path": str(out)}
 
 
-def given_teacher(args, train) -> dict:
+def extra_teacher(spec: str) -> dict:
+    """--extra-teacher BASE:RECIPE[:SEED], e.g. all-MiniLM-L6-v2:plain:42."""
+    from ml_core.training.config import RECIPES  # no torch
+
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or parts[1] not in ("defaults", *RECIPES):
+        raise SystemExit(f"error: --extra-teacher {spec!r}: give BASE:RECIPE[:SEED] with RECIPE one of "
+                         f"defaults, {', '.join(sorted(RECIPES))} (e.g. all-MiniLM-L6-v2:plain:42)")
+    try:
+        seed = int(parts[2]) if len(parts) == 3 else None
+    except ValueError:
+        raise SystemExit(f"error: --extra-teacher {spec!r}: the seed {parts[2]!r} is not a whole number") from None
+    return {"base": parts[0], "recipe": parts[1], "seed": seed}
+
+
+def given_teacher(folder: Path, train) -> dict:
     """A teacher trained earlier (`--teacher DIR`, e.g. an earlier run's --work/teacher), refused
     unless it was trained on as many texts per label as this training split has: one trained on
     other rows may have seen the test rows."""
@@ -133,26 +158,27 @@ def given_teacher(args, train) -> dict:
     from ml_core.compression.distill import read_teacher
     from ml_core.data import label_counts
 
-    config = read_teacher(args.teacher)
+    config = read_teacher(folder)
     try:
-        seen = json.loads((args.teacher / "training_data.json").read_text())
+        seen = json.loads((folder / "training_data.json").read_text())
         parts = [seen["train"]] + ([seen["valid"]] if seen.get("valid_held_out_of_train") else [])
         counts = sum((Counter(part["label_counts"]) for part in parts), Counter())
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"error: {args.teacher / 'training_data.json'} does not say what the teacher was trained on "
+        raise SystemExit(f"error: {folder / 'training_data.json'} does not say what the teacher was trained on "
                          f"({exc}); train the teacher here instead") from exc
     if dict(counts) != label_counts(train):
-        raise SystemExit(f"error: the teacher in {args.teacher} was trained on {dict(counts)} texts per label, this "
+        raise SystemExit(f"error: the teacher in {folder} was trained on {dict(counts)} texts per label, this "
                          f"training split has {label_counts(train)}: it may have seen test rows; train it here instead")
-    metrics = json.loads((args.teacher / "metrics.json").read_text()) if (args.teacher / "metrics.json").exists() else {}
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
     training = config.training_config or {}
-    log(f"teacher: {args.teacher} (given; its training texts per label match this split's {len(train)})")
+    log(f"teacher: {folder} (given; its training texts per label match this split's {len(train)})")
     return {"seconds": None, "valid_accuracy": metrics.get("accuracy"), "method": config.method,
             "base_model": config.base_model, "epochs": training.get("epochs"), "recipe": "given",
-            "train_top_layers": training.get("train_top_layers", 0), "path": str(args.teacher)}
+            "train_top_layers": training.get("train_top_layers", 0), "seed": training.get("seed"),
+            "path": str(folder)}
 
 
-def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path):
+def distill_student(args, teachers: list[Path], train, unlabelled: list[str], out: Path):
     from ml_core.artifacts import atomic_directory
     from ml_core.compression import CrossDistillConfig, distill_across
 
@@ -163,13 +189,13 @@ def distill_student(args, teacher: Path, train, unlabelled: list[str], out: Path
                "student_layers": args.student_layers or (), "training": training}
     config = CrossDistillConfig.from_dict(options).validate()
     layers = f" --student-layers {','.join(map(str, config.student_layers))}" if config.student_layers else ""
-    log(f"$ python -m ml_core distill --teacher {teacher} --train TRAIN --unlabelled "
+    log(f"$ python -m ml_core distill --teacher {' '.join(map(str, teachers))} --train TRAIN --unlabelled "
         f"{' '.join(map(str, args.unlabelled))} --out {out} --base {config.student_base} "
         f"--epochs {config.training.epochs} --max-unlabelled {config.max_unlabelled} --seed {args.seed} "
         f"--device {args.device}{layers}")
     started = time.perf_counter()
     with atomic_directory(out) as folder:
-        result = distill_across(teacher, train, folder, unlabelled=unlabelled,
+        result = distill_across(teachers, train, folder, unlabelled=unlabelled,
                                 unlabelled_sources=[str(p) for p in args.unlabelled], config=config,
                                 progress=progress_printer("distill"))
     return config, result, round(time.perf_counter() - started, 1)
@@ -222,14 +248,18 @@ def full_depth_reference(student: Path, out: Path) -> Path:
         extra={"note": "speed reference only: untrained head"}))
 
 
-def accuracies(predictor, test, allagree: list[int] | None) -> tuple[dict, list[bool]]:
+def scored(predictor, test, labels: list[str]):
+    """The predictor's calibrated probabilities of the test texts, columns in `labels` order, and seconds."""
+    started = time.perf_counter()
+    probs = predictor.predict_proba(test.texts)
+    return probs[:, [predictor.labels.index(label) for label in labels]], time.perf_counter() - started
+
+
+def accuracies(probs, labels: list[str], seconds: float, test, allagree: list[int] | None) -> tuple[dict, list[bool]]:
     """The stage's row of figures, and whether each test text was answered right."""
     import numpy as np
 
-    started = time.perf_counter()
-    probs = predictor.predict_proba(test.texts)
-    seconds = time.perf_counter() - started
-    predicted = np.array(predictor.labels)[probs.argmax(axis=1)]
+    predicted = np.array(labels)[probs.argmax(axis=1)]
     correct = predicted == np.array(test.labels)
     row = {"accuracy": round(float(correct.mean()), 4), "n": len(test), "score_seconds": round(seconds, 1)}
     if allagree is not None:
@@ -278,9 +308,12 @@ def main() -> None:
     p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
     p.add_argument("--student-layers", default=None, metavar="I,J,...",
                    help="keep only these of the student's transformer layers, e.g. 1,3,5 (default: all 6)")
-    p.add_argument("--teacher", type=Path, default=None, metavar="DIR",
-                   help="a teacher trained earlier on this same training split (e.g. an earlier run's "
-                        "--work/teacher) instead of training one")
+    p.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="teacher(s) trained earlier on this same training split (e.g. an earlier run's "
+                        "--work/teacher) instead of training them; several teach as an ensemble")
+    p.add_argument("--extra-teacher", action="append", default=[], metavar="BASE:RECIPE[:SEED]",
+                   help="also train this ensemble member beside the teacher, e.g. all-MiniLM-L6-v2:plain "
+                        "(seed: --seed); the student learns from the mean of the members' calibrated probabilities")
     p.add_argument("--max-unlabelled", type=int, default=0, help="use at most N unlabelled texts (0: all)")
     p.add_argument("--max-drop", type=float, default=0.5, help="int8 guardrail: accuracy points it may lose (0.5)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch and ONNX Runtime alike (2)")
@@ -292,14 +325,19 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=16, help="timed calls of batch 32 per model and round")
     p.add_argument("--work", type=Path, default=None, help="folder for the models (default: a temporary folder)")
     args = p.parse_args()
+    members = [extra_teacher(spec) for spec in args.extra_teacher]
     if args.teacher is None:
         check_teacher_base(args.teacher_base)
+    for member in members:
+        member["seed"] = args.seed if member["seed"] is None else member["seed"]
+        check_teacher_base(member["base"])
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-finance-quality-"))
     work.mkdir(parents=True, exist_ok=True)
-    teacher_dir, student_dir, int8_dir = work / "teacher", work / "student", work / "student-int8"
-    if args.teacher is not None:
-        teacher_dir = args.teacher
-    for folder in ((teacher_dir,) if args.teacher is None else ()) + (student_dir, int8_dir, work / "minilm-fp32"):
+    student_dir, int8_dir = work / "student", work / "student-int8"
+    trained_dirs = ([] if args.teacher is not None else [work / "teacher"]) + [
+        work / f"teacher-{number}" for number in range(2, len(members) + 2)]
+    teacher_dirs = list(args.teacher or []) + trained_dirs
+    for folder in (*trained_dirs, student_dir, int8_dir, work / "minilm-fp32"):
         if folder.exists():
             raise SystemExit(f"error: {folder} already exists; give a new --work folder")
     os.environ.setdefault("XDG_CACHE_HOME", str(work / "cache"))  # onnxruntime writes under ~/.cache otherwise
@@ -307,6 +345,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    import numpy as np
+
     from ml_core.compression import measure_side_by_side
     from ml_core.serving import ClassifierPredictor
 
@@ -318,8 +358,12 @@ def main() -> None:
         f"{len(unlabelled)} unlabelled texts from {', '.join(map(str, args.unlabelled))}")
 
     stages: dict[str, dict] = {}
-    teacher = train_teacher(args, train, teacher_dir) if args.teacher is None else given_teacher(args, train)
-    config, distilled, distill_seconds = distill_student(args, teacher_dir, train, unlabelled, student_dir)
+    teachers = [given_teacher(folder, train) for folder in args.teacher or []]
+    if args.teacher is None:
+        teachers.append(train_teacher(args, train, trained_dirs[0]))
+    for member, folder in zip(members, trained_dirs[len(trained_dirs) - len(members):]):
+        teachers.append(train_teacher(args, train, folder, member))
+    config, distilled, distill_seconds = distill_student(args, teacher_dirs, train, unlabelled, student_dir)
     transfer = distilled.distillation["transfer_set"]
     try:
         int8 = int8_student(args, student_dir, train, config, int8_dir)
@@ -331,16 +375,36 @@ def main() -> None:
 
     device = "cpu" if args.device == "auto" else args.device
     right: dict[str, list[bool]] = {}
-    for name, folder, backend, seconds in (
-            (f"teacher ({teacher['base_model']}, {teacher['method']})", teacher_dir, "torch", teacher["seconds"]),
-            (f"student (all-MiniLM-L6-v2{student_depth(config)}, fp32)", student_dir, "torch", distill_seconds),
-            (served_name, served_dir, "auto", int8["seconds"])):
+    labels: list[str] = []  # the first teacher's order
+    member_probs, member_seconds = [], []
+    for info, folder in zip(teachers, teacher_dirs):
+        predictor = ClassifierPredictor.load(folder, device=device, backend="torch")
+        labels = labels or list(predictor.labels)
+        probs, seconds = scored(predictor, test, labels)
+        member_probs.append(probs)
+        member_seconds.append(seconds)
+        name = (f"teacher ({info['base_model']}, {info['method']})" if len(teachers) == 1 else
+                f"teacher member ({info['base_model']}, {info['method']}, {info['recipe']}, seed {info['seed']})")
+        row, right[name] = accuracies(probs, labels, seconds, test, allagree)
+        stages[name] = {**row, "stage_seconds": info["seconds"], "folder": str(folder)}
+        del predictor
+    teacher_name = name
+    if len(teachers) > 1:  # what the student learnt from: the mean of the members' calibrated probabilities
+        teacher_name = f"teacher: ensemble of {len(teachers)} (mean probabilities)"
+        row, right[teacher_name] = accuracies(np.mean(member_probs, axis=0), labels, sum(member_seconds), test,
+                                              allagree)
+        trained = [info["seconds"] for info in teachers]
+        stages[teacher_name] = {**row, "stage_seconds": None if None in trained else round(sum(trained), 1),
+                                "folder": " + ".join(map(str, teacher_dirs))}
+    student_name = f"student (all-MiniLM-L6-v2{student_depth(config)}, fp32)"
+    for name, folder, backend, seconds in ((student_name, student_dir, "torch", distill_seconds),
+                                           (served_name, served_dir, "auto", int8["seconds"])):
         predictor = ClassifierPredictor.load(folder, device=device if backend == "torch" else "cpu", backend=backend)
-        row, right[name] = accuracies(predictor, test, allagree)
+        probs, scoring_seconds = scored(predictor, test, labels)
+        row, right[name] = accuracies(probs, labels, scoring_seconds, test, allagree)
         stages[name] = {**row, "stage_seconds": seconds, "folder": str(folder)}
         del predictor
-    teacher_row, student_row, served_row = stages.values()
-    teacher_name, student_name, _ = stages
+    teacher_row, student_row, served_row = stages[teacher_name], stages[student_name], stages[served_name]
     comparisons = [paired(teacher_name, student_name, right)]
     if served_dir != student_dir:
         comparisons.append(paired(student_name, served_name, right))
@@ -389,7 +453,8 @@ def main() -> None:
         "served_texts_per_s": round(served_tps, 1), "minilm_fp32_texts_per_s": round(fp32_tps, 1),
         "served_speedup": round(speedup, 2),
         "n_test": len(test), "n_allagree": len(allagree) if allagree is not None else None, "n_train": len(train),
-        "transfer_set": transfer, "teacher": teacher, "distill_seconds": distill_seconds, "int8": int8,
+        "transfer_set": transfer, "teacher": teachers[0] if len(teachers) == 1 else {"ensemble": teachers},
+        "distill_seconds": distill_seconds, "int8": int8,
         "student_layers": list(config.student_layers) or None, "paired": comparisons,
         "stages": stages, "data": described, "threads": args.threads, "device": args.device,
         "load_average": [load_before, round(os.getloadavg()[0], 1)], "anchor": ANCHOR, "required": REQUIRED,

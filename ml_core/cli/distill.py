@@ -11,6 +11,8 @@ soft_weight·T²·KL(teacher_T ‖ student_T) + (1 − soft_weight)·CE(gold), t
 labelled texts only. --out is a complete classifier folder (`full`) whose classifier.json
 records the teacher, the transfer set and the teacher's accuracy. With --int8-out (needs --data)
 the student then goes through `compress --method int8`'s guardrail. Prints one JSON object.
+Several --teacher folders (e.g. an mpnet and a MiniLM classifier trained on the same data)
+teach as an ensemble: the mean of their calibrated probabilities is the soft label.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from pathlib import Path
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("distill", help="distil a classifier into a student on another backbone (JSON)",
                                  description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", required=True, help="classifier folder that teaches (written by train-classifier)")
+    parser.add_argument("--teacher", required=True, nargs="+", action="extend", metavar="DIR",
+                        help="classifier folder that teaches (written by train-classifier); several folders teach as "
+                             "an ensemble (the mean of their calibrated probabilities)")
     parser.add_argument("--train", required=True, help="labelled texts (CSV or JSON Lines) with the teacher's labels")
     parser.add_argument("--unlabelled", nargs="+", action="extend", default=[], metavar="FILE",
                         help="unlabelled in-domain texts (CSV/JSONL text column or .txt lines); labels unused")
@@ -74,7 +78,7 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ml_core.artifacts import ArtifactError, atomic_directory
-    from ml_core.compression.distill import distill_across, read_teacher
+    from ml_core.compression.distill import distill_across, read_teachers, teacher_folders
     from ml_core.data import load_labelled, load_texts
     from ml_core.errors import UserError
     from ml_core.progress import TqdmProgress
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8_out and Path(args.int8_out).exists():
         raise ArtifactError(f"output folder {args.int8_out} already exists; choose a new --int8-out")
     config = _config(args)
-    read_teacher(args.teacher)  # a missing or broken teacher fails before the data is read
+    read_teachers(teacher_folders(args.teacher))  # a missing or broken teacher fails before the data is read
 
     def labelled(path: str, min_per_class: int):
         return load_labelled(path, text_col=args.text_col, label_col=args.label_col, label_map=args.label_map,

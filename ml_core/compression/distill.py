@@ -380,15 +380,83 @@ def _transfer_unlabelled(unlabelled: Sequence[str], exclude: set[str], limit: in
     return texts, dropped
 
 
+def _teacher_scores(folder: Path, teacher_config: ArtifactConfig, labels: Sequence[str],
+                    parts: dict[str, Sequence[str]], config: CrossDistillConfig, device,
+                    progress: ProgressCallback) -> dict[str, np.ndarray]:
+    """One teacher's logits for each part, columns in `labels` order (an ensemble's members may
+    list their labels in another order); progress is reported on the part named transfer."""
+    from ..training.model import load_classifier
+
+    teacher, tokenizer, _ = load_classifier(folder, device=device.device)
+    pad_id = tokenizer.pad_token_id or 0
+    columns = [list(teacher_config.labels).index(label) for label in labels]
+    return {part: teacher_logits(teacher, tokenize(tokenizer, list(texts), teacher_config.max_length), pad_id,
+                                 config.teacher_batch_size, device=device.device, autocast=device.autocast,
+                                 progress=progress if part == "transfer" else None)[:, columns]
+            for part, texts in parts.items()}
+
+
+def _teacher_record(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """What classifier.json records of the teacher: itself, or an ensemble and its members."""
+    if len(members) == 1:
+        return {key: members[0][key] for key in ("path", "base_model", "method", "max_length")}
+    return {"path": " + ".join(member["path"] for member in members),
+            "base_model": " + ".join(member["base_model"] for member in members),
+            "method": " + ".join(sorted({member["method"] for member in members})),
+            "max_length": max(member["max_length"] for member in members),
+            "ensemble": "mean of the members' calibrated probabilities", "members": members}
+
+
 def _accuracy(logits: np.ndarray, y: np.ndarray) -> float:
     return round(float((logits.argmax(axis=1) == y).mean()), 5) if len(y) else float("nan")
 
 
-def distill_across(teacher_dir: Path | str, train: LabelledTexts, out_dir: Path | str | None = None, *,
+def teacher_folders(teacher_dir: Path | str | Sequence[Path | str]) -> list[Path]:
+    """One folder, or several (an ensemble), as a list of distinct paths."""
+    folders = [teacher_dir] if isinstance(teacher_dir, (str, Path)) else list(teacher_dir)
+    paths = [Path(folder).expanduser() for folder in folders]
+    if not paths:
+        raise UserError("name at least one teacher folder")
+    if len({path.resolve() for path in paths}) != len(paths):
+        raise UserError(f"a teacher folder is named twice: {[str(path) for path in paths]}")
+    return paths
+
+
+def read_teachers(folders: Sequence[Path]) -> list[ArtifactConfig]:
+    """Each teacher's classifier.json; an ensemble's members must know the same labels."""
+    configs = [read_teacher(folder) for folder in folders]
+    first = sorted(configs[0].labels)
+    for folder, config in zip(folders[1:], configs[1:]):
+        if sorted(config.labels) != first:
+            raise UserError(f"teacher {folder} knows the labels {sorted(config.labels)}, teacher {folders[0]} "
+                            f"knows {first}: the members of an ensemble must know the same labels")
+    return configs
+
+
+def _calibrated_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    scaled = logits / (temperature if temperature and temperature > 0 else 1.0)
+    scaled = scaled - scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def ensemble_logits(member_logits: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
+    """One teacher's logits as they are; several teachers' as the log of the mean of their
+    calibrated probabilities (each member's logits divided by its own fitted temperature, so an
+    over-confident member does not outvote the others)."""
+    if len(member_logits) == 1:
+        return member_logits[0]
+    mean = np.mean([_calibrated_probabilities(z, t) for z, t in zip(member_logits, temperatures)], axis=0)
+    return np.log(np.clip(mean, 1e-12, 1.0)).astype(np.float32)
+
+
+def distill_across(teacher_dir: Path | str | Sequence[Path | str], train: LabelledTexts,
+                   out_dir: Path | str | None = None, *,
                    unlabelled: Sequence[str] = (), unlabelled_sources: Sequence[str] = (),
                    eval_data: LabelledTexts | None = None, config: CrossDistillConfig | None = None,
                    progress: ProgressCallback = no_progress) -> CrossDistillResult:
-    """Distil the classifier in `teacher_dir` into a new classifier on `config.student_base`.
+    """Distil the classifier in `teacher_dir` (or an ensemble: several folders, their calibrated
+    probabilities averaged; see `ensemble_logits`) into a new classifier on `config.student_base`.
 
     1. hold out `training.calibration_fraction` of `train` (stratified; same split as
        train-classifier's with the same fraction and seed) to measure the teacher and calibrate
@@ -406,14 +474,14 @@ def distill_across(teacher_dir: Path | str, train: LabelledTexts, out_dir: Path 
     """
     from ..backbone import select_device
     from ..training.config import ClassifierConfig
-    from ..training.model import load_base, load_classifier
+    from ..training.model import load_base
     from ..training.trainer import _fit_logistic_head
 
     config = (config or CrossDistillConfig()).validate()
     training = config.training
-    teacher_dir = Path(teacher_dir).expanduser()
-    teacher_config = read_teacher(teacher_dir)
-    labels = list(teacher_config.labels)
+    teacher_dirs = teacher_folders(teacher_dir)
+    teacher_configs = read_teachers(teacher_dirs)
+    labels = list(teacher_configs[0].labels)
     _check_labels(train, labels, "training data")
     _check_labels(eval_data, labels, "evaluation data")
     if len(train) < 2:
@@ -434,28 +502,43 @@ def distill_across(teacher_dir: Path | str, train: LabelledTexts, out_dir: Path 
     transfer = list(fit.texts) + extra_texts
     y = np.concatenate([label_ids(fit, labels), np.full(len(extra_texts), -1, dtype=np.int64)])
 
-    # --- the teacher: soft labels for the transfer set, accuracy where gold labels exist --------
-    progress(1.0, f"loading the teacher {teacher_dir.name}")
-    teacher, teacher_tokenizer, _ = load_classifier(teacher_dir, device=device.device)
-    teacher_pad = teacher_tokenizer.pad_token_id or 0
-
-    def score_with_teacher(texts: Sequence[str], step: ProgressCallback | None = None) -> np.ndarray:
-        return teacher_logits(teacher, tokenize(teacher_tokenizer, list(texts), teacher_config.max_length), teacher_pad,
-                              config.teacher_batch_size, device=device.device, autocast=device.autocast,
-                              progress=step)
-
-    soft = score_with_teacher(transfer, sub_progress(progress, 2.0, 30.0))
-    teacher_accuracy: dict[str, Any] = {"labelled_transfer": _accuracy(soft[: len(fit)], y[: len(fit)])}
-    held_teacher = score_with_teacher(held.texts) if held is not None else None
+    # --- the teacher(s): soft labels for the transfer set, accuracy where gold labels exist -------
+    y_fit = y[: len(fit)]
     y_held = label_ids(held, labels) if held is not None else None
-    if held is not None:
-        teacher_accuracy["held_out"] = _accuracy(held_teacher, y_held)
-    if eval_data is not None:
-        eval_teacher = score_with_teacher(eval_data.texts)
-        teacher_accuracy["eval"] = _accuracy(eval_teacher, label_ids(eval_data, labels))
-    teacher = None  # free its memory before the student loads
-    if device.is_cuda:
-        torch.cuda.empty_cache()
+    y_eval = label_ids(eval_data, labels) if eval_data is not None else None
+
+    def accuracies_of(scored: dict[str, np.ndarray]) -> dict[str, Any]:
+        found: dict[str, Any] = {"labelled_transfer": _accuracy(scored["transfer"][: len(fit)], y_fit)}
+        if held is not None:
+            found["held_out"] = _accuracy(scored["held"], y_held)
+        if eval_data is not None:
+            found["eval"] = _accuracy(scored["eval"], y_eval)
+        return found
+
+    members: list[dict[str, np.ndarray]] = []
+    member_records: list[dict[str, Any]] = []
+    share = 29.0 / len(teacher_dirs)
+    for number, (folder, teacher_config) in enumerate(zip(teacher_dirs, teacher_configs)):
+        begin = 1.0 + number * share
+        progress(begin, f"loading the teacher {folder.name}")
+        parts = {"transfer": transfer, "held": held.texts if held is not None else None,
+                 "eval": eval_data.texts if eval_data is not None else None}
+        scored = _teacher_scores(folder, teacher_config, labels, {k: v for k, v in parts.items() if v is not None},
+                                 config, device, sub_progress(progress, begin + 1.0, begin + share))
+        members.append(scored)
+        member_records.append({"path": str(folder.resolve()), "base_model": teacher_config.base_model,
+                               "method": teacher_config.method, "max_length": teacher_config.max_length,
+                               "temperature": teacher_config.temperature, "accuracy": accuracies_of(scored)})
+        if device.is_cuda:  # the teacher is gone: free its memory before the next one or the student loads
+            torch.cuda.empty_cache()
+    temperatures = [record["temperature"] for record in member_records]
+    combined = {part: ensemble_logits([member[part] for member in members], temperatures) for part in members[0]}
+    soft = combined["transfer"]
+    held_teacher = combined.get("held")
+    teacher_accuracy: dict[str, Any] = accuracies_of(combined)
+    if len(members) > 1:
+        teacher_accuracy["members"] = [{"base_model": record["base_model"], **record["accuracy"]}
+                                       for record in member_records]
 
     # --- the student: a fresh classifier on its own backbone ------------------------------------
     progress(31.0, f"loading the student's backbone {config.student_base}")
@@ -504,8 +587,7 @@ def distill_across(teacher_dir: Path | str, train: LabelledTexts, out_dir: Path 
     metrics["temperature"] = temperature
 
     distillation = {
-        "teacher": {"path": str(teacher_dir.resolve()), "base_model": teacher_config.base_model,
-                    "method": teacher_config.method, "max_length": teacher_config.max_length},
+        "teacher": _teacher_record(member_records),
         "teacher_accuracy": teacher_accuracy,
         "transfer_set": {"labelled": len(fit), "unlabelled": len(extra_texts), "total": len(transfer),
                          "unlabelled_given": len(unlabelled), "unlabelled_dropped_duplicates": dropped,

@@ -19,6 +19,7 @@ from ml_core.compression.distill import (
     CrossDistillConfig,
     StudentTraining,
     distill_across,
+    ensemble_logits,
     train_student,
 )
 from ml_core.data import LabelledTexts, stratified_split
@@ -227,3 +228,81 @@ def test_a_shallower_student_keeps_the_layers_asked_for(tmp_path, teacher, tiny_
         CrossDistillConfig.from_dict({"student_layers": "one,three"}).validate()
     with pytest.raises(UserError, match="distinct layer numbers"):
         CrossDistillConfig.from_dict({"student_layers": [1, 1]}).validate()
+
+
+def test_ensemble_logits_average_calibrated_probabilities():
+    one = np.array([[2.0, 0.0]], dtype=np.float32)
+    assert ensemble_logits([one], [5.0]) is one  # a single teacher's logits are used as they are
+    # An over-confident member (logits 10 : 0, fitted temperature 10) does not outvote a
+    # calibrated one (0 : 2): 0.7311/0.2689 and 0.1192/0.8808 average to 0.4251/0.5749.
+    loud, calm = np.array([[10.0, 0.0]]), np.array([[0.0, 2.0]])
+    combined = np.exp(ensemble_logits([loud, calm], [10.0, 1.0]))
+    np.testing.assert_allclose(combined, [[0.4251, 0.5749]], atol=1e-4)
+    assert np.exp(ensemble_logits([loud, calm], [1.0, 1.0]))[0].argmax() == 0  # uncalibrated, loud would win
+
+
+def permuted_copy(teacher: Path, out: Path) -> Path:
+    """The same classifier with its labels listed in reverse order (head rows reversed to match)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(teacher, out)
+    head = load_file(str(out / "head.safetensors"))
+    save_file({name: tensor.flip(0).contiguous() for name, tensor in head.items()}, str(out / "head.safetensors"))
+    data = json.loads((out / "classifier.json").read_text())
+    data["labels"] = list(reversed(data["labels"]))
+    (out / "classifier.json").write_text(json.dumps(data))
+    return out
+
+
+def test_an_ensemble_of_teachers_teaches_with_its_members_columns_matched(tmp_path, teacher, tiny_encoder_path,
+                                                                          student_encoder, splits, capsys):
+    """Members may list their labels in another order: each member's columns are matched by name.
+    The teacher and a copy with its labels reversed agree on every text, so their ensemble scores
+    exactly as the teacher alone; a second, different teacher (frozen encoder + logistic head) makes
+    an ensemble whose accuracy is that of the two predictors' averaged probabilities."""
+    from ml_core.training import ClassifierConfig, train_classifier
+
+    train, test = splits
+    reversed_teacher = permuted_copy(teacher, tmp_path / "reversed")
+    config = fast_config(student_encoder, epochs=1)
+    alone = distill_across(teacher, train, eval_data=test, config=config)
+    both = distill_across([teacher, reversed_teacher], train, eval_data=test, config=config)
+    for part in ("labelled_transfer", "held_out", "eval"):
+        assert both.metrics["teacher_accuracy"][part] == alone.metrics["teacher_accuracy"][part]
+    assert [m["eval"] for m in both.metrics["teacher_accuracy"]["members"]] == [alone.metrics["teacher_accuracy"]["eval"]] * 2
+
+    head_teacher = tmp_path / "head-teacher"
+    train_classifier(ClassifierConfig(base_model=str(tiny_encoder_path), method="head", device="cpu", max_length=32,
+                                      seed=3), train, head_teacher)
+    train_file = write_csv(tmp_path / "train.csv", list(zip(train.texts, train.labels)))
+    test_file = write_csv(tmp_path / "test.csv", list(zip(test.texts, test.labels)))
+    assert cli_main(["distill", "--teacher", str(teacher), str(head_teacher), "--train", str(train_file),
+                     "--data", str(test_file), "--out", str(tmp_path / "student"), "--base", str(student_encoder),
+                     "--epochs", "2", "--batch-size", "16", "--max-length", "32", "--device", "cpu",
+                     "--learning-rate", "1e-3", "--seed", "5"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    members = [ClassifierPredictor.load(folder) for folder in (teacher, head_teacher)]
+    averaged = np.mean([m.predict_proba(test.texts)[:, [m.labels.index(l) for l in members[0].labels]]
+                        for m in members], axis=0)
+    expected = np.mean(np.array(members[0].labels)[averaged.argmax(axis=1)] == np.array(test.labels))
+    assert output["metrics"]["teacher_accuracy"]["eval"] == pytest.approx(expected, abs=1.01 / len(test))
+    recorded = read_artifact_config(tmp_path / "student").extra["distillation"]["teacher"]
+    assert recorded["base_model"] == " + ".join([read_artifact_config(teacher).base_model] * 2)
+    assert recorded["method"] == "full + head" and len(recorded["members"]) == 2
+    assert recorded["ensemble"] == "mean of the members' calibrated probabilities"
+
+
+def test_an_ensemble_needs_distinct_members_that_know_the_same_labels(tmp_path, teacher, student_encoder, splits):
+    train, _ = splits
+    config = fast_config(student_encoder, epochs=1)
+    with pytest.raises(UserError, match="a teacher folder is named twice"):
+        distill_across([teacher, teacher], train, config=config)
+    with pytest.raises(UserError, match="name at least one teacher folder"):
+        distill_across([], train, config=config)
+    other = permuted_copy(teacher, tmp_path / "other")
+    data = json.loads((other / "classifier.json").read_text())
+    (other / "classifier.json").write_text(json.dumps({**data, "labels": ["up", "down", "flat"]}))
+    with pytest.raises(UserError, match="the members of an ensemble must know the same labels"):
+        distill_across([teacher, other], train, config=config)
