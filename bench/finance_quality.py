@@ -23,6 +23,8 @@ Required here: served >= 0.86 / >= 0.97, and the served model >= 3x the texts/s 
 
     python bench/finance_quality.py --json                  # the seed-54 20 % split, Twitter unlabelled
     python bench/finance_quality.py --train TRAIN.csv --test TEST.csv --unlabelled more.csv --json
+    python bench/finance_quality.py --extra-teacher all-MiniLM-L6-v2:plain --json   # an ensemble teacher
+    python bench/finance_quality.py --teacher WORK/teacher WORK/teacher-2 --json     # reuse trained teachers
     python bench/finance_quality.py --teacher-base all-MiniLM-L6-v2 --teacher-method head \\
         --limit-train 200 --limit-test 100 --max-unlabelled 100 --student-epochs 1   # a smoke run
 
