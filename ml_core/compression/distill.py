@@ -29,6 +29,7 @@ from ..backbone import DEFAULT_BACKBONE
 from ..data import DataError, LabelledTexts, stratified_split
 from ..errors import UserError
 from ..evaluation import fit_temperature, label_ids, report_from_logits
+from ..numeric import softmax
 from ..options import options_from_dict
 from ..progress import ProgressCallback, no_progress, sub_progress
 from ..training.model import (
@@ -433,20 +434,13 @@ def read_teachers(folders: Sequence[Path]) -> list[ArtifactConfig]:
     return configs
 
 
-def _calibrated_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
-    scaled = logits / (temperature if temperature and temperature > 0 else 1.0)
-    scaled = scaled - scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
 def ensemble_logits(member_logits: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
     """One teacher's logits as they are; several teachers' as the log of the mean of their
     calibrated probabilities (each member's logits divided by its own fitted temperature, so an
     over-confident member does not outvote the others)."""
     if len(member_logits) == 1:
         return member_logits[0]
-    mean = np.mean([_calibrated_probabilities(z, t) for z, t in zip(member_logits, temperatures)], axis=0)
+    mean = np.mean([softmax(z, t if t and t > 0 else 1.0) for z, t in zip(member_logits, temperatures)], axis=0)
     return np.log(np.clip(mean, 1e-12, 1.0)).astype(np.float32)
 
 
@@ -535,10 +529,7 @@ def distill_across(teacher_dir: Path | str | Sequence[Path | str], train: Labell
     combined = {part: ensemble_logits([member[part] for member in members], temperatures) for part in members[0]}
     soft = combined["transfer"]
     held_teacher = combined.get("held")
-    teacher_accuracy: dict[str, Any] = accuracies_of(combined)
-    if len(members) > 1:
-        teacher_accuracy["members"] = [{"base_model": record["base_model"], **record["accuracy"]}
-                                       for record in member_records]
+    teacher_accuracy: dict[str, Any] = accuracies_of(combined)  # the ensemble's; each member's in its record
 
     # --- the student: a fresh classifier on its own backbone ------------------------------------
     progress(31.0, f"loading the student's backbone {config.student_base}")

@@ -271,7 +271,9 @@ def test_an_ensemble_of_teachers_teaches_with_its_members_columns_matched(tmp_pa
     both = distill_across([teacher, reversed_teacher], train, eval_data=test, config=config)
     for part in ("labelled_transfer", "held_out", "eval"):
         assert both.metrics["teacher_accuracy"][part] == alone.metrics["teacher_accuracy"][part]
-    assert [m["eval"] for m in both.metrics["teacher_accuracy"]["members"]] == [alone.metrics["teacher_accuracy"]["eval"]] * 2
+    members = both.distillation["teacher"]["members"]
+    assert [m["accuracy"]["eval"] for m in members] == [alone.metrics["teacher_accuracy"]["eval"]] * 2
+    assert [m["path"] for m in members] == [str(teacher.resolve()), str(reversed_teacher.resolve())]
 
     head_teacher = tmp_path / "head-teacher"
     train_classifier(ClassifierConfig(base_model=str(tiny_encoder_path), method="head", device="cpu", max_length=32,
