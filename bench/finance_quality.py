@@ -135,8 +135,8 @@ def train_teacher(args, train, out: Path, member: dict | None = None) -> dict:
             "path": str(out)}
 
 
-def extra_teacher(spec: str) -> dict:
-    """--extra-teacher BASE:RECIPE[:SEED], e.g. all-MiniLM-L6-v2:plain:42."""
+def extra_teacher(spec: str, default_seed: int) -> dict:
+    """--extra-teacher BASE:RECIPE[:SEED], e.g. all-MiniLM-L6-v2:plain:42 (no SEED: `default_seed`)."""
     from ml_core.training.config import RECIPES  # no torch
 
     parts = spec.split(":")
@@ -144,7 +144,7 @@ def extra_teacher(spec: str) -> dict:
         raise SystemExit(f"error: --extra-teacher {spec!r}: give BASE:RECIPE[:SEED] with RECIPE one of "
                          f"defaults, {', '.join(sorted(RECIPES))} (e.g. all-MiniLM-L6-v2:plain:42)")
     try:
-        seed = int(parts[2]) if len(parts) == 3 else None
+        seed = int(parts[2]) if len(parts) == 3 else default_seed
     except ValueError:
         raise SystemExit(f"error: --extra-teacher {spec!r}: the seed {parts[2]!r} is not a whole number") from None
     return {"base": parts[0], "recipe": parts[1], "seed": seed}
@@ -327,17 +327,16 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=16, help="timed calls of batch 32 per model and round")
     p.add_argument("--work", type=Path, default=None, help="folder for the models (default: a temporary folder)")
     args = p.parse_args()
-    members = [extra_teacher(spec) for spec in args.extra_teacher]
+    members = [extra_teacher(spec, args.seed) for spec in args.extra_teacher]
     if args.teacher is None:
         check_teacher_base(args.teacher_base)
     for member in members:
-        member["seed"] = args.seed if member["seed"] is None else member["seed"]
         check_teacher_base(member["base"])
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-finance-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     student_dir, int8_dir = work / "student", work / "student-int8"
-    trained_dirs = ([] if args.teacher is not None else [work / "teacher"]) + [
-        work / f"teacher-{number}" for number in range(2, len(members) + 2)]
+    member_dirs = [work / f"teacher-{number}" for number in range(2, len(members) + 2)]
+    trained_dirs = ([] if args.teacher is not None else [work / "teacher"]) + member_dirs
     teacher_dirs = list(args.teacher or []) + trained_dirs
     for folder in (*trained_dirs, student_dir, int8_dir, work / "minilm-fp32"):
         if folder.exists():
@@ -363,7 +362,7 @@ def main() -> None:
     teachers = [given_teacher(folder, train) for folder in args.teacher or []]
     if args.teacher is None:
         teachers.append(train_teacher(args, train, trained_dirs[0]))
-    for member, folder in zip(members, trained_dirs[len(trained_dirs) - len(members):]):
+    for member, folder in zip(members, member_dirs):
         teachers.append(train_teacher(args, train, folder, member))
     config, distilled, distill_seconds = distill_student(args, teacher_dirs, train, unlabelled, student_dir)
     transfer = distilled.distillation["transfer_set"]

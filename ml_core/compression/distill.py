@@ -511,14 +511,15 @@ def distill_across(teacher_dir: Path | str | Sequence[Path | str], train: Labell
 
     members: list[dict[str, np.ndarray]] = []
     member_records: list[dict[str, Any]] = []
+    parts = {"transfer": transfer, "held": held.texts if held is not None else None,
+             "eval": eval_data.texts if eval_data is not None else None}
+    parts = {part: texts for part, texts in parts.items() if texts is not None}
     share = 29.0 / len(teacher_dirs)
     for number, (folder, teacher_config) in enumerate(zip(teacher_dirs, teacher_configs)):
         begin = 1.0 + number * share
         progress(begin, f"loading the teacher {folder.name}")
-        parts = {"transfer": transfer, "held": held.texts if held is not None else None,
-                 "eval": eval_data.texts if eval_data is not None else None}
-        scored = _teacher_scores(folder, teacher_config, labels, {k: v for k, v in parts.items() if v is not None},
-                                 config, device, sub_progress(progress, begin + 1.0, begin + share))
+        scored = _teacher_scores(folder, teacher_config, labels, parts, config, device,
+                                 sub_progress(progress, begin + 1.0, begin + share))
         members.append(scored)
         member_records.append({"path": str(folder.resolve()), "base_model": teacher_config.base_model,
                                "method": teacher_config.method, "max_length": teacher_config.max_length,
