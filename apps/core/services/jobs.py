@@ -255,6 +255,7 @@ class JobProgress:
         self.message = ""  # the latest message reported
         self._last_write = 0.0
         self._written = (0.0, "")  # (percent, message) on the row
+        self.cancel_requested = False  # as the last write read it
         self._writing = threading.Lock()
         self.logs = _LogTail()
         # The job's own connection: while it is inside a transaction, a write through another
@@ -262,6 +263,8 @@ class JobProgress:
         self._job_connection = connections[DEFAULT_DB_ALIAS]
 
     def __call__(self, percent: float, message: str = "") -> None:
+        if self.cancel_requested:  # read by the last write, whichever thread made it
+            raise Cancelled(f"job {self.job_id} was cancelled")
         # Never move the bar backwards: sub-steps may restart their own count.
         self.percent = max(self.percent, min(100.0, max(0.0, float(percent))))
         if message:
@@ -275,7 +278,8 @@ class JobProgress:
             self._write()
         finally:
             self._writing.release()
-        job_raise_if_cancelled(self.job_id)
+        if self.cancel_requested:
+            raise Cancelled(f"job {self.job_id} was cancelled")
 
     def _write(self) -> None:
         percent, message = self.percent, self.message
@@ -285,6 +289,9 @@ class JobProgress:
             fields["message"] = message
         Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
         self._written = (percent, message)
+        # Every write reads the cancel flag: when the heartbeat thread's flush wins the write, the
+        # work's own calls stay inside the throttle interval and would otherwise never look.
+        self.cancel_requested = Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
 
     @property
     def pending(self) -> bool:

@@ -1,4 +1,6 @@
 """The job state machine, run through job_run with real work functions (no worker needed)."""
+import time
+
 import pytest
 from django.utils import timezone
 
@@ -99,6 +101,31 @@ def test_cancel_of_a_running_job_stops_it_at_the_next_progress_report():
 
     done = job_run(job_id=job.pk, work=work)
     assert done.state == Job.State.CANCELLED
+    assert reached == []
+
+
+@pytest.mark.django_db(transaction=True)  # flush() waits while the job's connection is in a transaction
+def test_a_cancel_read_by_the_heartbeat_s_write_stops_the_work_inside_the_throttle_interval():
+    """The heartbeat thread may write a kept report just before the work's own calls: those then
+    stay inside the throttle interval and write nothing, so the cancel must reach them through the
+    heartbeat's write (a worker test timed out waiting for this on a loaded CI machine)."""
+    job = job_create(kind="test.cancel")
+    reached = []
+
+    def work(job_row, progress):
+        progress.min_interval_s = 0.5
+        progress(10, "working")  # written
+        job_cancel(job=job_row)
+        progress(20, "working")  # inside the interval: kept for the heartbeat
+        time.sleep(0.55)
+        progress.flush()  # what the heartbeat thread does once the interval has passed (if it has not)
+        for step in range(30, 101, 10):  # all inside the interval the flush started
+            progress(step, "working")
+            reached.append(step)
+        return JobOutcome()
+
+    done = job_run(job_id=job.pk, work=work)
+    assert done.state == Job.State.CANCELLED, done.message
     assert reached == []
 
 
