@@ -5,6 +5,8 @@ Stages, each with the API the CLI runs (so every figure can be reproduced by han
 1. the teacher (`--teacher-base`, default the optional large all-mpnet-base-v2 of `make
    models-large`) is fine-tuned on the labelled training split (`python -m ml_core
    train-classifier --base mpnet --method full --recipe plain-top2`: its top 2 layers, 3 epochs);
+   with --teacher-start FILE it is first fine-tuned on that labelled file of the same labels (the
+   Twitter financial news: --teacher-start-epochs, default 1) and the PhraseBank stage starts from it;
 2. it labels a transfer set with its logits (the training texts plus the unlabelled Twitter
    financial-news sentences) and the bundled all-MiniLM-L6-v2 student learns from them
    (`python -m ml_core distill`, ml_core.compression.distill_across);
@@ -25,6 +27,9 @@ Required here: served >= 0.86 / >= 0.97, and the served model >= 3x the texts/s 
     python bench/finance_quality.py --train TRAIN.csv --test TEST.csv --unlabelled more.csv --json
     python bench/finance_quality.py --extra-teacher all-MiniLM-L6-v2:plain --json   # an ensemble teacher
     python bench/finance_quality.py --teacher WORK/teacher WORK/teacher-2 --json     # reuse trained teachers
+    python bench/finance_quality.py --teacher-start ../shared/data/twitter_financial_news_sentiment/sent_train.csv \
+        --teacher-start-valid ../shared/data/twitter_financial_news_sentiment/sent_valid.csv \
+        --teacher-start-labels "0=negative,1=positive,2=neutral" --json   # the teacher starts on the Twitter labels
     python bench/finance_quality.py --teacher-base all-MiniLM-L6-v2 --teacher-method head \\
         --limit-train 200 --limit-test 100 --max-unlabelled 100 --student-epochs 1   # a smoke run
 
@@ -97,26 +102,86 @@ def load_unlabelled(paths: list[Path]) -> list[str]:
     return texts
 
 
-def train_teacher(args, train, out: Path, member: dict | None = None) -> dict:
-    """The teacher as the flags describe it, or an extra ensemble member (`member`: base, recipe,
-    seed from --extra-teacher; the teacher's epoch, learning-rate and layer flags do not apply)."""
+def teacher_options(args, recipe_name: str, base: str) -> dict:
+    """The teacher's ClassifierConfig options: the recipe's, then the teacher flags."""
+    from ml_core.training import RECIPES
+
+    options = {**RECIPES.get(recipe_name, {}), "method": args.teacher_method, "base_model": base,
+               "device": args.device, "cpu_threads": args.threads, "seed": args.seed}
+    if options["method"] != "full":  # which layers to train means nothing to a frozen encoder
+        options.pop("train_top_layers", None)
+    if args.teacher_lr:
+        options["learning_rate"] = args.teacher_lr
+    if args.teacher_top_layers:
+        options["train_top_layers"] = args.teacher_top_layers
+    return options
+
+
+def load_start(args, test) -> tuple:
+    """--teacher-start's labelled texts (and --teacher-start-valid's), less every test text."""
+    from ml_core.data import load_labelled
+
+    held = set(test.texts)
+    loaded = []
+    for path in (args.teacher_start, args.teacher_start_valid):
+        if path is None:
+            loaded.append(None)
+            continue
+        data = load_labelled(path, label_map=args.teacher_start_labels)
+        loaded.append(data.where(lambda text, label, meta: text not in held))
+    return loaded[0], loaded[1]
+
+
+def train_teacher_start(args, start, start_valid, labels: list[str], out: Path) -> dict:
+    """The teacher's first stage (--teacher-start): the teacher backbone fine-tuned on another
+    labelled set of the same labels (e.g. the Twitter financial news, 9,543 texts), whose folder the
+    PhraseBank stage then starts from as its --base."""
+    from ml_core.artifacts import atomic_directory
+    from ml_core.data import stratified_split
+    from ml_core.training import ClassifierConfig, train_classifier
+
+    for name, data in (("--teacher-start", start), ("--teacher-start-valid", start_valid)):
+        if data is not None and data.label_set != sorted(labels):
+            raise SystemExit(f"error: {name} has the labels {data.label_set}, the training split {sorted(labels)}; "
+                             f"map them with --teacher-start-labels RAW=LABEL,...")
+    options = teacher_options(args, args.teacher_recipe, args.teacher_base)
+    options["epochs"] = args.teacher_start_epochs
+    config = ClassifierConfig.from_dict(options).validate()
+    recipe = f"--recipe {args.teacher_recipe} " if args.teacher_recipe != "defaults" else ""
+    log(f"$ python -m ml_core train-classifier --train {args.teacher_start} "
+        + (f"--valid {args.teacher_start_valid} " if start_valid is not None else "")
+        + (f'--label-map "{args.teacher_start_labels}" ' if args.teacher_start_labels else "")
+        + f"--out {out} --method {config.method} {recipe}--base {config.base_model} --epochs {config.epochs} "
+        f"--seed {config.seed} --device {args.device} --threads {args.threads}"
+        + (f" --train-top-layers {config.train_top_layers}" if config.train_top_layers else ""))
+    if start_valid is None:
+        start, start_valid = stratified_split(start, test_fraction=config.valid_fraction, seed=config.seed)
+    started = time.perf_counter()
+    with atomic_directory(out) as folder:
+        result = train_classifier(config, start, folder, valid=start_valid, progress=progress_printer(out.name))
+    accuracy = result.metrics.get("accuracy")
+    return {"seconds": round(time.perf_counter() - started, 1),
+            "valid_accuracy": round(accuracy, 4) if accuracy is not None else None,
+            "n_train": len(start), "n_valid": len(start_valid),
+            "epochs": config.epochs, "file": str(args.teacher_start), "path": str(out)}
+
+
+def train_teacher(args, train, out: Path, member: dict | None = None, base: str | None = None) -> dict:
+    """The teacher as the flags describe it (from `base`, else --teacher-base), or an extra
+    ensemble member (`member`: base, recipe, seed from --extra-teacher; the teacher's epoch,
+    learning-rate and layer flags do not apply)."""
     from ml_core.artifacts import atomic_directory
     from ml_core.data import stratified_split
     from ml_core.training import RECIPES, ClassifierConfig, train_classifier
 
     recipe_name = member["recipe"] if member else args.teacher_recipe
-    options = {**RECIPES.get(recipe_name, {}), "method": "full" if member else args.teacher_method,
-               "base_model": member["base"] if member else args.teacher_base, "device": args.device,
-               "cpu_threads": args.threads, "seed": member["seed"] if member else args.seed}
-    if options["method"] != "full":  # which layers to train means nothing to a frozen encoder
-        options.pop("train_top_layers", None)
-    if not member:
+    if member:
+        options = {**RECIPES.get(recipe_name, {}), "method": "full", "base_model": member["base"],
+                   "device": args.device, "cpu_threads": args.threads, "seed": member["seed"]}
+    else:
+        options = teacher_options(args, recipe_name, base or args.teacher_base)
         if args.teacher_epochs:
             options["epochs"] = args.teacher_epochs
-        if args.teacher_lr:
-            options["learning_rate"] = args.teacher_lr
-        if args.teacher_top_layers:
-            options["train_top_layers"] = args.teacher_top_layers
     config = ClassifierConfig.from_dict(options).validate()
     # Every member holds out the texts the distillation holds out (those of --seed), whatever its
     # own seed: a member trained on them would make the ensemble's held-out figures flatter it.
@@ -307,6 +372,14 @@ def main() -> None:
     p.add_argument("--teacher-lr", type=float, default=None, help="teacher learning rate (default 5e-5)")
     p.add_argument("--teacher-top-layers", type=int, default=None, metavar="N",
                    help="train only the teacher's top N transformer layers (default: the recipe's)")
+    p.add_argument("--teacher-start", type=Path, default=None, metavar="FILE",
+                   help="first fine-tune the teacher on this labelled file of the same labels (e.g. the Twitter "
+                        "financial news, sent_train.csv with --teacher-start-labels), then on --train from there")
+    p.add_argument("--teacher-start-valid", type=Path, default=None, metavar="FILE",
+                   help="validation file of that first stage (default: a stratified share of --teacher-start)")
+    p.add_argument("--teacher-start-labels", default=None, metavar="RAW=LABEL,...",
+                   help='label map of the --teacher-start files, e.g. "0=negative,1=positive,2=neutral" (Twitter)')
+    p.add_argument("--teacher-start-epochs", type=int, default=1, help="epochs of that first stage (1)")
     p.add_argument("--student-epochs", type=int, default=None, help="student epochs (default: distill's, 3)")
     p.add_argument("--student-layers", default=None, metavar="I,J,...",
                    help="keep only these of the student's transformer layers, e.g. 1,3,5 (default: all 6)")
@@ -328,6 +401,10 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None, help="folder for the models (default: a temporary folder)")
     args = p.parse_args()
     members = [extra_teacher(spec, args.seed) for spec in args.extra_teacher]
+    if args.teacher_start is not None and args.teacher is not None:
+        raise SystemExit("error: --teacher-start trains the teacher; it cannot be given with --teacher DIR")
+    if args.teacher_start is None and (args.teacher_start_valid or args.teacher_start_labels):
+        raise SystemExit("error: --teacher-start-valid and --teacher-start-labels need --teacher-start FILE")
     if args.teacher is None:
         check_teacher_base(args.teacher_base)
     for member in members:
@@ -338,7 +415,8 @@ def main() -> None:
     member_dirs = [work / f"teacher-{number}" for number in range(2, len(members) + 2)]
     trained_dirs = ([] if args.teacher is not None else [work / "teacher"]) + member_dirs
     teacher_dirs = list(args.teacher or []) + trained_dirs
-    for folder in (*trained_dirs, student_dir, int8_dir, work / "minilm-fp32"):
+    start_dir = work / "teacher-start" if args.teacher_start is not None else None
+    for folder in (*trained_dirs, *([start_dir] if start_dir else []), student_dir, int8_dir, work / "minilm-fp32"):
         if folder.exists():
             raise SystemExit(f"error: {folder} already exists; give a new --work folder")
     os.environ.setdefault("XDG_CACHE_HOME", str(work / "cache"))  # onnxruntime writes under ~/.cache otherwise
@@ -352,6 +430,7 @@ def main() -> None:
     from ml_core.serving import ClassifierPredictor
 
     train, test, described = load_splits(args)
+    start, start_valid = load_start(args, test)
     unlabelled = load_unlabelled(args.unlabelled)
     allagree = allagree_rows(test)
     log(f"data: {described}: {len(train)} training, {len(test)} test rows "
@@ -360,8 +439,12 @@ def main() -> None:
 
     stages: dict[str, dict] = {}
     teachers = [given_teacher(folder, train) for folder in args.teacher or []]
+    started_from = None
+    if start is not None:
+        started_from = train_teacher_start(args, start, start_valid, train.label_set, start_dir)
     if args.teacher is None:
-        teachers.append(train_teacher(args, train, trained_dirs[0]))
+        teachers.append(train_teacher(args, train, trained_dirs[0], base=str(start_dir) if start_dir else None))
+        teachers[-1]["started_from"] = started_from
     for member, folder in zip(members, member_dirs):
         teachers.append(train_teacher(args, train, folder, member))
     config, distilled, distill_seconds = distill_student(args, teacher_dirs, train, unlabelled, student_dir)
@@ -390,6 +473,10 @@ def main() -> None:
         stages[name] = {**row, "stage_seconds": info["seconds"], "folder": str(folder)}
         del predictor
     teacher_name = name
+    if started_from is not None:  # its accuracy on its own validation texts: it is not a PhraseBank model
+        stages = {f"teacher's first stage on {Path(started_from['file']).name} (validation accuracy, not test)": {
+            "accuracy": started_from["valid_accuracy"], "n": started_from["n_valid"], "allagree_accuracy": "",
+            "n_allagree": "", "stage_seconds": started_from["seconds"], "folder": started_from["path"]}, **stages}
     if len(teachers) > 1:  # what the student learnt from: the mean of the members' calibrated probabilities
         teacher_name = f"teacher: ensemble of {len(teachers)} (mean probabilities)"
         row, right[teacher_name] = accuracies(np.mean(member_probs, axis=0), labels, sum(member_seconds), test,
