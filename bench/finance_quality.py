@@ -217,18 +217,19 @@ def extra_teacher(spec: str, default_seed: int) -> dict:
 
 def given_teacher(folder: Path, train) -> dict:
     """A teacher trained earlier (`--teacher DIR`, e.g. an earlier run's --work/teacher), refused
-    unless it was trained on as many texts per label as this training split has: one trained on
-    other rows may have seen the test rows."""
+    unless it was trained on this training split's texts (their digest; a folder from before the
+    digest: as many texts per label): one trained on other rows may have seen the test rows."""
     import json
     from collections import Counter
 
     from ml_core.compression.distill import read_teacher
-    from ml_core.data import label_counts
+    from ml_core.data import label_counts, texts_digest
 
     config = read_teacher(folder)
     try:
         seen = json.loads((folder / "training_data.json").read_text())
-        parts = [seen["train"]] + ([seen["valid"]] if seen.get("valid_held_out_of_train") else [])
+        held_out = bool(seen.get("valid_held_out_of_train"))
+        parts = [seen["train"]] + ([seen["valid"]] if held_out else [])
         counts = sum((Counter(part["label_counts"]) for part in parts), Counter())
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"error: {folder / 'training_data.json'} does not say what the teacher was trained on "
@@ -236,6 +237,10 @@ def given_teacher(folder: Path, train) -> dict:
     if dict(counts) != label_counts(train):
         raise SystemExit(f"error: the teacher in {folder} was trained on {dict(counts)} texts per label, this "
                          f"training split has {label_counts(train)}: it may have seen test rows; train it here instead")
+    # With a validation file of its own the digest covers those texts too, so only a held-out share compares.
+    if seen.get("texts_sha256") and held_out and seen["texts_sha256"] != texts_digest(train):
+        raise SystemExit(f"error: the teacher in {folder} was trained on other texts than this training split "
+                         f"(as many per label, another digest): it may have seen test rows; train it here instead")
     metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
     training = config.training_config or {}
     log(f"teacher: {folder} (given; its training texts per label match this split's {len(train)})")

@@ -10,6 +10,7 @@ row 2; JSON Lines are numbered by line.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -112,6 +113,16 @@ class LabelledTexts:
     def summary(self) -> dict[str, Any]:
         """JSON-ready description, stored with every model trained on these rows."""
         return {"source": self.source, "n": len(self), "label_counts": label_counts(self), **self.stats}
+
+
+def texts_digest(*parts: LabelledTexts) -> str:
+    """SHA-256 of the distinct texts of `parts`, whatever their order or split: what a model saw,
+    so a folder can later be checked against the texts it is said to have been trained on."""
+    digest = hashlib.sha256()
+    for text in sorted({text for part in parts for text in part.texts}):
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def label_counts(data: LabelledTexts) -> dict[str, int]:

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..artifacts import disk_full_error
 from ..backbone import select_device
-from ..data import DataError, LabelledTexts, label_counts, stratified_split
+from ..data import DataError, LabelledTexts, label_counts, stratified_split, texts_digest
 from ..errors import UserError
 from ..evaluation import label_ids, report_from_logits
 from ..numeric import softmax
@@ -228,6 +228,7 @@ class _Trainer:
         self.summary = {
             "train": train.summary(), "valid": valid.summary(),
             "valid_held_out_of_train": valid.source == train.source,
+            "texts_sha256": texts_digest(train, valid),  # before augmentation: the texts given
         }
         for plugin in self.plugins:
             plugin.progress = self.progress  # long preparation (augmentation) reports and can be cancelled

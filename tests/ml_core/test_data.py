@@ -11,6 +11,7 @@ from ml_core.data import (
     load_texts,
     parse_label_map,
     stratified_split,
+    texts_digest,
 )
 from tests.conftest import SHARED_DATA
 
@@ -140,3 +141,14 @@ def test_real_phrasebank_keeps_agreement_as_meta():
     data = load_labelled(SHARED_DATA / "financial_phrasebank" / "financial_phrasebank.csv")
     assert len(data) == 3871 and data.stats["conflicting_texts"] == 1
     assert len(data.where(lambda _t, _y, meta: meta["agreement"] == "100")) == 1828
+
+
+def test_texts_digest_names_the_texts_whatever_their_order_split_or_labels():
+    data = LabelledTexts(["profit rose", "loss widened", "shares flat", "profit rose"],
+                         ["positive", "negative", "neutral", "positive"])
+    first, second = LabelledTexts(data.texts[2:], data.labels[2:]), LabelledTexts(data.texts[:2], data.labels[:2])
+    reordered = LabelledTexts(list(reversed(data.texts)), ["neutral"] * 4)  # labels do not count
+    assert texts_digest(data) == texts_digest(first, second) == texts_digest(reordered)
+    changed = LabelledTexts(["profit rose", "loss widened", "shares flat."], ["positive", "negative", "neutral"])
+    assert texts_digest(changed) != texts_digest(data)
+    assert len(texts_digest(data)) == 64

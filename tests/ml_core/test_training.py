@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from ml_core.data import LabelledTexts, stratified_split
+from ml_core.data import LabelledTexts, stratified_split, texts_digest
 from ml_core.evaluation import evaluate, softmax
 from ml_core.serving import ClassifierPredictor
 from ml_core.training import (
@@ -63,6 +63,9 @@ def test_each_method_writes_a_self_describing_artifact_that_predicts_the_same(
     assert config.pooling == "mean" and config.temperature == pytest.approx(result.metrics["temperature"])
     assert config.training_config["method"] == method
     assert json.loads((tmp_path / "m" / "metrics.json").read_text())["n_train"] == len(train)
+    # what the model saw, checkable later against a split (bench/finance_quality.py --teacher DIR)
+    assert json.loads((tmp_path / "m" / "training_data.json").read_text())["texts_sha256"] == \
+        texts_digest(stratified_split(train, test_fraction=0.5, seed=9)[0], valid, train)
     assert next(c["epoch"] for c in result.curves) == 0  # the logistic head, before fine-tuning
     if method != "head":
         assert all(c["seconds"] > 0 and c["train_loss"] is not None for c in result.curves[1:])
