@@ -243,7 +243,8 @@ def given_teacher(folder: Path, train) -> dict:
                          f"(as many per label, another digest): it may have seen test rows; train it here instead")
     metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
     training = config.training_config or {}
-    log(f"teacher: {folder} (given; its training texts per label match this split's {len(train)})")
+    matched = "texts" if seen.get("texts_sha256") and held_out else "texts per label"
+    log(f"teacher: {folder} (given; its training {matched} match this split's {len(train)})")
     return {"seconds": None, "valid_accuracy": metrics.get("accuracy"), "method": config.method,
             "base_model": config.base_model, "epochs": training.get("epochs"), "recipe": "given",
             "train_top_layers": training.get("train_top_layers", 0), "seed": training.get("seed"),
@@ -408,6 +409,9 @@ def main() -> None:
     members = [extra_teacher(spec, args.seed) for spec in args.extra_teacher]
     if args.teacher_start is not None and args.teacher is not None:
         raise SystemExit("error: --teacher-start trains the teacher; it cannot be given with --teacher DIR")
+    if args.teacher_start is not None and args.teacher_method != "full":
+        raise SystemExit("error: --teacher-start needs --teacher-method full: a frozen encoder learns nothing "
+                         "in the first stage for the second to start from")
     if args.teacher_start is None and (args.teacher_start_valid or args.teacher_start_labels):
         raise SystemExit("error: --teacher-start-valid and --teacher-start-labels need --teacher-start FILE")
     if args.teacher is None:
