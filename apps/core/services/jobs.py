@@ -120,9 +120,14 @@ def job_claim(*, job_id, worker: str = "") -> bool:
     return claimed == 1
 
 
+def job_cancel_requested(job_id) -> bool:
+    """Whether someone asked the job to stop."""
+    return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
+
+
 def job_raise_if_cancelled(job_id: int) -> None:
     """Raise Cancelled when someone asked the job to stop (the check running work makes)."""
-    if Job.objects.filter(pk=job_id, cancel_requested=True).exists():
+    if job_cancel_requested(job_id):
         raise Cancelled(f"job {job_id} was cancelled")
 
 
@@ -263,8 +268,7 @@ class JobProgress:
         self._job_connection = connections[DEFAULT_DB_ALIAS]
 
     def __call__(self, percent: float, message: str = "") -> None:
-        if self.cancel_requested:  # read by the last write, whichever thread made it
-            raise Cancelled(f"job {self.job_id} was cancelled")
+        self._raise_if_cancelled()  # as the last write read it, whichever thread made it
         # Never move the bar backwards: sub-steps may restart their own count.
         self.percent = max(self.percent, min(100.0, max(0.0, float(percent))))
         if message:
@@ -278,6 +282,9 @@ class JobProgress:
             self._write()
         finally:
             self._writing.release()
+        self._raise_if_cancelled()
+
+    def _raise_if_cancelled(self) -> None:
         if self.cancel_requested:
             raise Cancelled(f"job {self.job_id} was cancelled")
 
@@ -291,7 +298,7 @@ class JobProgress:
         self._written = (percent, message)
         # Every write reads the cancel flag: when the heartbeat thread's flush wins the write, the
         # work's own calls stay inside the throttle interval and would otherwise never look.
-        self.cancel_requested = Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        self.cancel_requested = job_cancel_requested(self.job_id)
 
     @property
     def pending(self) -> bool:
