@@ -109,9 +109,15 @@ def main() -> None:
     args = p.parse_args()
     if args.out.exists():
         raise SystemExit(f"error: {args.out} already exists; give a new --out folder")
+    from ml_core.errors import UserError
+
     texts, n_test = training_texts(args)
+    try:
+        adapted = adapt(args, texts)
+    except UserError as exc:  # e.g. mpnet named but `make models-large` not run
+        raise SystemExit(f"error: {exc}") from exc
     figures = {"texts": len(texts), "test_rows_excluded": n_test, "base": args.base, "epochs": args.epochs,
-               **adapt(args, texts), "out": str(args.out)}
+               **adapted, "out": str(args.out)}
     print_table("masked-LM adaptation", ["texts", "epochs", "steps", "loss first 20 steps", "loss last 20", "seconds"],
                 [[figures["texts"], args.epochs, figures["steps"], figures["first_loss"], figures["last_loss"],
                   figures["seconds"]]])
