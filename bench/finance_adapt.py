@@ -16,23 +16,27 @@ random weights; it learns at ten times the encoder's rate.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from common import data_path, finish, parser, print_table
+try:
+    from bench.common import data_path, finish, parser, print_table
+except ImportError:  # run as a script: bench/ is not a package on sys.path then
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.common import data_path, finish, parser, print_table
+from bench.finance_quality import check_teacher_base, load_splits, load_unlabelled
 
 
 def training_texts(args) -> tuple[list[str], int]:
     """Distinct training-split texts (+ --unlabelled), none of them a test row; and the test size."""
-    from ml_core.data import load_labelled, load_texts, stratified_split
-
-    train, test = stratified_split(load_labelled(args.train), test_fraction=0.2, seed=54)
+    # the split finance_quality.py's teacher trains on, so the adapted encoder never sees its test rows
+    train, test, _ = load_splits(argparse.Namespace(train=args.train, test=None, limit_train=0, limit_test=0))
     held = set(test.texts)
-    texts = list(train.texts)
-    for path in args.unlabelled or []:
-        texts.extend(load_texts(path, text_col="text"))
+    texts = list(train.texts) + (load_unlabelled(args.unlabelled) if args.unlabelled else [])
     texts = [text for text in dict.fromkeys(texts) if text not in held]
     if args.limit and len(texts) > args.limit:
         texts = texts[: args.limit]
@@ -47,7 +51,7 @@ def adapt(args, texts: list[str]) -> dict:
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    source = resolve_backbone(args.base)
+    source = resolve_backbone(args.teacher_base)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForMaskedLM.from_pretrained(source)
     model.train()
@@ -67,9 +71,10 @@ def adapt(args, texts: list[str]) -> dict:
         for start in range(0, len(order), args.batch_size):
             encoded = tokenizer([texts[i] for i in order[start:start + args.batch_size]],
                                 truncation=True, max_length=args.max_length)
-            batch = collator([{"input_ids": ids} for ids in encoded["input_ids"]])
-            attention = (batch["input_ids"] != tokenizer.pad_token_id).long()
-            loss = model(input_ids=batch["input_ids"], attention_mask=attention, labels=batch["labels"]).loss
+            # the collator pads the attention mask with the ids (a masked token drawn at random may be the pad id)
+            batch = collator([{"input_ids": ids, "attention_mask": mask}
+                              for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])])
+            loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -97,7 +102,8 @@ def main() -> None:
     p.add_argument("--train", type=Path, default=data_path("financial_phrasebank", "financial_phrasebank.csv"),
                    help="labelled file split 80/20 (seed 54) as finance_quality.py does; labels unused")
     p.add_argument("--unlabelled", type=Path, nargs="*", default=[], help="more texts (column text)")
-    p.add_argument("--base", default="mpnet", help="the encoder to adapt (default mpnet: make models-large)")
+    p.add_argument("--teacher-base", default="mpnet",
+                   help="the teacher encoder to adapt (default mpnet: make models-large), as in finance_quality.py")
     p.add_argument("--out", type=Path, required=True, help="new folder for the adapted encoder")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=3e-5, help="encoder learning rate (the head's is 10x)")
@@ -109,15 +115,10 @@ def main() -> None:
     args = p.parse_args()
     if args.out.exists():
         raise SystemExit(f"error: {args.out} already exists; give a new --out folder")
-    from ml_core.errors import UserError
-
+    check_teacher_base(args.teacher_base)
     texts, n_test = training_texts(args)
-    try:
-        adapted = adapt(args, texts)
-    except UserError as exc:  # e.g. mpnet named but `make models-large` not run
-        raise SystemExit(f"error: {exc}") from exc
-    figures = {"texts": len(texts), "test_rows_excluded": n_test, "base": args.base, "epochs": args.epochs,
-               **adapted, "out": str(args.out)}
+    figures = {"texts": len(texts), "test_rows_excluded": n_test, "teacher_base": args.teacher_base, "epochs": args.epochs,
+               **adapt(args, texts), "out": str(args.out)}
     print_table("masked-LM adaptation", ["texts", "epochs", "steps", "loss first 20 steps", "loss last 20", "seconds"],
                 [[figures["texts"], args.epochs, figures["steps"], figures["first_loss"], figures["last_loss"],
                   figures["seconds"]]])
